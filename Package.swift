@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// coven-supervisor: run untrusted coding agents in namespace sandboxes.
+// No Swift package dependencies: the toolchain plus system C libraries.
+import PackageDescription
+
+let package = Package(
+    name: "coven-supervisor",
+    products: [
+        .executable(name: "coven-supervisor", targets: ["coven-supervisor"]),
+        .executable(name: "coven-askpass", targets: ["coven-askpass"]),
+    ],
+    targets: [
+        // System libraries (Debian -dev packages, installed by `make deps`).
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp",
+                       pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL",
+                       pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",
+                       pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // The clone/exec path: everything between clone() and execve() lives here,
+        // in async-signal-safe C. No Swift runtime code ever runs in a forked child.
+        .target(name: "CSandbox", path: "Sources/CSandbox"),
+
+        // The GIT_ASKPASS helper that runs inside the sandbox (plain C, no token in it).
+        .executableTarget(name: "coven-askpass", path: "Sources/coven-askpass"),
+
+        .target(name: "Sandbox", dependencies: ["CSandbox", "CSeccomp"], path: "Sources/Sandbox"),
+        .target(name: "Supervisor", dependencies: ["Sandbox", "CSQLite"], path: "Sources/Supervisor"),
+        .target(name: "Adapter", dependencies: ["Supervisor", "COpenSSL"], path: "Sources/Adapter"),
+        .executableTarget(name: "coven-supervisor",
+                          dependencies: ["Sandbox", "Supervisor", "Adapter"],
+                          path: "Sources/coven-supervisor"),
+
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], path: "Tests/SandboxTests"),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox"], path: "Tests/SupervisorTests"),
+        .testTarget(name: "AdapterTests", dependencies: ["Adapter", "Supervisor", "Sandbox"], path: "Tests/AdapterTests"),
+    ]
+)

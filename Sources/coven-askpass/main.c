@@ -1,0 +1,2 @@
+/* placeholder: replaced by the askpass helper */
+int main(void) { return 1; }

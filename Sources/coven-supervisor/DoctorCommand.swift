@@ -1,0 +1,8 @@
+import Foundation
+
+enum DoctorCommand {
+    static func main(_ args: [String]) -> Int32 {
+        FileHandle.standardError.write(Data("coven-supervisor: not implemented yet\n".utf8))
+        return 2
+    }
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import Sandbox
+
+final class SandboxSmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertTrue(true) }
+}
