@@ -1,1 +1,178 @@
+import Foundation
 import CSandbox
+
+/// Launches sandboxes. `launch` returns a handle to wait on, signal or tear down;
+/// `run` launches and waits, turning launch errors into a `setupFailed` report.
+public enum Sandbox {
+    /// Launches one sandbox. Throws `SandboxError` when it cannot be set up at all
+    /// (invalid spec, seccomp profile, cgroup, clone); set-up failures inside the
+    /// new namespaces are reported by the handle as `setupFailed(stage, errno)`.
+    public static func launch(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) throws -> SandboxHandle {
+        let started = ContinuousClock.now
+        guard let first = spec.command.first, !first.isEmpty else { throw SandboxError.invalidSpec("no command given") }
+        guard spec.workingDirectory.hasPrefix("/") else {
+            throw SandboxError.invalidSpec("working directory '\(spec.workingDirectory)' must be an absolute path")
+        }
+        var warnings: [String] = []
+
+        // 1. Seccomp: compiled here, in the parent; the child only loads the bytes.
+        var program = spec.seccompProgram
+        if program == nil, let profile = spec.seccompProfile {
+            do {
+                program = try SeccompProfile.load(nameOrPath: profile).compile()
+            } catch {
+                throw SandboxError(stage: "seccomp profile", errno: EINVAL, message: "\(error)")
+            }
+        }
+        warnings += program?.warnings ?? []
+
+        // 2. Identity: as root, a host uid of its own; rootless, the caller's ids.
+        var hostUID = getuid(), hostGID = getgid()
+        var pooled: UInt32?
+        switch spec.identity {
+        case .automatic:
+            if geteuid() == 0 {
+                guard let id = identities.acquire() else {
+                    throw SandboxError(stage: "identity", errno: EAGAIN, message: "no free host uid in \(identities.range)")
+                }
+                pooled = id; hostUID = id; hostGID = id
+            }
+        case .host(let uid, let gid):
+            hostUID = uid; hostGID = gid
+        }
+        var cleanup = LaunchCleanup(pool: identities, pooledID: pooled)
+        defer { cleanup.run() }
+
+        // 3. Cgroup with the limits (before the child runs: it joins before it is released).
+        var cgroup: SandboxCgroup?
+        do {
+            cgroup = try Cgroups.create(name: "sbx-\(hostUID)-\(UInt32.random(in: 0...UInt32.max))", limits: spec.limits)
+            cleanup.cgroup = cgroup
+        } catch {
+            if geteuid() == 0 { throw SandboxError(stage: "cgroup", errno: 0, message: "\(error)") }
+            warnings.append("cgroup limits unavailable without root: \(error)")
+        }
+
+        // 4. Output pipes (close-on-exec on our side; the child dup2s them to 1 and 2).
+        let out = try OutputPipe(sink: spec.stdout)
+        let err = try OutputPipe(sink: spec.stderr)
+        cleanup.pipes = [out, err]
+
+        // 5. The plan, in C memory that outlives the clone.
+        let arena = CArena()
+        var plan = cs_plan()
+        var flags = CS_NEWUSER | CS_NEWNS | CS_NEWPID | CS_NEWIPC | CS_NEWUTS
+        if spec.network == .none { flags |= CS_NEWNET }
+        plan.clone_flags = Int32(flags)
+        plan.unshare_cgroup = 1
+        plan.net_loopback = spec.network == .none ? 1 : 0
+        plan.inner_uid = SandboxSpec.innerUID
+        plan.inner_gid = SandboxSpec.innerGID
+        plan.host_uid = hostUID
+        plan.host_gid = hostGID
+        plan.root_tmpfs_options = arena.string("mode=0755,size=4194304")
+        let entries = MountPlan.entries(for: spec)
+        plan.mounts = UnsafePointer(arena.mounts(entries))
+        plan.nmounts = Int32(entries.count)
+        plan.hostname = arena.string(spec.hostname)
+        plan.cwd = arena.string(spec.workingDirectory)
+        plan.argv = UnsafePointer(arena.stringArray(spec.command))
+        let env = spec.effectiveEnvironment
+        plan.envp = UnsafePointer(arena.stringArray(env.keys.sorted().map { "\($0)=\(env[$0]!)" }))
+        plan.path_search = arena.string(env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
+        if let program, program.instructionCount > 0 {
+            plan.seccomp_filter = arena.bytes(program.filter)
+            plan.seccomp_len = UInt16(program.instructionCount)
+        }
+        plan.rlimit_core = 0
+        plan.rlimit_nofile = Int64(spec.maxOpenFiles)
+        plan.rlimit_fsize = Int64(clamping: spec.maxFileSize ?? spec.workspaceSize)
+        plan.stdout_fd = out.writeFD
+        plan.stderr_fd = err.writeFD
+        let procs = cgroup?.procsFiles ?? []
+        plan.cgroup_procs = UnsafePointer(arena.constStringArray(procs))
+        plan.ncgroup_procs = Int32(procs.count)
+
+        // 6. Clone.
+        var child = cs_child()
+        var errbuf = [CChar](repeating: 0, count: 512)
+        if cs_launch(&plan, &child, &errbuf, errbuf.count) != 0 {
+            let e = errno
+            let msg = String(cString: errbuf)
+            throw SandboxError(stage: msg.components(separatedBy: ":").first ?? "launch", errno: e, message: "sandbox launch: \(msg)")
+        }
+        out.closeWriteEnd()
+        err.closeWriteEnd()
+        cleanup.disarm()
+        let launchLatency = ContinuousClock.now - started
+        return SandboxHandle(child: child, spec: spec, cgroup: cgroup, stdout: out, stderr: err,
+                             hostUID: hostUID, hostGID: hostGID, pool: pooled.map { (identities, $0) },
+                             warnings: warnings, started: started, launchLatency: launchLatency)
+    }
+
+    /// Launches and waits. Launch errors become a `setupFailed` report.
+    public static func run(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) -> SandboxResult {
+        do {
+            return try launch(spec, identities: identities).wait()
+        } catch let e as SandboxError {
+            return SandboxResult(report: ExitReport(exitClass: .setupFailed(stage: e.message, errno: e.errno)),
+                                 stdout: Data(), stderr: Data())
+        } catch {
+            return SandboxResult(report: ExitReport(exitClass: .setupFailed(stage: "\(error)", errno: 0)),
+                                 stdout: Data(), stderr: Data())
+        }
+    }
+}
+
+/// What a finished sandbox leaves: its exit report and captured output.
+public struct SandboxResult: Sendable {
+    public var report: ExitReport
+    public var stdout: Data
+    public var stderr: Data
+}
+
+/// A pipe for one output stream.
+final class OutputPipe {
+    let readFD: Int32
+    private(set) var writeFD: Int32
+    let collector: OutputCollector
+
+    init(sink: OutputSink) throws {
+        var fds: [Int32] = [0, 0]
+        guard cs_pipe(&fds, 0) == 0 else {
+            throw SandboxError(stage: "pipe", errno: errno, message: "pipe: \(String(cString: strerror(errno)))")
+        }
+        readFD = fds[0]; writeFD = fds[1]
+        collector = try OutputCollector(sink: sink)
+    }
+
+    func closeWriteEnd() {
+        if writeFD >= 0 { close(writeFD); writeFD = -1 }
+    }
+
+    func closeAll() {
+        closeWriteEnd()
+        close(readFD)
+        collector.close()
+    }
+}
+
+/// Undoes a half-done launch unless disarmed.
+struct LaunchCleanup {
+    let pool: HostIdentityPool
+    let pooledID: UInt32?
+    var cgroup: SandboxCgroup?
+    var pipes: [OutputPipe] = []
+    private var armed = true
+
+    init(pool: HostIdentityPool, pooledID: UInt32?) { self.pool = pool; self.pooledID = pooledID }
+
+    mutating func disarm() { armed = false }
+
+    func run() {
+        guard armed else { return }
+        for p in pipes { p.closeAll() }
+        cgroup?.destroy()
+        if let id = pooledID { pool.release(id) }
+    }
+}

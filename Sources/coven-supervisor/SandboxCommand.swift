@@ -1,8 +1,122 @@
 import Foundation
+import Sandbox
 
+/// `coven-supervisor sandbox exec [options] -- CMD [ARGS...]`
 enum SandboxCommand {
+    static let help = """
+    usage: coven-supervisor sandbox exec [options] -- CMD [ARGS...]
+
+    Runs CMD in a fresh namespace sandbox (user, mount, pid, ipc, uts, net, cgroup),
+    as uid 1000 with no capabilities, no_new_privs and a seccomp profile, on a
+    read-only system root with a tmpfs /workspace. CMD's stdout/stderr pass through.
+
+    options:
+      --profile NAME|PATH     seccomp profile (default: default; 'none' disables it)
+      --network none|host     network namespace mode (default: none)
+      --workspace-size SIZE   size of the /workspace tmpfs, the disk quota (default: 1G)
+      --tmp-size SIZE         size of the /tmp tmpfs (default: 256M)
+      --memory SIZE           memory limit (default: 2G)
+      --pids N                process limit (default: 512)
+      --cpus N                cpu limit, e.g. 1.5 (default: none)
+      --timeout DURATION      wall-clock limit, e.g. 30s, 5m (default: none)
+      --grace DURATION        time between SIGTERM and SIGKILL at teardown (default: 10s)
+      --env K=V               set an environment variable (repeatable; the rest is cleared)
+      --ro-bind SRC[:DST]     read-only bind of a host path (repeatable)
+      --bind SRC[:DST]        writable bind of a host path (repeatable)
+      --rootfs DIR            take system directories from DIR instead of the host
+      --chdir DIR             working directory inside (default: /workspace)
+      --hostname NAME         hostname inside (default: coven)
+      --output-limit SIZE     cap for each of stdout and stderr (default: 8M)
+      --report PATH           write the exit report as JSON to PATH
+      -h, --help              show this help
+
+    exit status: CMD's exit code; 128+N if CMD died by signal N; 124 on timeout;
+    125 if the sandbox could not be set up; 126 if CMD cannot be executed; 127 if
+    CMD was not found.
+    """
+
     static func main(_ args: [String]) -> Int32 {
-        FileHandle.standardError.write(Data("coven-supervisor: not implemented yet\n".utf8))
-        return 2
+        guard let sub = args.first else {
+            CLI.fail(help); return 125
+        }
+        if sub == "-h" || sub == "--help" { print(help); return 0 }
+        guard sub == "exec" else { CLI.fail("sandbox: unknown subcommand '\(sub)'\n\n\(help)"); return 125 }
+        do {
+            let (spec, reportPath) = try parse(Array(args.dropFirst()))
+            guard let spec else { print(help); return 0 }
+            let result = Sandbox.run(spec)
+            for w in result.report.warnings { CLI.warn(w) }
+            if case .setupFailed(let stage, let e) = result.report.exitClass {
+                CLI.fail("sandbox: set-up failed: \(stage)\(e != 0 ? ": " + String(cString: strerror(e)) : "")")
+            }
+            if case .spawnFailed(let e) = result.report.exitClass {
+                CLI.fail("sandbox: cannot execute \(spec.command[0]): \(String(cString: strerror(e)))")
+            }
+            if case .timedOut = result.report.exitClass { CLI.warn("sandbox: timed out") }
+            if let reportPath {
+                try ExitReportJSON.encode(result.report).write(to: URL(fileURLWithPath: reportPath))
+            }
+            return result.report.shellStatus
+        } catch let e as CLI.UsageError {
+            CLI.fail("sandbox exec: \(e.message)\nRun 'coven-supervisor sandbox exec --help' for usage.")
+            return 125
+        } catch {
+            CLI.fail("sandbox exec: \(error)")
+            return 125
+        }
+    }
+
+    static func parse(_ args: [String]) throws -> (SandboxSpec?, String?) {
+        var spec = SandboxSpec(command: [])
+        spec.stdout = .forward(fd: 1, limit: OutputSink.defaultLimit)
+        spec.stderr = .forward(fd: 2, limit: OutputSink.defaultLimit)
+        var report: String?
+        var outputLimit = OutputSink.defaultLimit
+        var it = CLI.Arguments(args)
+        while let arg = it.next() {
+            switch arg {
+            case "--": spec.command = it.rest(); 
+            case "-h", "--help": return (nil, nil)
+            case "--profile":
+                let v = try it.value(for: arg)
+                spec.seccompProfile = v == "none" ? nil : v
+            case "--network":
+                let v = try it.value(for: arg)
+                guard let mode = NetworkMode(rawValue: v) else { throw CLI.UsageError("--network: expected none or host, got '\(v)'") }
+                spec.network = mode
+            case "--workspace-size": spec.workspaceSize = try it.size(for: arg)
+            case "--tmp-size": spec.tmpSize = try it.size(for: arg)
+            case "--memory": spec.limits.memoryBytes = try it.size(for: arg)
+            case "--pids":
+                let v = try it.value(for: arg)
+                guard let n = Int(v), n > 0 else { throw CLI.UsageError("--pids: expected a positive number, got '\(v)'") }
+                spec.limits.pids = n
+            case "--cpus":
+                let v = try it.value(for: arg)
+                guard let n = Double(v), n > 0 else { throw CLI.UsageError("--cpus: expected a positive number, got '\(v)'") }
+                spec.limits.cpus = n
+            case "--timeout": spec.timeout = try it.duration(for: arg)
+            case "--grace": spec.grace = try it.duration(for: arg)
+            case "--env":
+                let v = try it.value(for: arg)
+                guard let eq = v.firstIndex(of: "="), eq != v.startIndex else { throw CLI.UsageError("--env: expected K=V, got '\(v)'") }
+                spec.environment[String(v[..<eq])] = String(v[v.index(after: eq)...])
+            case "--ro-bind", "--bind":
+                do { spec.binds.append(try Bind.parse(try it.value(for: arg), writable: arg == "--bind")) }
+                catch let e as SandboxError { throw CLI.UsageError("\(arg): \(e.message)") }
+            case "--rootfs": spec.systemFiles = .rootfs(try it.value(for: arg))
+            case "--chdir": spec.workingDirectory = try it.value(for: arg)
+            case "--hostname": spec.hostname = try it.value(for: arg)
+            case "--output-limit": outputLimit = Int(try it.size(for: arg))
+            case "--report": report = try it.value(for: arg)
+            default:
+                if arg.hasPrefix("-") { throw CLI.UsageError("unknown option '\(arg)'") }
+                spec.command = [arg] + it.rest()
+            }
+        }
+        guard !spec.command.isEmpty else { throw CLI.UsageError("no command given (use -- CMD [ARGS...])") }
+        spec.stdout = .forward(fd: 1, limit: outputLimit)
+        spec.stderr = .forward(fd: 2, limit: outputLimit)
+        return (spec, report)
     }
 }

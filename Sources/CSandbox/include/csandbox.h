@@ -1,4 +1,135 @@
+/*
+ * csandbox: the clone/exec path of coven-supervisor's sandbox.
+ *
+ * Everything that runs between clone() and execve() lives in this C target and is
+ * async-signal-safe: no malloc, no stdio, no locks, raw syscalls for credential
+ * changes. The Swift side prepares a cs_plan (all memory allocated before the
+ * clone), calls cs_launch(), and from then on only talks to the sandbox through
+ * file descriptors and signals.
+ *
+ * Process shape (like bubblewrap's): the daemon clones the sandbox "init" into
+ * fresh user/mount/pid/ipc/uts/net namespaces. Init builds the filesystem, then
+ * forks the workload (pid 2), which drops every privilege, loads seccomp last and
+ * execs the command. Init stays as pid 1: it reaps zombies, forwards SIGTERM & co.
+ * to every process in the sandbox, and when the workload exits it writes the
+ * workload's wait status to status_fd and ends the sandbox.
+ */
 #ifndef CSANDBOX_H
 #define CSANDBOX_H
-int cs_placeholder(void);
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What one entry of the mount plan does. Destinations are paths inside the sandbox. */
+enum cs_mount_kind {
+    CS_MOUNT_BIND_RO = 1,   /* read-only bind of a host path (dir or file) */
+    CS_MOUNT_BIND_RW = 2,   /* writable bind of a host path */
+    CS_MOUNT_TMPFS = 3,     /* tmpfs, `data` holds the options (size=,mode=) */
+    CS_MOUNT_PROC = 4,      /* fresh procfs of the sandbox's pid namespace */
+    CS_MOUNT_DEV = 5,       /* minimal /dev: null zero full random urandom tty, devpts, shm */
+    CS_MOUNT_DIR = 6,       /* an empty directory (mode in `mode`) */
+    CS_MOUNT_SYMLINK = 7,   /* symlink dest -> source */
+    CS_MOUNT_FILE = 8,      /* a regular file with content `data` (mode in `mode`) */
+};
+
+struct cs_mount {
+    int kind;
+    const char *source;     /* host path (binds) or link target (symlink) */
+    const char *dest;       /* absolute path inside the sandbox */
+    const char *data;       /* tmpfs options or file content; may be NULL */
+    unsigned int mode;      /* for DIR / FILE */
+    int optional;           /* binds: skip silently when the source does not exist */
+};
+
+/* Setup stages a failure can be reported from (index into cs_stage_name). */
+enum cs_stage {
+    CS_STAGE_SYNC = 0, CS_STAGE_SETGID, CS_STAGE_SETUID, CS_STAGE_PDEATHSIG,
+    CS_STAGE_MOUNT_PRIVATE, CS_STAGE_BASE_TMPFS, CS_STAGE_PIVOT_BASE, CS_STAGE_ROOT_TMPFS,
+    CS_STAGE_BIND, CS_STAGE_REMOUNT_RO, CS_STAGE_TMPFS, CS_STAGE_PROC, CS_STAGE_DEV,
+    CS_STAGE_DEVPTS, CS_STAGE_MKDIR, CS_STAGE_SYMLINK, CS_STAGE_WRITE_FILE,
+    CS_STAGE_UMOUNT_OLDROOT, CS_STAGE_PIVOT_ROOT, CS_STAGE_HOSTNAME, CS_STAGE_LOOPBACK,
+    CS_STAGE_CGROUP_NS, CS_STAGE_RLIMIT, CS_STAGE_FORK, CS_STAGE_SETSID, CS_STAGE_STDIO,
+    CS_STAGE_CHDIR, CS_STAGE_CAPS, CS_STAGE_NO_NEW_PRIVS, CS_STAGE_SECCOMP, CS_STAGE_EXEC,
+    CS_STAGE_INIT_SIGNALS, CS_STAGE_COUNT
+};
+
+/* Returns a short name for a stage ("mount /proc" style phrases). */
+const char *cs_stage_name(int stage);
+
+/* The record a sandbox writes to the setup pipe when it fails before execve. */
+struct cs_error_record {
+    int32_t stage;
+    int32_t err;
+    char detail[248];       /* e.g. the destination path; NUL-terminated */
+};
+
+struct cs_plan {
+    int clone_flags;             /* CLONE_NEW* namespace flags (user, mount, pid, ipc, uts, net) */
+    int unshare_cgroup;          /* unshare(CLONE_NEWCGROUP) after joining the cgroup */
+    int net_loopback;            /* bring `lo` up (own net namespace) */
+
+    uid_t inner_uid; gid_t inner_gid;   /* ids inside the sandbox (1000) */
+    uid_t host_uid; gid_t host_gid;     /* what they map to on the host */
+
+    const char *root_tmpfs_options;     /* options of the fresh root tmpfs */
+    const struct cs_mount *mounts;
+    int nmounts;
+
+    const char *hostname;
+    const char *cwd;
+    char *const *argv;           /* NULL-terminated */
+    char *const *envp;           /* NULL-terminated */
+    const char *path_search;     /* PATH used to find argv[0] when it has no '/' */
+
+    const void *seccomp_filter;  /* struct sock_filter[], or NULL for none */
+    unsigned short seccomp_len;  /* number of instructions */
+
+    int64_t rlimit_core;         /* -1 = leave as inherited */
+    int64_t rlimit_nofile;
+    int64_t rlimit_fsize;
+
+    int stdout_fd;               /* host fds that become the command's stdout / stderr */
+    int stderr_fd;
+
+    const char *const *cgroup_procs;   /* cgroup.procs files to put the sandbox into */
+    int ncgroup_procs;
+};
+
+struct cs_child {
+    pid_t pid;        /* host pid of the sandbox init */
+    int pidfd;        /* pidfd of init (poll: readable when it exited), -1 if unsupported */
+    int setup_fd;     /* read end: a cs_error_record on failure, EOF once the command exec'd */
+    int status_fd;    /* read end: the command's int32 wait status, written by init */
+};
+
+/*
+ * Launch a sandbox. Runs the clone on a dedicated, never-exiting launcher thread
+ * (so PR_SET_PDEATHSIG, which fires when the *thread* that forked exits, means
+ * "when the daemon dies"). Blocks until the child is mapped, in its cgroups and
+ * released. Returns 0, or -1 with `err` describing the failed step and errno set.
+ */
+int cs_launch(const struct cs_plan *plan, struct cs_child *out, char *err, size_t errlen);
+
+/* Namespace flags (the values of CLONE_NEW*, which need _GNU_SOURCE to be visible). */
+enum {
+    CS_NEWNS = 0x00020000, CS_NEWCGROUP = 0x02000000, CS_NEWUTS = 0x04000000, CS_NEWIPC = 0x08000000,
+    CS_NEWUSER = 0x10000000, CS_NEWPID = 0x20000000, CS_NEWNET = 0x40000000,
+};
+
+/* Helpers for the Swift side. */
+/* pipe2 with O_CLOEXEC (and O_NONBLOCK on both ends when nonblock). */
+int cs_pipe(int fds[2], int nonblock);
+int cs_pidfd_open(pid_t pid);
+int cs_pidfd_send_signal(int pidfd, int sig);
+/* wait4 on pid; returns pid or -1; fills status and user+sys cpu seconds. */
+pid_t cs_wait(pid_t pid, int *status, double *cpu_seconds, int nohang);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,0 +1,34 @@
+/* Internal helpers shared by the C files of the clone/exec path. All async-signal-safe. */
+#ifndef CSANDBOX_INTERNAL_H
+#define CSANDBOX_INTERNAL_H
+#define _GNU_SOURCE
+#include "csandbox.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+/* Report a failed stage on the setup pipe and end the process. */
+__attribute__((noreturn)) void cs_die(int setup_fd, int stage, const char *detail, int err);
+
+/* String helpers that never allocate. */
+size_t cs_strlen(const char *s);
+/* Joins a and b into out (cap bytes); returns 0 or -1 when it does not fit. */
+int cs_join(char *out, size_t cap, const char *a, const char *b);
+
+/* mkdir -p of an absolute path (creating parents with 0755). */
+int cs_mkdir_p(char *path, unsigned int mode);
+
+/* Build the sandbox filesystem and pivot into it. Returns only on success. */
+void cs_setup_filesystem(const struct cs_plan *p, int setup_fd);
+
+/* Bring the loopback interface up. Returns 0 or -1 (errno). */
+int cs_loopback_up(void);
+
+/* In the forked workload: drop every privilege, load seccomp, execve. Never returns. */
+__attribute__((noreturn)) void cs_exec_workload(const struct cs_plan *p, int setup_fd);
+
+/* Close every descriptor >= 3 except those listed. */
+void cs_close_fds_except(const int *keep, int nkeep);
+
+#endif

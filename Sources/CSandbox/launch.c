@@ -1,2 +1,0 @@
-#include "csandbox.h"
-int cs_placeholder(void) { return 0; }

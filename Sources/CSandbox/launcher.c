@@ -1,0 +1,190 @@
+/*
+ * The supervisor side of a launch. Clones happen on one dedicated launcher thread
+ * that never exits, because PR_SET_PDEATHSIG fires when the thread that created
+ * the child exits, and the daemon's other threads come and go. That thread also
+ * drops its supplementary groups (a per-thread credential when changed by raw
+ * syscall), so no sandbox inherits the daemon's groups.
+ */
+#include "internal.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <sys/resource.h>
+#include <sched.h>
+
+__attribute__((noreturn)) void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int status_fd, int lifeline_fd);
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int lifeline[2] = { -1, -1 };
+
+/* The one request in flight (launches are serialized; a clone takes well under a millisecond). */
+static const struct cs_plan *req_plan;
+static struct cs_child *req_out;
+static char *req_err;
+static size_t req_errlen;
+static int req_result;
+static int req_errno;
+static int req_pending;
+static int req_done;
+static pthread_mutex_t serial = PTHREAD_MUTEX_INITIALIZER;
+
+static int write_text(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t n = strlen(text);
+    ssize_t w = write(fd, text, n);
+    int e = errno;
+    close(fd);
+    if (w != (ssize_t)n) { errno = w < 0 ? e : EIO; return -1; }
+    return 0;
+}
+
+static int fail(char *err, size_t errlen, const char *what, int e) {
+    snprintf(err, errlen, "%s: %s", what, strerror(e));
+    errno = e;
+    return -1;
+}
+
+static int do_launch(const struct cs_plan *p, struct cs_child *out, char *err, size_t errlen) {
+    int syncp[2], setupp[2], statusp[2];
+    if (pipe2(syncp, O_CLOEXEC) < 0) return fail(err, errlen, "pipe", errno);
+    if (pipe2(setupp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return fail(err, errlen, "pipe", e); }
+    if (pipe2(statusp, O_CLOEXEC) < 0) {
+        int e = errno; close(syncp[0]); close(syncp[1]); close(setupp[0]); close(setupp[1]);
+        return fail(err, errlen, "pipe", e);
+    }
+
+    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0);
+    if (pid == 0) {
+        /* Child: from here on only async-signal-safe code. */
+        cs_init_main(p, syncp[0], setupp[1], statusp[1], lifeline[0]);
+    }
+    int clone_errno = errno;
+    close(syncp[0]);
+    close(setupp[1]);
+    close(statusp[1]);
+    if (pid < 0) {
+        close(syncp[1]); close(setupp[0]); close(statusp[0]);
+        return fail(err, errlen, "clone (namespaces)", clone_errno);
+    }
+
+    char path[64], text[128];
+    const char *step = NULL;
+    int e = 0;
+    if (p->clone_flags & CLONE_NEWUSER) {
+        snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
+        if (write_text(path, "deny") < 0 && errno != ENOENT) { step = "write setgroups"; e = errno; goto bail; }
+        snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+        snprintf(text, sizeof text, "%u %u 1\n", p->inner_uid, p->host_uid);
+        if (write_text(path, text) < 0) { step = "write uid_map"; e = errno; goto bail; }
+        snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+        snprintf(text, sizeof text, "%u %u 1\n", p->inner_gid, p->host_gid);
+        if (write_text(path, text) < 0) { step = "write gid_map"; e = errno; goto bail; }
+    }
+    for (int i = 0; i < p->ncgroup_procs; i++) {
+        snprintf(text, sizeof text, "%d", pid);
+        if (write_text(p->cgroup_procs[i], text) < 0) {
+            e = errno;
+            snprintf(err, errlen, "join cgroup %s: %s", p->cgroup_procs[i], strerror(e));
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            close(syncp[1]); close(setupp[0]); close(statusp[0]);
+            errno = e;
+            return -1;
+        }
+    }
+    if (write(syncp[1], "G", 1) != 1) { step = "release sandbox"; e = errno; goto bail; }
+    close(syncp[1]);
+
+    out->pid = pid;
+    out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (out->pidfd >= 0) fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
+    out->setup_fd = setupp[0];
+    out->status_fd = statusp[0];
+    return 0;
+
+bail:
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(syncp[1]); close(setupp[0]); close(statusp[0]);
+    return fail(err, errlen, step, e);
+}
+
+static void *launcher_main(void *arg) {
+    (void)arg;
+    /* Sandboxes never carry the daemon's supplementary groups (only this thread drops them). */
+    if (geteuid() == 0) syscall(SYS_setgroups, 0, NULL);
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        while (!req_pending) pthread_cond_wait(&cond, &lock);
+        req_pending = 0;
+        req_result = do_launch(req_plan, req_out, req_err, req_errlen);
+        req_errno = errno;
+        req_done = 1;
+        pthread_cond_broadcast(&cond);
+    }
+    return NULL;
+}
+
+static int start_failed;
+
+static void start_launcher(void) {
+    if (pipe2(lifeline, O_CLOEXEC) < 0) { start_failed = errno; return; }
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int r = pthread_create(&t, &attr, launcher_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (r != 0) start_failed = r;
+}
+
+int cs_launch(const struct cs_plan *plan, struct cs_child *out, char *err, size_t errlen) {
+    pthread_once(&once, start_launcher);
+    if (start_failed) return fail(err, errlen, "start launcher thread", start_failed);
+    out->pid = -1; out->pidfd = -1; out->setup_fd = -1; out->status_fd = -1;
+    pthread_mutex_lock(&serial);
+    pthread_mutex_lock(&lock);
+    req_plan = plan; req_out = out; req_err = err; req_errlen = errlen;
+    req_done = 0; req_pending = 1;
+    pthread_cond_broadcast(&cond);
+    while (!req_done) pthread_cond_wait(&cond, &lock);
+    int result = req_result, e = req_errno;
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&serial);
+    errno = e;
+    return result;
+}
+
+int cs_pidfd_open(pid_t pid) {
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+int cs_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+pid_t cs_wait(pid_t pid, int *status, double *cpu_seconds, int nohang) {
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    pid_t r;
+    do { r = wait4(pid, status, nohang ? WNOHANG : 0, &ru); } while (r < 0 && errno == EINTR);
+    if (r > 0 && cpu_seconds) {
+        *cpu_seconds = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
+                     + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    }
+    return r;
+}
+
+int cs_pipe(int fds[2], int nonblock) {
+    return pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
+}

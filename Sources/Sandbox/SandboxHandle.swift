@@ -1,0 +1,264 @@
+import Foundation
+import CSandbox
+
+/// A running sandbox. One monitor thread per sandbox polls the init's pidfd, the
+/// output pipes, the set-up pipe and a wake-up pipe; it enforces the deadline
+/// (SIGTERM to every process, then after the grace SIGKILL through the cgroup and
+/// the pid-namespace init) and builds the exit report.
+public final class SandboxHandle: @unchecked Sendable {
+    /// Host pid of the sandbox's init (pid 1 inside).
+    public let hostPID: pid_t
+    /// The host uid/gid the command runs as.
+    public let hostUID: uid_t
+    public let hostGID: gid_t
+    /// Time from `launch` called to the sandbox released.
+    public let launchLatency: Duration
+
+    private let child: cs_child
+    private let spec: SandboxSpec
+    private let cgroup: SandboxCgroup?
+    private let stdoutPipe: OutputPipe
+    private let stderrPipe: OutputPipe
+    private let pool: (HostIdentityPool, UInt32)?
+    private let warnings: [String]
+    private let started: ContinuousClock.Instant
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let oomBefore: UInt64
+
+    private let done = NSCondition()
+    private var result: SandboxResult?
+
+    init(child: cs_child, spec: SandboxSpec, cgroup: SandboxCgroup?, stdout: OutputPipe, stderr: OutputPipe,
+         hostUID: uid_t, hostGID: gid_t, pool: (HostIdentityPool, UInt32)?, warnings: [String],
+         started: ContinuousClock.Instant, launchLatency: Duration) {
+        self.child = child
+        self.hostPID = child.pid
+        self.spec = spec
+        self.cgroup = cgroup
+        self.stdoutPipe = stdout
+        self.stderrPipe = stderr
+        self.hostUID = hostUID
+        self.hostGID = hostGID
+        self.pool = pool
+        self.warnings = warnings
+        self.started = started
+        self.launchLatency = launchLatency
+        var fds: [Int32] = [-1, -1]
+        cs_pipe(&fds, 1)
+        wakeRead = fds[0]; wakeWrite = fds[1]
+        oomBefore = cgroup?.oomKillCount() ?? 0
+        let thread = Thread { [self] in self.monitor() }
+        thread.name = "sandbox-\(child.pid)"
+        thread.start()
+    }
+
+    /// Blocks until the sandbox is gone and returns its result.
+    public func wait() -> SandboxResult {
+        done.lock()
+        while result == nil { done.wait() }
+        let r = result!
+        done.unlock()
+        return r
+    }
+
+    /// The result if the sandbox has ended, without blocking.
+    public var finished: SandboxResult? {
+        done.lock(); defer { done.unlock() }
+        return result
+    }
+
+    /// Tears the sandbox down (SIGTERM, grace, SIGKILL); its report says `cancelled`
+    /// unless it had already ended or timed out.
+    public func cancel() { wake(UInt8(ascii: "C")) }
+
+    /// Sends a signal to every process in the sandbox (through its init).
+    public func signal(_ sig: Int32) {
+        if child.pidfd >= 0 { _ = cs_pidfd_send_signal(child.pidfd, sig) } else { kill(child.pid, sig) }
+    }
+
+    private func wake(_ c: UInt8) {
+        var b = c
+        _ = write(wakeWrite, &b, 1)
+    }
+
+    private func killHard() {
+        cgroup?.killAll()
+        signal(SIGKILL)
+    }
+
+    // MARK: - Monitor
+
+    private func monitor() {
+        let clock = ContinuousClock()
+        let deadline = spec.timeout.map { started + $0 }
+        var timedOut = false
+        var cancelled = false
+        var killAt: ContinuousClock.Instant?
+        var setupRecord: cs_error_record?
+        var setupOpen = child.setup_fd >= 0
+        var outOpen = [true, true]
+        var exited = false
+        var buf = [UInt8](repeating: 0, count: 65536)
+
+        func beginTeardown() {
+            if killAt == nil {
+                signal(SIGTERM)
+                killAt = clock.now + spec.grace
+            }
+        }
+
+        while !exited || outOpen[0] || outOpen[1] {
+            var fds: [pollfd] = []
+            var roles: [Int] = []
+            if !exited && child.pidfd >= 0 { fds.append(pollfd(fd: child.pidfd, events: Int16(POLLIN), revents: 0)); roles.append(0) }
+            if setupOpen { fds.append(pollfd(fd: child.setup_fd, events: Int16(POLLIN), revents: 0)); roles.append(1) }
+            if outOpen[0] { fds.append(pollfd(fd: stdoutPipe.readFD, events: Int16(POLLIN), revents: 0)); roles.append(2) }
+            if outOpen[1] { fds.append(pollfd(fd: stderrPipe.readFD, events: Int16(POLLIN), revents: 0)); roles.append(3) }
+            if !exited { fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)); roles.append(4) }
+
+            var timeoutMS: Int32 = -1
+            let now = clock.now
+            if !exited {
+                if !timedOut && !cancelled, let d = deadline { timeoutMS = Self.ms(until: d, from: now) }
+                if let k = killAt { timeoutMS = Self.minTimeout(timeoutMS, Self.ms(until: k, from: now)) }
+                if child.pidfd < 0 { timeoutMS = Self.minTimeout(timeoutMS, 50) }
+            } else {
+                // Init is gone, so is every process of the sandbox: drain what is left, bounded.
+                timeoutMS = 2000
+            }
+            let n = poll(&fds, nfds_t(fds.count), timeoutMS)
+            if n < 0 && errno != EINTR { break }
+            if n == 0 && exited { break }
+
+            for (i, p) in fds.enumerated() where p.revents != 0 {
+                switch roles[i] {
+                case 0:
+                    exited = true
+                case 1:
+                    var rec = cs_error_record()
+                    let r = withUnsafeMutableBytes(of: &rec) { read(child.setup_fd, $0.baseAddress, $0.count) }
+                    if r == MemoryLayout<cs_error_record>.size { setupRecord = rec }
+                    if r <= 0 || r == MemoryLayout<cs_error_record>.size { setupOpen = false; close(child.setup_fd) }
+                case 2, 3:
+                    let pipe = roles[i] == 2 ? stdoutPipe : stderrPipe
+                    let r = buf.withUnsafeMutableBytes { read(pipe.readFD, $0.baseAddress, $0.count) }
+                    if r > 0 {
+                        buf.withUnsafeBytes { pipe.collector.append(UnsafeRawBufferPointer(rebasing: $0[0..<r])) }
+                    } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
+                        outOpen[roles[i] - 2] = false
+                    }
+                case 4:
+                    var b: UInt8 = 0
+                    while read(wakeRead, &b, 1) == 1 {
+                        if b == UInt8(ascii: "C") && !timedOut && !cancelled {
+                            cancelled = true
+                            beginTeardown()
+                        }
+                    }
+                default: break
+                }
+            }
+            if child.pidfd < 0 && !exited {
+                var st: Int32 = 0
+                if cs_wait(child.pid, &st, nil, 1) == child.pid { exited = true; reapedStatus = st; reaped = true }
+            }
+            if !exited {
+                let now = clock.now
+                if let d = deadline, !timedOut, !cancelled, now >= d {
+                    timedOut = true          // recorded before any signal is sent
+                    beginTeardown()
+                }
+                if let k = killAt, now >= k { killHard(); killAt = now + .seconds(3600) }
+            }
+        }
+        if setupOpen { close(child.setup_fd) }
+        finish(timedOut: timedOut, cancelled: cancelled, setupRecord: setupRecord)
+    }
+
+    private var reaped = false
+    private var reapedStatus: Int32 = 0
+
+    private func finish(timedOut: Bool, cancelled: Bool, setupRecord: cs_error_record?) {
+        var cpu: Double = 0
+        var initStatus: Int32 = 0
+        if !reaped { _ = cs_wait(child.pid, &initStatus, &cpu, 0) }
+        if child.pidfd >= 0 { close(child.pidfd) }
+
+        // The command's own wait status, written by init when it saw it exit.
+        var status: Int32?
+        var v: Int32 = 0
+        if withUnsafeMutableBytes(of: &v, { read(child.status_fd, $0.baseAddress, 4) }) == 4 { status = v }
+        close(child.status_fd)
+
+        let oomAfter = cgroup?.oomKillCount() ?? 0
+        let peak = cgroup?.peakMemoryBytes()
+        if let cgCPU = cgroup?.cpuTimeSeconds() { cpu = cgCPU }
+        cgroup?.killAll()
+        cgroup?.destroy()
+        if let (pool, id) = pool { pool.release(id) }
+
+        let exitClass: ExitClass
+        if let rec = setupRecord {
+            let stageName = String(cString: cs_stage_name(rec.stage))
+            let detail = withUnsafeBytes(of: rec.detail) { raw -> String in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                let end = bytes.firstIndex(of: 0) ?? bytes.count
+                return String(decoding: bytes[0..<end], as: UTF8.self)
+            }
+            if rec.stage == Int32(CS_STAGE_EXEC.rawValue) {
+                exitClass = .spawnFailed(errno: rec.err)
+            } else {
+                exitClass = .setupFailed(stage: detail.isEmpty ? stageName : "\(stageName) \(detail)", errno: rec.err)
+            }
+        } else if timedOut {
+            exitClass = .timedOut
+        } else if oomAfter > oomBefore {
+            exitClass = .oomKilled
+        } else if let st = status, Self.signaled(st), Self.termSig(st) == SIGSYS {
+            exitClass = .seccompViolation
+        } else if cancelled {
+            exitClass = .cancelled
+        } else if let st = status {
+            if Self.signaled(st) {
+                exitClass = .signaled(signal: Self.termSig(st), core: (st & 0x80) != 0)
+            } else {
+                exitClass = .exited(code: (st >> 8) & 0xff)
+            }
+        } else {
+            // Init ended without telling us the command's status: it was killed from outside.
+            let sig = Self.signaled(initStatus) ? Self.termSig(initStatus) : SIGKILL
+            exitClass = .signaled(signal: sig, core: false)
+        }
+
+        let wall = (ContinuousClock.now - started).seconds
+        let outC = stdoutPipe.collector, errC = stderrPipe.collector
+        let report = ExitReport(exitClass: exitClass, wallTime: wall, cpuTime: cpu, peakMemoryBytes: peak,
+                                stdoutBytes: outC.total, stderrBytes: errC.total,
+                                stdoutTruncated: outC.truncated, stderrTruncated: errC.truncated,
+                                rawWaitStatus: status, warnings: warnings)
+        var outData = outC.buffer, errData = errC.buffer
+        if outC.truncated, case .capture = outC.sink { outData.append(OutputCollector.marker(after: outC.limit)) }
+        if errC.truncated, case .capture = errC.sink { errData.append(OutputCollector.marker(after: errC.limit)) }
+        stdoutPipe.closeAll()
+        stderrPipe.closeAll()
+        close(wakeRead)
+        close(wakeWrite)
+
+        done.lock()
+        result = SandboxResult(report: report, stdout: outData, stderr: errData)
+        done.broadcast()
+        done.unlock()
+    }
+
+    static func signaled(_ st: Int32) -> Bool { (st & 0x7f) != 0 && (st & 0x7f) != 0x7f }
+    static func termSig(_ st: Int32) -> Int32 { st & 0x7f }
+
+    static func ms(until t: ContinuousClock.Instant, from now: ContinuousClock.Instant) -> Int32 {
+        let d = t - now
+        if d <= .zero { return 0 }
+        return Int32(min(d.seconds * 1000 + 1, 86_400_000))
+    }
+
+    static func minTimeout(_ a: Int32, _ b: Int32) -> Int32 { a < 0 ? b : min(a, b) }
+}
