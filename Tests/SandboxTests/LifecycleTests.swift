@@ -1,0 +1,118 @@
+import XCTest
+import Foundation
+@testable import Sandbox
+
+/// Exit classification, teardown, limits and output capping.
+final class LifecycleTests: XCTestCase {
+    typealias S = SandboxTestSupport
+
+    func testExitCodeIsReported() {
+        XCTAssertEqual(S.run("exit 3").report.exitClass, .exited(code: 3))
+        XCTAssertEqual(S.run("exit 3").report.shellStatus, 3)
+    }
+
+    func testDeathBySignalIsReported() {
+        let r = S.run("kill -SEGV $$")
+        XCTAssertEqual(r.report.exitClass, .signaled(signal: SIGSEGV, core: false), "core must be off (RLIMIT_CORE 0)")
+        XCTAssertEqual(r.report.shellStatus, 128 + SIGSEGV)
+    }
+
+    func testMissingCommandIsSpawnFailedENOENT() {
+        let r = Sandbox.run(SandboxSpec(command: ["no-such-command-\(UUID().uuidString.prefix(6))"]))
+        XCTAssertEqual(r.report.exitClass, .spawnFailed(errno: ENOENT))
+        XCTAssertEqual(r.report.shellStatus, 127)
+    }
+
+    func testNonExecutableCommandIsSpawnFailedEACCES() {
+        let r = Sandbox.run(SandboxSpec(command: ["/etc/passwd"]))
+        XCTAssertEqual(r.report.exitClass, .spawnFailed(errno: EACCES), "a 0644 file is not executable")
+        XCTAssertEqual(r.report.shellStatus, 126)
+    }
+
+    func testMissingBindSourceIsSetupFailedNamingTheStage() {
+        let r = S.run("true") { $0.binds = [Bind(source: "/nonexistent-\(UUID().uuidString)", destination: "/x")] }
+        guard case .setupFailed(let stage, let e) = r.report.exitClass else {
+            return XCTFail("expected setupFailed, got \(r.report.exitClass)")
+        }
+        XCTAssertTrue(stage.hasPrefix("bind /nonexistent-"), "the stage should name the bind: \(stage)")
+        XCTAssertEqual(e, ENOENT)
+        XCTAssertEqual(r.report.shellStatus, 125)
+    }
+
+    func testTimeoutTearsDownTermIgnoringDoubleForkedSetsidChild() {
+        let marker = "300.\(UInt32.random(in: 100_000...999_999))"
+        // The child ignores SIGTERM, double-forks and setsid's; sleep's argument carries the marker.
+        let script = """
+        trap '' TERM
+        ( setsid sh -c "trap '' TERM; sleep \(marker)" & ) &
+        sh -c "trap '' TERM; sleep \(marker)"
+        """
+        let start = ContinuousClock.now
+        let r = S.run(script) { $0.timeout = .milliseconds(700); $0.grace = .milliseconds(500) }
+        XCTAssertEqual(r.report.exitClass, .timedOut)
+        XCTAssertEqual(r.report.shellStatus, 124)
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(30), "teardown did not finish")
+        XCTAssertEqual(S.hostProcesses(containing: marker), [], "a sandbox process survived teardown on the host")
+    }
+
+    func testCancelIsReportedAsCancelledAndKillsEverything() throws {
+        let marker = "300.\(UInt32.random(in: 100_000...999_999))"
+        let h = try Sandbox.launch(S.spec("trap '' TERM; sleep \(marker)") { $0.grace = .milliseconds(300) })
+        XCTAssertTrue(S.eventually { !S.hostProcesses(containing: marker).isEmpty }, "the probe never started")
+        h.cancel()
+        let r = h.wait()
+        XCTAssertEqual(r.report.exitClass, .cancelled)
+        XCTAssertEqual(S.hostProcesses(containing: marker), [])
+    }
+
+    func testStdoutIsCappedWithMarker() {
+        let r = S.run("head -c 100000 /dev/zero | tr '\\0' a") { $0.stdout = .capture(limit: 1000) }
+        XCTAssertEqual(r.report.stdoutBytes, 100_000, "all output must be counted")
+        XCTAssertTrue(r.report.stdoutTruncated)
+        XCTAssertTrue(r.out.hasPrefix(String(repeating: "a", count: 1000)))
+        XCTAssertTrue(r.out.contains("output truncated after 1000 bytes"), "the cut must be marked")
+        XCTAssertLessThan(r.stdout.count, 1200, "kept output must stay near the cap")
+    }
+
+    func testStderrIsCapturedSeparately() {
+        let r = S.run("echo out; echo err >&2")
+        XCTAssertEqual(r.out, "out\n")
+        XCTAssertEqual(r.err, "err\n")
+    }
+
+    func testForkBombIsStoppedByPidsLimit() {
+        // Bounded: at most 200 attempts, each a short sleep.
+        let r = S.run("i=0; while [ $i -lt 200 ]; do sleep 20 & i=$((i+1)); done 2>/dev/null; ls /proc | grep -cE '^[0-9]+$'") {
+            $0.limits.pids = 20
+        }
+        let count = Int(r.out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 999
+        XCTAssertLessThanOrEqual(count, 21, "the pids limit did not stop the fork loop: \(count) processes")
+    }
+
+    func testMemoryHogIsReportedOOMKilled() {
+        let r = S.run("python3 -c \"x = ' ' * (512 << 20); print(len(x))\"") { $0.limits.memoryBytes = 64 << 20 }
+        XCTAssertEqual(r.report.exitClass, .oomKilled, "stdout: \(r.out) stderr: \(r.err)")
+        XCTAssertNotNil(r.report.peakMemoryBytes)
+    }
+
+    func testConcurrentSandboxesGetDistinctHostUIDs() throws {
+        try XCTSkipUnless(S.isRoot, "distinct host uids are a root-mode property")
+        let a = try Sandbox.launch(S.spec("sleep 30"))
+        let b = try Sandbox.launch(S.spec("sleep 30"))
+        defer { a.cancel(); b.cancel(); _ = a.wait(); _ = b.wait() }
+        XCTAssertNotEqual(a.hostUID, b.hostUID, "two concurrent sandboxes share a host uid")
+        XCTAssertNotEqual(a.hostUID, 0)
+        // The kernel agrees: the init processes run as those host uids.
+        for h in [a, b] {
+            let status = (try? String(contentsOfFile: "/proc/\(h.hostPID)/status", encoding: .utf8)) ?? ""
+            let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") } ?? ""
+            XCTAssertTrue(uidLine.contains("\t\(h.hostUID)\t"), "init does not run as its host uid: \(uidLine)")
+        }
+    }
+
+    func testReportMeasuresWallTime() {
+        let r = S.run("true")
+        XCTAssertGreaterThan(r.report.wallTime, 0)
+        XCTAssertLessThan(r.report.wallTime, 30)
+    }
+}
