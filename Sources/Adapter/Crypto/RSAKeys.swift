@@ -18,19 +18,21 @@ private func withMemoryBIO<T>(_ bytes: [UInt8], _ body: (OpaquePointer) throws -
     }
 }
 
-/// Writes with `write` into a fresh memory BIO and returns what was written.
-private func readOutBIO(_ operation: String, _ write: (OpaquePointer) -> Int32) throws -> [UInt8] {
-    guard let bio = BIO_new(BIO_s_mem()) else { throw CryptoError.fromQueue("BIO_new") }
+/// Writes with `write` into a fresh memory BIO and returns what was written. With
+/// `secret`, the BIO's buffer is OpenSSL secure memory, cleared when freed, and the
+/// result is read in one piece so no partial copies are left in freed Swift buffers.
+private func readOutBIO(_ operation: String, secret: Bool = false, _ write: (OpaquePointer) -> Int32) throws -> [UInt8] {
+    guard let bio = BIO_new(secret ? BIO_s_secmem() : BIO_s_mem()) else { throw CryptoError.fromQueue("BIO_new") }
     defer { BIO_free(bio) }
     guard write(bio) == 1 else { throw CryptoError.fromQueue(operation) }
-    var out = [UInt8]()
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { BIO_read(bio, $0.baseAddress, Int32($0.count)) }
-        if n <= 0 { break }
-        out.append(contentsOf: chunk[0..<Int(n)])
+    let pending = Int(BIO_ctrl_pending(bio))
+    guard pending > 0 else { return [] }
+    var out = [UInt8](repeating: 0, count: pending)
+    let n = out.withUnsafeMutableBytes { BIO_read(bio, $0.baseAddress, Int32($0.count)) }
+    guard Int(n) == pending else {
+        ConstantTime.zero(&out)
+        throw CryptoError.openssl(operation: operation, reason: "short read from memory BIO")
     }
-    ConstantTime.zero(&chunk)
     return out
 }
 
@@ -55,11 +57,19 @@ public final class RSAPrivateKey: @unchecked Sendable, CustomStringConvertible {
         let loaded = withMemoryBIO(pem) { bio in PEM_read_bio_PrivateKey(bio, nil, noPassword, nil) }
         ERR_clear_error()
         guard let key = loaded else { throw CryptoError.notPEMRSAKey(path: path) }
-        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {
+        // A PEM whose base64 was damaged inside a big integer still parses; the pairwise
+        // check (n = p·q, d consistent with e) catches that here rather than as 401s later.
+        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA, RSAPrivateKey.isConsistent(key) else {
             EVP_PKEY_free(key)
             throw CryptoError.notPEMRSAKey(path: path)
         }
         self.init(taking: key)
+    }
+
+    private static func isConsistent(_ key: OpaquePointer) -> Bool {
+        guard let ctx = EVP_PKEY_CTX_new(key, nil) else { return false }
+        defer { EVP_PKEY_CTX_free(ctx); ERR_clear_error() }
+        return EVP_PKEY_pairwise_check(ctx) == 1
     }
 
     /// Parses a PEM RSA private key from a string (see `init(pem:path:)`).
@@ -113,9 +123,9 @@ public final class RSAPrivateKey: @unchecked Sendable, CustomStringConvertible {
     public func exportPrivateKeyPEM(_ format: PEMFormat = .pkcs8) throws -> [UInt8] {
         switch format {
         case .pkcs8:
-            return try readOutBIO("PEM_write_bio_PrivateKey") { PEM_write_bio_PrivateKey($0, pkey, nil, nil, 0, nil, nil) }
+            return try readOutBIO("PEM_write_bio_PrivateKey", secret: true) { PEM_write_bio_PrivateKey($0, pkey, nil, nil, 0, nil, nil) }
         case .pkcs1:
-            return try readOutBIO("PEM_write_bio_PrivateKey_traditional") {
+            return try readOutBIO("PEM_write_bio_PrivateKey_traditional", secret: true) {
                 PEM_write_bio_PrivateKey_traditional($0, pkey, nil, nil, 0, nil, nil)
             }
         }
@@ -141,33 +151,40 @@ public final class RSAPrivateKey: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// Reads the whole file into one buffer sized up front (from fstat), so no partial
+    /// copies of the key are left behind in reallocated memory.
     private static func readFile(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw CryptoError.unreadableKeyFile(path: path, reason: String(cString: strerror(errno)))
         }
         defer { close(fd) }
-        var out = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        defer { ConstantTime.zero(&chunk) }
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw CryptoError.unreadableKeyFile(path: path, reason: String(cString: strerror(errno)))
+        }
+        // A PEM RSA key is a few KiB; anything large (or not a regular file) is not one.
+        let size = Int(st.st_size)
+        guard (st.st_mode & S_IFMT) == S_IFREG, size > 0, size <= 1 << 20 else {
+            throw CryptoError.notPEMRSAKey(path: path)
+        }
+        var buf = [UInt8](repeating: 0, count: size)
+        var filled = 0
+        while filled < size {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, size - filled) }
             if n < 0 {
                 if errno == EINTR { continue }
                 let reason = String(cString: strerror(errno))
-                ConstantTime.zero(&out)
+                ConstantTime.zero(&buf)
                 throw CryptoError.unreadableKeyFile(path: path, reason: reason)
             }
             if n == 0 { break }
-            // Grow by reserving ahead so earlier copies of the key are not left behind
-            // in freed buffers more than necessary.
-            if out.capacity < out.count + n { out.reserveCapacity(max(out.capacity * 2, out.count + n, 8192)) }
-            out.append(contentsOf: chunk[0..<n])
-            if out.count > 1 << 20 {
-                ConstantTime.zero(&out)
-                throw CryptoError.notPEMRSAKey(path: path)
-            }
+            filled += n
         }
+        if filled == size { return buf }
+        // The file shrank while being read: keep what was read, clear the full buffer.
+        let out = Array(buf.prefix(filled))
+        ConstantTime.zero(&buf)
         return out
     }
 }
