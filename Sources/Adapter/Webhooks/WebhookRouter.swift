@@ -1,0 +1,199 @@
+import Foundation
+import Supervisor
+
+/// Why a delivery could not be taken in at all. Every case is the sender's fault:
+/// answer 400 Bad Request. Descriptions name headers and fields, never payload values.
+public enum WebhookIntakeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A required header (`X-GitHub-Event`, `X-GitHub-Delivery`) is absent or empty.
+    case missingHeader(String)
+    /// The body is not a JSON object.
+    case invalidJSON(String)
+    /// The JSON is well-formed but lacks (or mistypes) a field the event needs.
+    case invalidPayload(String)
+
+    /// The HTTP status to answer with.
+    public var httpStatus: Int { 400 }
+
+    public var description: String {
+        switch self {
+        case .missingHeader(let h): return "missing \(h) header"
+        case .invalidJSON(let why): return "invalid JSON: \(why)"
+        case .invalidPayload(let why): return "invalid payload: \(why)"
+        }
+    }
+}
+
+/// Why a well-formed delivery starts no task (answer 2xx: GitHub must not retry it).
+public enum IgnoreReason: Sendable, Equatable, CustomStringConvertible {
+    /// An event the adapter does not act on (push, check_run, installation, …).
+    case unknownEvent(String)
+    /// A handled event with an action the adapter does not act on (issues.opened, …).
+    case unhandledAction(event: String, action: String?)
+    /// The comment or review was written by a familiar's bot: acting on it would loop.
+    case authoredByFamiliar(event: String, login: String)
+    /// An `issues` event whose issue is a pull request.
+    case pullRequestNotIssue(event: String)
+    /// No familiar is assigned, labelled for or mentioned.
+    case noFamiliarMatched(event: String)
+
+    public var description: String {
+        switch self {
+        case .unknownEvent(let e): return "event \(e) is not handled"
+        case .unhandledAction(let e, let a): return "action \(a ?? "(none)") of event \(e) is not handled"
+        case .authoredByFamiliar(let e, let login): return "\(e): written by familiar bot \(login)"
+        case .pullRequestNotIssue(let e): return "\(e): the issue is a pull request"
+        case .noFamiliarMatched(let e): return "\(e): no familiar assigned, labelled or mentioned"
+        }
+    }
+}
+
+/// What to do with a delivery whose signature has already been checked.
+public enum WebhookDecision: Sendable, Equatable {
+    /// GitHub's `ping`: answer 200, nothing to run.
+    case ping
+    /// Nothing to run, for `reason`.
+    case ignored(IgnoreReason)
+    /// Queue `spec`. `event` is the precise `event.action` that caused it
+    /// (e.g. "issues.labeled", which the task model files under `issue_assigned`).
+    case task(TaskSpec, event: String)
+}
+
+/// Fresh task ids.
+public enum TaskID {
+    /// "t_" + 16 lowercase hex digits from the system CSPRNG.
+    public static func generate() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let n = rng.next() as UInt64
+        let hex = String(n, radix: 16)
+        return "t_" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+/// Turns a verified GitHub webhook delivery into a decision. Pure apart from drawing a
+/// fresh task id: no I/O, no clock, no global state.
+///
+/// Routing, first matching familiar in `familiars` order wins:
+/// - `issues.assigned` to a familiar's bot → `fix_issue` (`issue_assigned`)
+/// - `issues.labeled` with a familiar's trigger label → `fix_issue` (`issue_assigned`)
+/// - `issue_comment.created` mentioning a familiar → `respond_to_mention` (`issue_mention`),
+///   or on a pull request → `address_review_comment` (`pr_review_comment`)
+/// - `pull_request_review.submitted` whose body mentions a familiar, and
+///   `pull_request_review_comment.created` whose body mentions one →
+///   `address_review_comment` (`pr_review_comment`) with the PR head ref/sha
+/// - comments and reviews written by any familiar's bot never start work
+/// - everything else is ignored with a reason
+public enum WebhookIntake {
+    public static let eventHeader = "X-GitHub-Event"
+    public static let deliveryHeader = "X-GitHub-Delivery"
+
+    /// Decides from raw request headers (names matched case-insensitively).
+    public static func decide(headers: [String: String], body: Data, familiars: [FamiliarConfig],
+                              makeTaskID: () -> String = TaskID.generate) throws(WebhookIntakeError) -> WebhookDecision {
+        func header(_ name: String) -> String? {
+            let lower = name.lowercased()
+            return headers.first { $0.key.lowercased() == lower }?.value
+        }
+        return try decide(event: header(eventHeader), deliveryID: header(deliveryHeader), body: body,
+                          familiars: familiars, makeTaskID: makeTaskID)
+    }
+
+    /// Decides from the `X-GitHub-Event` and `X-GitHub-Delivery` values and the raw body.
+    public static func decide(event: String?, deliveryID: String?, body: Data, familiars: [FamiliarConfig],
+                              makeTaskID: () -> String = TaskID.generate) throws(WebhookIntakeError) -> WebhookDecision {
+        guard let name = event?.trimmingCharacters(in: .whitespaces), !name.isEmpty else {
+            throw .missingHeader(eventHeader)
+        }
+        guard let delivery = deliveryID?.trimmingCharacters(in: .whitespaces), !delivery.isEmpty else {
+            throw .missingHeader(deliveryHeader)
+        }
+        let parsed = try WebhookEvent.parse(name: name, body: body)
+        return route(parsed, deliveryID: delivery, familiars: familiars, makeTaskID: makeTaskID)
+    }
+
+    /// Routes an already parsed event.
+    public static func route(_ event: WebhookEvent, deliveryID: String, familiars: [FamiliarConfig],
+                             makeTaskID: () -> String = TaskID.generate) -> WebhookDecision {
+        let qualified = event.qualifiedName
+        func spec(_ f: FamiliarConfig, _ repo: GitHubRepository, _ inst: GitHubInstallation?, _ trigger: Trigger,
+                  _ kind: TaskKind, head: GitHubPullRequest.Head? = nil) -> WebhookDecision {
+            .task(TaskSpec(id: makeTaskID(), source: .webhook(deliveryID: deliveryID), installationID: inst?.id,
+                           repo: repoRef(repo), trigger: trigger, kind: kind, familiar: f.ref,
+                           headRef: head?.ref, headSHA: head?.sha),
+                  event: qualified)
+        }
+        func authoredByFamiliar(_ author: GitHubAccount?) -> IgnoreReason? {
+            guard let author, familiars.contains(where: { $0.isBot(login: author.login) }) else { return nil }
+            return .authoredByFamiliar(event: qualified, login: author.login)
+        }
+        func mentioned(in body: String?) -> FamiliarConfig? {
+            guard let body, !body.isEmpty else { return nil }
+            return familiars.first { MentionMatcher.mentions(body: body, handle: $0.handle) }
+        }
+
+        switch event {
+        case .ping:
+            return .ping
+
+        case .issues(let p):
+            let familiar: FamiliarConfig?
+            switch p.action {
+            case "assigned":
+                familiar = p.assignee.flatMap { a in familiars.first { $0.isBot(login: a.login) } }
+            case "labeled":
+                familiar = p.label.flatMap { l in familiars.first { $0.isTriggerLabel(l.name) } }
+            default:
+                return .ignored(.unhandledAction(event: "issues", action: p.action))
+            }
+            guard let familiar else { return .ignored(.noFamiliarMatched(event: qualified)) }
+            if p.issue.isPullRequest { return .ignored(.pullRequestNotIssue(event: qualified)) }
+            return spec(familiar, p.repository, p.installation, .issueAssigned,
+                        .fixIssue(issueNumber: p.issue.number, title: p.issue.title, body: p.issue.body ?? ""))
+
+        case .issueComment(let p):
+            guard p.action == "created" else { return .ignored(.unhandledAction(event: "issue_comment", action: p.action)) }
+            if let loop = authoredByFamiliar(p.comment.user) { return .ignored(loop) }
+            guard let familiar = mentioned(in: p.comment.body) else { return .ignored(.noFamiliarMatched(event: qualified)) }
+            let body = p.comment.body ?? ""
+            if p.issue.isPullRequest {
+                return spec(familiar, p.repository, p.installation, .prReviewComment,
+                            .addressReviewComment(prNumber: p.issue.number, commentBody: body,
+                                                  diffHunk: nil, path: nil, line: nil))
+            }
+            return spec(familiar, p.repository, p.installation, .issueMention,
+                        .respondToMention(issueNumber: p.issue.number, commentBody: body))
+
+        case .pullRequestReview(let p):
+            guard p.action == "submitted" else {
+                return .ignored(.unhandledAction(event: "pull_request_review", action: p.action))
+            }
+            if let loop = authoredByFamiliar(p.review.user) { return .ignored(loop) }
+            guard let familiar = mentioned(in: p.review.body) else { return .ignored(.noFamiliarMatched(event: qualified)) }
+            return spec(familiar, p.repository, p.installation, .prReviewComment,
+                        .addressReviewComment(prNumber: p.pullRequest.number, commentBody: p.review.body ?? "",
+                                              diffHunk: nil, path: nil, line: nil),
+                        head: p.pullRequest.head)
+
+        case .pullRequestReviewComment(let p):
+            guard p.action == "created" else {
+                return .ignored(.unhandledAction(event: "pull_request_review_comment", action: p.action))
+            }
+            if let loop = authoredByFamiliar(p.comment.user) { return .ignored(loop) }
+            guard let familiar = mentioned(in: p.comment.body) else { return .ignored(.noFamiliarMatched(event: qualified)) }
+            return spec(familiar, p.repository, p.installation, .prReviewComment,
+                        .addressReviewComment(prNumber: p.pullRequest.number, commentBody: p.comment.body ?? "",
+                                              diffHunk: p.comment.diffHunk, path: p.comment.path, line: p.comment.line),
+                        head: p.pullRequest.head)
+
+        case .other(let name, _):
+            return .ignored(.unknownEvent(name))
+        }
+    }
+
+    /// The task model's repository. `clone_url` and `default_branch` are always in real
+    /// deliveries; when absent, the public github.com clone URL and "main" stand in.
+    static func repoRef(_ r: GitHubRepository) -> RepoRef {
+        RepoRef(owner: r.owner.login, name: r.name,
+                cloneURL: r.cloneURL ?? "https://github.com/\(r.owner.login)/\(r.name).git",
+                defaultBranch: r.defaultBranch ?? "main")
+    }
+}
