@@ -1,0 +1,106 @@
+import XCTest
+import Foundation
+@testable import Sandbox
+
+/// `coven-supervisor sandbox exec` as a user runs it: exit statuses, report file,
+/// rootless operation, and sandboxes dying with their supervisor.
+final class CLITests: XCTestCase {
+    typealias S = SandboxTestSupport
+
+    static var binary: String {
+        // The test runner is the .xctest executable in the products directory, next to the CLI.
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("coven-supervisor").path
+    }
+
+    struct Run { var status: Int32; var out: String; var err: String }
+
+    /// Runs the CLI with `args`, optionally under setpriv as another user.
+    func cli(_ args: [String], asUser: (uid: Int, gid: Int)? = nil) throws -> Run {
+        let p = Process()
+        if let u = asUser {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid", "\(u.uid)", "--regid", "\(u.gid)", "--clear-groups", Self.binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: Self.binary)
+            p.arguments = args
+        }
+        p.currentDirectoryURL = URL(fileURLWithPath: "/")
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    }
+
+    func testExitStatusFollowsTimeoutEnvChrootConventions() throws {
+        XCTAssertEqual(try cli(["sandbox", "exec", "--", "sh", "-c", "exit 7"]).status, 7, "CMD's exit code")
+        XCTAssertEqual(try cli(["sandbox", "exec", "--", "sh", "-c", "kill -TERM $$"]).status, 128 + SIGTERM, "128+N for signal N")
+        XCTAssertEqual(try cli(["sandbox", "exec", "--timeout", "300ms", "--grace", "200ms", "--", "sleep", "30"]).status, 124, "timeout")
+        XCTAssertEqual(try cli(["sandbox", "exec", "--ro-bind", "/nonexistent-src", "--", "true"]).status, 125, "set-up failure")
+        XCTAssertEqual(try cli(["sandbox", "exec", "--", "/etc/passwd"]).status, 126, "not executable")
+        XCTAssertEqual(try cli(["sandbox", "exec", "--", "no-such-command"]).status, 127, "not found")
+    }
+
+    func testOutputPassesThrough() throws {
+        let r = try cli(["sandbox", "exec", "--", "sh", "-c", "echo to-out; echo to-err >&2"])
+        XCTAssertEqual(r.out, "to-out\n")
+        XCTAssertTrue(r.err.contains("to-err\n"), r.err)
+    }
+
+    func testReportFileDescribesTheRun() throws {
+        let dir = try S.scratchDirectory("report")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try cli(["sandbox", "exec", "--report", dir + "/r.json", "--", "sh", "-c", "exit 4"])
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/r.json"))
+        let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        XCTAssertEqual(obj?["class"] as? String, "exited")
+        XCTAssertEqual(obj?["exit_code"] as? Int, 4)
+        XCTAssertNotNil(obj?["wall_time_s"])
+    }
+
+    func testUnknownOptionIsAClearUsageError() throws {
+        let r = try cli(["sandbox", "exec", "--frobnicate", "--", "true"])
+        XCTAssertEqual(r.status, 125)
+        XCTAssertTrue(r.err.contains("unknown option '--frobnicate'"), r.err)
+    }
+
+    func testBadSizeIsAClearUsageError() throws {
+        let r = try cli(["sandbox", "exec", "--memory", "lots", "--", "true"])
+        XCTAssertEqual(r.status, 125)
+        XCTAssertTrue(r.err.contains("--memory: 'lots' is not a size"), r.err)
+    }
+
+    func testRootlessSandboxKeepsCoreProperties() throws {
+        try XCTSkipUnless(S.isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                          "needs root to switch to an unprivileged user with setpriv")
+        let r = try cli(["sandbox", "exec", "--", "sh", "-c",
+                         "id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status; ls /proc | grep -cE '^[0-9]+$'"],
+                        asUser: (65534, 65534))
+        XCTAssertEqual(r.status, 0, "rootless sandbox failed: \(r.err)")
+        let lines = r.out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "1000", "rootless maps the caller to uid 1000")
+        XCTAssertTrue(lines.contains("CapEff:\t0000000000000000"), r.out)
+        XCTAssertTrue(lines.contains("CapBnd:\t0000000000000000"), r.out)
+        XCTAssertTrue(lines.contains("NoNewPrivs:\t1"), r.out)
+        XCTAssertLessThanOrEqual(Int(lines.last ?? "") ?? 99, 5, "rootless sandbox sees foreign processes")
+    }
+
+    func testSandboxDiesWithItsSupervisor() throws {
+        let marker = "300.\(UInt32.random(in: 100_000...999_999))"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["sandbox", "exec", "--", "sh", "-c", "trap '' TERM; sleep \(marker)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        XCTAssertTrue(S.eventually { !S.hostProcesses(containing: marker).isEmpty }, "the sandboxed probe never started")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertTrue(S.eventually { S.hostProcesses(containing: marker).isEmpty },
+                      "sandbox processes outlived their supervisor: \(S.hostProcesses(containing: marker))")
+    }
+}
