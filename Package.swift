@@ -23,7 +23,10 @@ let package = Package(
         .target(name: "CSandbox", path: "Sources/CSandbox"),
 
         // The GIT_ASKPASS helper that runs inside the sandbox (plain C, no token in it).
-        .executableTarget(name: "coven-askpass", path: "Sources/coven-askpass"),
+        // -static-stdlib: SwiftPM links the Swift runtime into every executable, and the
+        // helper must run inside sandboxes that only see /usr and /lib.
+        .executableTarget(name: "coven-askpass", path: "Sources/coven-askpass",
+                          linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
 
         .target(name: "Sandbox", dependencies: ["CSandbox", "CSeccomp"], path: "Sources/Sandbox"),
         .target(name: "Supervisor", dependencies: ["Sandbox", "CSQLite"], path: "Sources/Supervisor"),

@@ -126,6 +126,10 @@ enum {
 int cs_pipe(int fds[2], int nonblock);
 int cs_pidfd_open(pid_t pid);
 int cs_pidfd_send_signal(int pidfd, int sig);
+/* accept4 with SOCK_CLOEXEC. */
+int cs_accept(int fd);
+/* The uid and pid of a unix-socket peer (SO_PEERCRED); 0 or -1. */
+int cs_peer_cred(int fd, uid_t *uid, pid_t *pid);
 /* wait4 on pid; returns pid or -1; fills status and user+sys cpu seconds. */
 pid_t cs_wait(pid_t pid, int *status, double *cpu_seconds, int nohang);
 
