@@ -31,6 +31,9 @@ let package = Package(
         .target(name: "Sandbox", dependencies: ["CSandbox", "CSeccomp"], path: "Sources/Sandbox"),
         .target(name: "Supervisor", dependencies: ["Sandbox", "CSQLite"], path: "Sources/Supervisor"),
         .target(name: "Adapter", dependencies: ["Supervisor", "COpenSSL"], path: "Sources/Adapter"),
+        // Benchmarks (`make bench`): side-by-side medians, never speed goals in tests.
+        .executableTarget(name: "coven-bench", dependencies: ["Sandbox", "Supervisor", "Adapter"],
+                          path: "Sources/coven-bench"),
         .executableTarget(name: "coven-supervisor",
                           dependencies: ["Sandbox", "Supervisor", "Adapter"],
                           path: "Sources/coven-supervisor"),

@@ -1,0 +1,51 @@
+import Foundation
+import Sandbox
+
+/// Median launch-to-exit latency of /bin/true: bare, bwrap, our CLI, and the
+/// in-process Sandbox API, interleaved round by round so noise hits all alike.
+enum LaunchBenchmark {
+    static func run(iterations: Int, cli: String) {
+        var variants: [(String, () -> Void)] = [
+            ("bare /bin/true", { Bench.spawnWait(["/bin/true"]) }),
+        ]
+        if let bwrap = Bench.which("bwrap") {
+            variants.append(("bwrap --unshare-all", {
+                Bench.spawnWait([bwrap, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc",
+                                 "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true"])
+            }))
+        } else {
+            print("note: bwrap not installed; ratios are omitted (make deps installs bubblewrap)")
+        }
+        if FileManager.default.isExecutableFile(atPath: cli) {
+            variants.append(("coven-supervisor sandbox exec", { Bench.spawnWait([cli, "sandbox", "exec", "--", "/bin/true"]) }))
+        }
+        // The in-process path as the daemon uses it: the profile compiled once, then N launches.
+        var spec = SandboxSpec(command: ["/bin/true"], stdout: .discard, stderr: .discard)
+        do {
+            spec.seccompProgram = try SeccompProfile.load(nameOrPath: "default").compile()
+        } catch {
+            print("seccomp profile failed to compile: \(error)"); exit(1)
+        }
+        variants.append(("Sandbox API (in-process)", {
+            let r = Sandbox.run(spec)
+            if case .exited(0) = r.report.exitClass {} else { print("in-process launch failed: \(r.report.exitClass)") }
+        }))
+
+        // Warm-up, then interleaved rounds.
+        for (_, body) in variants { for _ in 0..<5 { body() } }
+        var samples = Array(repeating: [Double](), count: variants.count)
+        for _ in 0..<iterations {
+            for (i, v) in variants.enumerated() { samples[i].append(Bench.time(v.1)) }
+        }
+
+        let bwrapMedian = variants.firstIndex { $0.0.hasPrefix("bwrap") }.map { Bench.median(samples[$0]) }
+        print("launch-to-exit latency of /bin/true, \(iterations) interleaved rounds, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print(Bench.pad("variant", 34) + Bench.pad("median", 12, left: true) + Bench.pad("p90", 12, left: true) + Bench.pad("vs bwrap", 10, left: true))
+        for (i, v) in variants.enumerated() {
+            let med = Bench.median(samples[i])
+            let ratio = bwrapMedian.map { String(format: "%8.2fx", med / $0) } ?? "       -"
+            print(Bench.pad(v.0, 34) + Bench.pad(Bench.ms(med), 12, left: true)
+                  + Bench.pad(Bench.ms(Bench.percentile(samples[i], 0.9)), 12, left: true) + Bench.pad(ratio, 10, left: true))
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import Foundation
+import Sandbox
+
+// coven-bench: side-by-side benchmarks, medians and ratios in one run.
+//   coven-bench launch [--iterations N] [--cli PATH]
+
+let args = Array(CommandLine.arguments.dropFirst())
+let what = args.first ?? "launch"
+
+@MainActor func option(_ name: String, _ def: String) -> String {
+    if let i = args.firstIndex(of: name), i + 1 < args.count { return args[i + 1] }
+    return def
+}
+
+switch what {
+case "launch":
+    LaunchBenchmark.run(iterations: Int(option("--iterations", "200")) ?? 200,
+                        cli: option("--cli", Bench.sibling("coven-supervisor")))
+default:
+    FileHandle.standardError.write(Data("usage: coven-bench launch [--iterations N] [--cli PATH]\n".utf8))
+    exit(2)
+}
