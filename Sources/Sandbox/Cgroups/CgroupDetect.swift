@@ -99,6 +99,9 @@ struct CgroupHost: Sendable {
             for c in v1Controllers {
                 notes.append("  \(c): " + (dirs[c].map { $0 + "/coven" } ?? "not mounted"))
             }
+            if let hybrid = mounts.first(where: { $0.fsType == "cgroup2" }) {
+                notes.append("hybrid: cgroup2 also mounted at \(hybrid.mountPoint) (controllers stay on v1; not used)")
+            }
             if !s.swapLimit { notes.append("no memory.memsw (swap accounting off): swap is not limited") }
             if !s.cpu { notes.append("no cpu hierarchy: cpu limits unavailable") }
             if !s.cpuAccounting { notes.append("no cpuacct hierarchy: cpu time not measured") }
