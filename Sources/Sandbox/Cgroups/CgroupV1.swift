@@ -94,11 +94,13 @@ struct CgroupV1: CgroupBackend {
             if let fz = freezer, (try? CgroupFS.write("FROZEN", to: fz + "/freezer.state")) != nil {
                 // Bounded: a task stuck in an uninterruptible sleep can hold the state at FREEZING;
                 // then kill anyway (the loop repeats until the cgroup is empty).
-                CgroupFS.poll(timeout: 1.0) {
+                let isFrozen = CgroupFS.poll(timeout: 1.0) {
                     CgroupFS.readIfPresent(fz + "/freezer.state")?.hasPrefix("FROZEN") ?? true
                 }
                 let frozen = Set(CgroupFS.processes(inTree: fz))
-                for pid in frozen { _ = kill(pid, SIGKILL) }
+                for pid in frozen {
+                    if isFrozen { _ = kill(pid, SIGKILL) } else { CgroupFS.killIfMember(pid, of: directories) }
+                }
                 // Members missing from the freezer hierarchy (a partial attach) are not frozen.
                 for pid in members() where !frozen.contains(pid) { CgroupFS.killIfMember(pid, of: directories) }
                 try? CgroupFS.write("THAWED", to: fz + "/freezer.state")

@@ -38,9 +38,13 @@ struct CgroupV2: CgroupBackend {
                               path: offeredFile, errno: ENOENT)
         }
         let wanted = controllers.filter { offered.contains($0) }
-        try enable(wanted, in: base, mayMoveSelf: true)
+        var required = Set<String>()
+        if limits.memoryBytes != nil { required.insert("memory") }
+        if limits.pids != nil { required.insert("pids") }
+        if limits.cpus != nil { required.insert("cpu") }
+        try enable(wanted, in: base, required: required, mayMoveSelf: true)
         try CgroupFS.makeDirectory(parent)
-        try enable(wanted, in: parent, mayMoveSelf: false)
+        try enable(wanted, in: parent, required: required, mayMoveSelf: false)
         try CgroupFS.makeFreshDirectory(leaf)
         let cgroup = CgroupV2(dir: leaf)
         do {
@@ -52,23 +56,35 @@ struct CgroupV2: CgroupBackend {
         return cgroup
     }
 
-    /// Enables `controllers` for the children of `dir`. The "no internal processes" rule makes
-    /// this fail with EBUSY in a non-root cgroup that holds processes; when `mayMoveSelf`, this
-    /// process then moves into the `coven-supervisor` leaf of `dir` and tries once more.
-    static func enable(_ controllers: [String], in dir: String, mayMoveSelf: Bool) throws {
+    /// Enables `controllers` for the children of `dir`, one at a time so that one controller
+    /// the kernel refuses (e.g. cpu while realtime tasks exist) does not cost the others. A
+    /// failure is an error only for a controller in `required` (one a requested limit needs);
+    /// the others merely leave their accounting unavailable.
+    /// The "no internal processes" rule makes enabling fail with EBUSY in a non-root cgroup that
+    /// holds processes; when `mayMoveSelf`, this process then moves into the `coven-supervisor`
+    /// leaf of `dir` (once) and tries again.
+    static func enable(_ controllers: [String], in dir: String, required: Set<String>, mayMoveSelf: Bool) throws {
         let file = dir + "/cgroup.subtree_control"
         let enabled = Set((CgroupFS.readIfPresent(file) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-        let missing = controllers.filter { !enabled.contains($0) }
-        guard !missing.isEmpty else { return }
-        let value = missing.map { "+" + $0 }.joined(separator: " ")
-        do {
-            try CgroupFS.write(value, to: file)
-        } catch let error as CgroupError where error.errnoCode == EBUSY && mayMoveSelf {
-            let own = dir + "/" + CgroupHost.daemonLeaf
-            try CgroupFS.makeDirectory(own)
-            try CgroupFS.write("\(getpid())", to: own + "/cgroup.procs")
-            try CgroupFS.write(value, to: file, hint: "\(dir) still holds other processes, and a cgroup that passes "
-                               + "controllers to its children cannot hold processes (run the daemon in a delegated cgroup of its own, e.g. systemd Delegate=yes)")
+        var moved = false
+        for controller in controllers where !enabled.contains(controller) {
+            do {
+                try CgroupFS.write("+" + controller, to: file)
+            } catch let error as CgroupError where error.errnoCode == EBUSY && mayMoveSelf && !moved {
+                moved = true
+                do {
+                    let own = dir + "/" + CgroupHost.daemonLeaf
+                    try CgroupFS.makeDirectory(own)
+                    try CgroupFS.write("\(getpid())", to: own + "/cgroup.procs")
+                    try CgroupFS.write("+" + controller, to: file, hint: "\(dir) still holds other processes, and a cgroup "
+                                       + "that passes controllers to its children cannot hold processes (run the daemon in a "
+                                       + "delegated cgroup of its own, e.g. systemd Delegate=yes)")
+                } catch where required.contains(controller) {
+                    throw error
+                } catch {}
+            } catch where required.contains(controller) {
+                throw error
+            } catch {}
         }
     }
 
