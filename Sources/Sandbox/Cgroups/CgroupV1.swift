@@ -97,12 +97,12 @@ struct CgroupV1: CgroupBackend {
                 let isFrozen = CgroupFS.poll(timeout: 1.0) {
                     CgroupFS.readIfPresent(fz + "/freezer.state")?.hasPrefix("FROZEN") ?? true
                 }
-                let frozen = Set(CgroupFS.processes(inTree: fz))
-                for pid in frozen {
+                let inFreezer = Set(CgroupFS.processes(inTree: fz))
+                for pid in inFreezer {
                     if isFrozen { _ = kill(pid, SIGKILL) } else { CgroupFS.killIfMember(pid, of: directories) }
                 }
                 // Members missing from the freezer hierarchy (a partial attach) are not frozen.
-                for pid in members() where !frozen.contains(pid) { CgroupFS.killIfMember(pid, of: directories) }
+                for pid in members() where !inFreezer.contains(pid) { CgroupFS.killIfMember(pid, of: directories) }
                 try? CgroupFS.write("THAWED", to: fz + "/freezer.state")
             } else {
                 for pid in members() { CgroupFS.killIfMember(pid, of: directories) }
