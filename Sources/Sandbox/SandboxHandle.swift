@@ -194,8 +194,8 @@ public final class SandboxHandle: @unchecked Sendable {
         let oomAfter = cgroup?.oomKillCount() ?? 0
         let peak = cgroup?.peakMemoryBytes()
         if let cgCPU = cgroup?.cpuTimeSeconds() { cpu = cgCPU }
-        cgroup?.killAll()
-        cgroup?.destroy()
+        // Init is reaped, so its pid namespace is gone; the cgroup check is the belt to those braces.
+        if let cg = cgroup, !cg.isEmpty { cg.killAll() }
         if let (pool, id) = pool { pool.release(id) }
 
         let exitClass: ExitClass
@@ -249,7 +249,12 @@ public final class SandboxHandle: @unchecked Sendable {
         result = SandboxResult(report: report, stdout: outData, stderr: errData)
         done.broadcast()
         done.unlock()
+        // Removing cgroup directories is slow (kernfs) and nobody waits for it.
+        if let cg = cgroup { Self.reaper.async { cg.destroy() } }
     }
+
+    /// Removes cgroups of finished sandboxes off the latency path, in order.
+    static let reaper = DispatchQueue(label: "coven.sandbox.cgroup-reaper")
 
     static func signaled(_ st: Int32) -> Bool { (st & 0x7f) != 0 && (st & 0x7f) != 0x7f }
     static func termSig(_ st: Int32) -> Int32 { st & 0x7f }

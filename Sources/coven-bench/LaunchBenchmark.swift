@@ -48,4 +48,26 @@ enum LaunchBenchmark {
                   + Bench.pad(Bench.ms(Bench.percentile(samples[i], 0.9)), 12, left: true) + Bench.pad(ratio, 10, left: true))
         }
     }
+
+    /// Where a launch spends its time: cgroup create/destroy, launch, wait.
+    static func phases(iterations: Int) {
+        var spec = SandboxSpec(command: ["/bin/true"], stdout: .discard, stderr: .discard)
+        spec.seccompProgram = try? SeccompProfile.load(nameOrPath: "default").compile()
+        if ProcessInfo.processInfo.environment["BENCH_NET_HOST"] != nil { spec.network = .host }
+        if ProcessInfo.processInfo.environment["BENCH_NO_ETC"] != nil { spec.systemFiles = .rootfs("/nonexistent") ; spec.binds = [Bind(source: "/usr", destination: "/usr"), Bind(source: "/lib64", destination: "/lib64")] }
+        if ProcessInfo.processInfo.environment["BENCH_NO_CG"] != nil { spec.limits = ResourceLimits() }
+        var cg: [Double] = [], cgd: [Double] = [], launch: [Double] = [], wait: [Double] = [], kill: [Double] = []
+        for i in 0..<iterations {
+            var c: SandboxCgroup?
+            cg.append(Bench.time { c = try? Cgroups.create(name: "bench-\(i)", limits: spec.limits) })
+            kill.append(Bench.time { c?.killAll() })
+            cgd.append(Bench.time { c?.destroy() })
+            var h: SandboxHandle?
+            launch.append(Bench.time { h = try? Sandbox.launch(spec) })
+            wait.append(Bench.time { _ = h?.wait() })
+        }
+        for (n, xs) in [("cgroup create", cg), ("cgroup killAll (empty)", kill), ("cgroup destroy", cgd), ("launch (to handle)", launch), ("wait (to report)", wait)] {
+            print(Bench.pad(n, 34) + Bench.ms(Bench.median(xs)))
+        }
+    }
 }

@@ -16,6 +16,8 @@ switch what {
 case "launch":
     LaunchBenchmark.run(iterations: Int(option("--iterations", "200")) ?? 200,
                         cli: option("--cli", Bench.sibling("coven-supervisor")))
+case "phases":
+    LaunchBenchmark.phases(iterations: Int(option("--iterations", "100")) ?? 100)
 default:
     FileHandle.standardError.write(Data("usage: coven-bench launch [--iterations N] [--cli PATH]\n".utf8))
     exit(2)

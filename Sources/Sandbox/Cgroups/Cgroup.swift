@@ -216,6 +216,13 @@ public final class SandboxCgroup: Sendable {
         return all.sorted()
     }
 
+    /// True when no process is left in the cgroup (one read of one hierarchy: all
+    /// hierarchies hold the same processes).
+    public var isEmpty: Bool {
+        guard let dir = backend.directories.first else { return true }
+        return CgroupFS.processes(inTree: dir).isEmpty
+    }
+
     /// How many times the kernel OOM killer killed a process in this cgroup
     /// (v1 memory.oom_control / v2 memory.events "oom_kill"). 0 when not measurable.
     public func oomKillCount() -> UInt64 { backend.oomKillCount() }
