@@ -23,6 +23,24 @@ final class HTTPClientTests: HTTPTestCase {
         XCTAssertEqual(response.text, "abc {}")
     }
 
+    func testLargeBodyRoundTrip() throws {
+        let server = try startServer(handler: { request in HTTPResponse(status: 200, body: request.body) })
+        let body = Data((0..<(4 * 1024 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let response = try HTTPClient().post(url(server, "/big"), body: body, timeout: 20)
+        XCTAssertEqual(response.body.count, body.count, "a 4 MiB body must arrive whole, in both directions")
+        XCTAssertTrue(response.body == body, "the echoed 4 MiB body differs from what was sent")
+    }
+
+    func testOversizedBodySentAnywayStillSees413() throws {
+        var limits = Self.testLimits
+        limits.maxBodySize = 1024
+        let server = try startServer(limits: limits)
+        // The client writes all 2 MiB before reading: the server's lingering close must
+        // let it finish writing and still read the 413 rather than a reset.
+        let response = try HTTPClient().post(url(server, "/up"), body: Data(count: 2 * 1024 * 1024), timeout: 10)
+        XCTAssertEqual(response.status, 413)
+    }
+
     func testKeepAliveReusesOneConnection() throws {
         let server = try startServer()
         let client = HTTPClient(keepAlive: true)

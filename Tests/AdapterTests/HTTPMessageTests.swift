@@ -69,6 +69,13 @@ final class HTTPMessageTests: XCTestCase {
         XCTAssertEqual(String(decoding: response.body, as: UTF8.self), #"{"n":2,"ok":true}"#)
     }
 
+    func testJSONLiteralsNeedNoCasts() {
+        let mixed = HTTPResponse.json(200, ["ok": true, "n": 2])
+        XCTAssertEqual(String(decoding: mixed.body, as: UTF8.self), #"{"n":2,"ok":true}"#)
+        let uniform = HTTPResponse.json(200, ["a": 1])
+        XCTAssertEqual(String(decoding: uniform.body, as: UTF8.self), #"{"a":1}"#)
+    }
+
     func testJSONFromInvalidObjectIs500() {
         XCTAssertEqual(HTTPResponse.json(200, ["date": Date()] as [String: Any]).status, 500)
     }

@@ -89,7 +89,10 @@ final class HTTPRouterTests: HTTPTestCase {
     }
 
     func testRouterServesOverTheWire() throws {
-        let server = try startServer(router: taskRouter())
+        let router = taskRouter()
+        let server = HTTPServer(limits: Self.testLimits, handler: router.handle)
+        try server.start()
+        addTeardownBlock { server.shutdown() }
         let client = HTTPClient()
         XCTAssertEqual(try client.get(url(server, "/api/tasks/5")).text, "task 5")
         let wrongMethod = try client.request("PUT", url(server, "/api/tasks/5"), body: Data())

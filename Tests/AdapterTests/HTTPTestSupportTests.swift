@@ -140,13 +140,6 @@ class HTTPTestCase: XCTestCase {
         return server
     }
 
-    func startServer(limits: HTTPServerLimits = HTTPTestCase.testLimits, router: Router) throws -> HTTPServer {
-        let server = HTTPServer(host: "127.0.0.1", port: 0, limits: limits, router: router)
-        try server.start()
-        addTeardownBlock { server.shutdown() }
-        return server
-    }
-
     func url(_ server: HTTPServer, _ path: String) -> String { "http://127.0.0.1:\(server.port)\(path)" }
 
     /// Sends `request` on a fresh raw connection and returns the first response.

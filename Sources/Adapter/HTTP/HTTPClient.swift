@@ -13,6 +13,15 @@ public struct HTTPClientResponse: Sendable {
     public var body: Data
     /// The body as UTF-8 text (nil if it is not valid UTF-8).
     public var text: String? { String(data: body, encoding: .utf8) }
+
+    public init(status: Int, reason: String = "", version: HTTPVersion = .http1_1,
+                headers: HTTPHeaders = [:], body: Data = Data()) {
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.body = body
+    }
 }
 
 public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -111,7 +111,8 @@ final class HTTPConnection: @unchecked Sendable {  // owned by exactly one threa
                 }
             }
             if unconsumed < bodyLength {
-                buffer.reserveCapacity(start + bodyLength)
+                // No reserveCapacity(bodyLength): a head alone must not make us allocate
+                // up to maxBodySize; the buffer grows only as bytes actually arrive.
                 let bodyDeadline = HTTPSocket.deadline(after: limits.bodyReadTimeout)
                 while unconsumed < bodyLength {
                     switch HTTPSocket.wait(fd, deadline: bodyDeadline) {

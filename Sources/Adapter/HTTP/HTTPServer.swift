@@ -34,6 +34,18 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
 ///   closes idle connections at once, lets requests already in progress finish for up to
 ///   `shutdownGrace` (their responses carry `Connection: close`), then cuts what remains.
 ///
+/// Protocol choices (see `HTTPServerLimits` for every bound and its status code):
+/// - request bodies must be framed by `Content-Length`; any `Transfer-Encoding` (chunked
+///   included) is answered **501 Not Implemented** and the connection closed;
+/// - POST/PUT/PATCH without `Content-Length` → 411; malformed, negative, overflowing or
+///   conflicting `Content-Length` → 400; HTTP/1.1 without exactly one `Host` → 400;
+///   versions other than 1.0/1.1 → 505; `Expect: 100-continue` is honoured, other
+///   expectations get 417;
+/// - HTTP/1.1 stays open unless `Connection: close`; HTTP/1.0 closes unless
+///   `Connection: keep-alive`; every error response closes the connection;
+/// - responses always carry `Content-Length` (except 1xx/204/304) and `Date`; HEAD
+///   responses carry the length but no body.
+///
 /// Handlers run on the connection's thread and may block it; they must be thread-safe.
 /// `@unchecked Sendable`: all mutable state is guarded by `lock`.
 public final class HTTPServer: @unchecked Sendable {
