@@ -143,6 +143,30 @@ final class HTTPMessageTests: XCTestCase {
         XCTAssertEqual(result, .failed(HTTPProtocolError(431, "header line too long")))
     }
 
+    func testRequestLineLimitBoundary() {
+        var limits = HTTPServerLimits()
+        limits.maxRequestLineLength = 32
+        let exact = "GET /" + String(repeating: "a", count: 32 - 14) + " HTTP/1.1"  // 32 bytes
+        XCTAssertEqual(exact.utf8.count, 32)
+        guard case .complete = parse(exact + "\r\nHost: h\r\n\r\n", limits: limits) else {
+            return XCTFail("a request line of exactly the limit must be accepted")
+        }
+        let over = "GET /" + String(repeating: "a", count: 33 - 14) + " HTTP/1.1"
+        XCTAssertEqual(parse(over + "\r\nHost: h\r\n\r\n", limits: limits, pieceSize: 1),
+                       .failed(HTTPProtocolError(414, "request line too long")),
+                       "one byte over the limit must be 414, even when fed byte by byte")
+    }
+
+    func testHeaderLineLimitBoundary() {
+        var limits = HTTPServerLimits()
+        limits.maxHeaderLineLength = 16
+        guard case .complete = parse("GET / HTTP/1.1\r\nX: 0123456789abc\r\n\r\n", limits: limits) else {
+            return XCTFail("a 16-byte header line must be accepted")
+        }
+        XCTAssertEqual(parse("GET / HTTP/1.1\r\nX: 0123456789abcd\r\n\r\n", limits: limits, pieceSize: 1),
+                       .failed(HTTPProtocolError(431, "header line too long")))
+    }
+
     func testParserRejectsControlCharacterInValue() {
         guard case .failed(let error) = parse("GET / HTTP/1.1\r\nX: a\u{0}b\r\n\r\n") else { return XCTFail() }
         XCTAssertEqual(error.status, 400)
