@@ -30,7 +30,7 @@ run: build
 	$(BIN) serve
 
 bench: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 	./bench/run.sh
 
 conformance: build

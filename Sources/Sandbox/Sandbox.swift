@@ -110,6 +110,12 @@ public enum Sandbox {
                              warnings: warnings, started: started, launchLatency: launchLatency)
     }
 
+    /// Waits until the cgroups of finished sandboxes are removed (they are removed in
+    /// the background so results return sooner). Call before a short-lived process exits.
+    public static func finishCleanup() {
+        SandboxHandle.reaper.sync {}
+    }
+
     /// Launches and waits. Launch errors become a `setupFailed` report.
     public static func run(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) -> SandboxResult {
         do {

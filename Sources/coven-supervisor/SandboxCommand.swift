@@ -45,6 +45,7 @@ enum SandboxCommand {
             let (spec, reportPath) = try parse(Array(args.dropFirst()))
             guard let spec else { print(help); return 0 }
             let result = Sandbox.run(spec)
+            Sandbox.finishCleanup()
             for w in result.report.warnings { CLI.warn(w) }
             if case .setupFailed(let stage, let e) = result.report.exitClass {
                 CLI.fail("sandbox: set-up failed: \(stage)\(e != 0 ? ": " + String(cString: strerror(e)) : "")")
