@@ -1,0 +1,52 @@
+import Foundation
+import Sandbox
+
+/// How attempts run: the runtime, its sandbox, and where per-attempt files live.
+public struct AttemptConfig: Sendable {
+    /// The runtime's argv (`--headless --context ... --output ...` are appended).
+    public var runtime: [String]
+    public var timeout: Duration
+    public var grace: Duration
+    public var network: NetworkMode
+    /// Seccomp profile name or path; compiled once per config.
+    public var seccompProfile: String
+    public var limits: ResourceLimits
+    public var workspaceSize: UInt64
+    /// Extra read-only / writable binds (e.g. where the runtime is installed).
+    public var binds: [Bind]
+    /// Opt-in: also put the token in COVEN_GIT_TOKEN for runtimes that read it.
+    public var exposeTokenEnv: Bool
+    /// Per-stream cap of output kept in the store (after redaction).
+    public var outputCap: Int
+    /// Where per-attempt directories are made (under the state directory).
+    public var attemptsDirectory: String
+    /// The coven-askpass binary copied into each attempt.
+    public var askpassBinary: String
+
+    public init(runtime: [String], attemptsDirectory: String, askpassBinary: String = AttemptConfig.defaultAskpassBinary(),
+                timeout: Duration = .seconds(1800), grace: Duration = .seconds(10), network: NetworkMode = .host,
+                seccompProfile: String = "default",
+                limits: ResourceLimits = ResourceLimits(memoryBytes: 4 << 30, pids: 1024, cpus: nil),
+                workspaceSize: UInt64 = 4 << 30, binds: [Bind] = [], exposeTokenEnv: Bool = false,
+                outputCap: Int = Redactor.defaultCap) {
+        self.runtime = runtime
+        self.attemptsDirectory = attemptsDirectory
+        self.askpassBinary = askpassBinary
+        self.timeout = timeout
+        self.grace = grace
+        self.network = network
+        self.seccompProfile = seccompProfile
+        self.limits = limits
+        self.workspaceSize = workspaceSize
+        self.binds = binds
+        self.exposeTokenEnv = exposeTokenEnv
+        self.outputCap = outputCap
+    }
+
+    /// `coven-askpass` next to the running executable (or the test runner), or $COVEN_ASKPASS.
+    public static func defaultAskpassBinary() -> String {
+        if let env = ProcessInfo.processInfo.environment["COVEN_ASKPASS"], !env.isEmpty { return env }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("coven-askpass").path
+    }
+}

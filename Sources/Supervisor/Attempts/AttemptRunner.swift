@@ -1,0 +1,157 @@
+import Foundation
+import Sandbox
+
+/// What one attempt left behind.
+public struct AttemptRun: Sendable {
+    public var outcome: AttemptOutcome
+    public var report: ExitReport?
+    public var stdout: RedactedOutput
+    public var stderr: RedactedOutput
+    public var askpass: [AskpassRequestLog]
+}
+
+/// Runs one attempt: a fresh sandbox that pre-clones the repository into
+/// /workspace and execs the runtime per the headless contract, with the git token
+/// reachable only through the askpass socket; then reads and classifies the result.
+public final class AttemptRunner: Sendable {
+    public let config: AttemptConfig
+    private let program: SeccompProgram
+    private let identities: HostIdentityPool
+
+    public init(config: AttemptConfig, identities: HostIdentityPool = .shared) throws {
+        self.config = config
+        self.identities = identities
+        do {
+            program = try SeccompProfile.load(nameOrPath: config.seccompProfile).compile()
+        } catch {
+            throw AttemptError.setup("seccomp profile \(config.seccompProfile): \(error)")
+        }
+    }
+
+    /// Runs the attempt to its end. `token` nil means no git credentials at all.
+    /// `onLaunch` receives the sandbox handle (for cancellation) once it runs.
+    public func run(task: TaskSpec, attempt: Int, token: String?,
+                    onLaunch: @Sendable (SandboxHandle) -> Void = { _ in }) -> AttemptRun {
+        let redactor = Redactor(secrets: token.map { [$0] } ?? [], cap: config.outputCap)
+        func infra(_ stage: String, _ detail: String) -> AttemptRun {
+            AttemptRun(outcome: AttemptClassifier.classifyInfraFailure(stage: stage, detail: redactor.redact(detail)),
+                       report: nil, stdout: redactor.redact(Data()), stderr: redactor.redact(Data()), askpass: [])
+        }
+
+        // 1. The brief (tokenless by construction, valid against contract v1).
+        let briefData: Data
+        do {
+            briefData = try SessionBrief(task: task, workspaceRoot: "/workspace").jsonData()
+        } catch {
+            return AttemptRun(outcome: AttemptClassifier.classifyInfraFailure(stage: "session brief", detail: "\(error)"),
+                              report: nil, stdout: redactor.redact(Data()), stderr: redactor.redact(Data()), askpass: [])
+        }
+
+        // 2. Identity first, so the out/ directory and the askpass peer check can use it.
+        var pooled: UInt32?
+        var identity = SandboxIdentity.automatic
+        var owner: (uid_t, gid_t)?
+        if geteuid() == 0 {
+            guard let id = identities.acquire() else { return infra("identity", "no free host uid") }
+            pooled = id
+            identity = .host(uid: id, gid: id)
+            owner = (id, id)
+        }
+        defer { if let id = pooled { identities.release(id) } }
+
+        // 3. The attempt directory behind /run/coven.
+        let dir: AttemptDirectory
+        do {
+            dir = try AttemptDirectory.create(in: config.attemptsDirectory, taskID: task.id, attempt: attempt,
+                                              owner: owner, brief: briefData, askpassBinary: config.askpassBinary)
+        } catch {
+            return infra("attempt directory", "\(error)")
+        }
+        defer { dir.remove() }
+
+        // 4. The askpass server: the token stays in this process.
+        var askpass: AskpassServer?
+        if let token {
+            do {
+                askpass = try AskpassServer(socketPath: dir.socket, cloneURL: task.repo.cloneURL, token: token,
+                                            peerUID: owner?.0 ?? getuid())
+            } catch {
+                return infra("askpass", "\(error)")
+            }
+        }
+        defer { askpass?.close() }
+
+        // 5. The sandbox.
+        var spec = SandboxSpec(command: ["/bin/sh", AttemptDirectory.insideRoot + "/attempt.sh"] + config.runtime)
+        spec.environment = environment(task: task, attempt: attempt, token: token)
+        spec.network = config.network
+        spec.seccompProgram = program
+        spec.limits = config.limits
+        spec.workspaceSize = config.workspaceSize
+        spec.timeout = config.timeout
+        spec.grace = config.grace
+        spec.identity = identity
+        spec.stdout = .capture(limit: config.outputCap)
+        spec.stderr = .capture(limit: config.outputCap)
+        spec.binds = [
+            Bind(source: dir.path, destination: AttemptDirectory.insideRoot),
+            Bind(source: dir.out, destination: AttemptDirectory.insideRoot + "/out", writable: true),
+        ] + config.binds
+
+        let result: SandboxResult
+        do {
+            let handle = try Sandbox.launch(spec, identities: identities)
+            onLaunch(handle)
+            result = handle.wait()
+        } catch {
+            return infra("sandbox", "\(error)")
+        }
+        askpass?.close()   // refuse from here on, even before the directory goes
+
+        // 6. Classify: a failed pre-clone is infra; otherwise the contract's table.
+        let outcome: AttemptOutcome
+        let cloneStatus = dir.readOutFile("clone.status")?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ranPastClone = cloneStatus == "ok"
+        switch result.report.exitClass {
+        case .exited, .signaled, .oomKilled, .seccompViolation where !ranPastClone:
+            if cloneStatus?.hasPrefix("failed") == true || cloneStatus == nil && result.report.exitClass == .exited(code: 97) {
+                let tail = redactor.redact(result.stderr).text.suffix(400)
+                outcome = AttemptClassifier.classifyCloneFailure("git clone \(cloneStatus ?? "failed"): \(tail)")
+            } else {
+                outcome = AttemptClassifier.classify(exit: result.report, result: readResult(dir))
+            }
+        default:
+            outcome = AttemptClassifier.classify(exit: result.report, result: ranPastClone ? readResult(dir) : nil)
+        }
+        return AttemptRun(outcome: outcome, report: result.report,
+                          stdout: redactor.redact(result.stdout), stderr: redactor.redact(result.stderr),
+                          askpass: askpass?.requests ?? [])
+    }
+
+    private func readResult(_ dir: AttemptDirectory) -> Result<ResultEnvelope, ContractViolation> {
+        let dfd = open(dir.out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard dfd >= 0 else { return ResultReader.read(path: dir.out + "/result.json") }
+        defer { close(dfd) }
+        return ResultReader.read(directoryFD: dfd, name: "result.json")
+    }
+
+    private func environment(task: TaskSpec, attempt: Int, token: String?) -> [String: String] {
+        let name = task.familiar.displayName
+        let email = "\(task.familiar.id)@users.noreply.coven"
+        var env = [
+            "HOME": "/tmp",
+            "GIT_ASKPASS": AttemptDirectory.insideRoot + "/askpass",
+            "COVEN_ASKPASS_SOCKET": AttemptDirectory.insideRoot + "/askpass.sock",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
+            "COVEN_CLONE_URL": task.repo.cloneURL,
+            "COVEN_CHECKOUT_REF": task.headRef ?? task.repo.defaultBranch,
+            "COVEN_TASK_ID": task.id,
+            "COVEN_ATTEMPT": String(attempt),
+        ]
+        if config.exposeTokenEnv, let token { env["COVEN_GIT_TOKEN"] = token }
+        return env
+    }
+}
