@@ -27,6 +27,20 @@ public struct SeccompProgram: Sendable {
 /// The kernel refuses classic BPF programs longer than this (BPF_MAXINSNS).
 let bpfMaxInstructions = 4096
 
+/// The largest errno libseccomp 2.5 accepts in SCMP_ACT_ERRNO: it refuses 4095 (MAX_ERRNO)
+/// and above with EINVAL (checked on 2.5.4), while the kernel clamps larger values to 4095.
+let maxLibseccompErrno: UInt16 = 4094
+
+extension SeccompAction {
+    /// The nearest action libseccomp accepts: SCMP_ACT_ERRNO above 4094 (Docker's example
+    /// profile uses 12345, which the kernel would clamp to 4095 = MAX_ERRNO) becomes
+    /// ERRNO(4094). Neither is a real errno; the call fails either way.
+    var clampedForLibseccomp: SeccompAction {
+        if case .errno(let e) = self, e > maxLibseccompErrno { return .errno(maxLibseccompErrno) }
+        return self
+    }
+}
+
 extension SeccompProfile {
     /// Compiles the profile for this machine: native architecture, running kernel, no
     /// capabilities (`SeccompHost.current`). Runs in the parent; the child only loads the
@@ -45,6 +59,10 @@ extension SeccompProfile {
             throw SeccompError("\(prefix): cannot compile for \(host.architecture) on a \(native) machine (filters are built for the native architecture only)")
         }
         var warnings: [String] = []
+        let defaultAction = self.defaultAction.clampedForLibseccomp
+        if defaultAction != self.defaultAction {
+            warnings.append("seccomp: \(prefix): defaultErrnoRet \(self.defaultAction) compiled as \(defaultAction) (libseccomp accepts errno values up to \(maxLibseccompErrno); the kernel would return 4095)")
+        }
 
         // ARCHITECTURES. The filter holds exactly one architecture: the native one (what
         // seccomp_init gives us). The profile's `architectures` / `archMap` (e.g. Docker's
@@ -80,7 +98,11 @@ extension SeccompProfile {
             var nr: Int32
         }
         var entries: [Entry] = []
-        for rule in applicableRules(on: host) {
+        for var rule in applicableRules(on: host) {
+            if rule.action.clampedForLibseccomp != rule.action {
+                warnings.append("seccomp: \(rule.label): \(rule.action) compiled as \(rule.action.clampedForLibseccomp) (libseccomp accepts errno values up to \(maxLibseccompErrno); the kernel would return 4095)")
+                rule.action = rule.action.clampedForLibseccomp
+            }
             for name in rule.names {
                 let nr = seccomp_syscall_resolve_name(name)
                 if nr == __NR_SCMP_ERROR {
