@@ -334,14 +334,14 @@ final class SeccompProfileTests: XCTestCase {
     // MARK: our default profile and lookup
 
     func testOurDefaultProfileParses() throws {
-        let p = try SeccompProfile.parse(Data(defaultProfileJSON.utf8), source: "default")
+        let p = try SeccompProfile.parse(Data(SeccompProfile.embeddedDefaultJSON.utf8), source: "default")
         XCTAssertEqual(p.defaultAction, .errno(1), "the default profile denies with EPERM")
     }
 
     func testEmbeddedDefaultEqualsFile() throws {
         let url = Self.repoRoot.appendingPathComponent("profiles/default.json")
         let onDisk = try String(contentsOf: url, encoding: .utf8)
-        XCTAssertTrue(onDisk == defaultProfileJSON,
+        XCTAssertTrue(onDisk == SeccompProfile.embeddedDefaultJSON,
                       "Sources/Sandbox/Seccomp/DefaultProfile.swift is out of date with profiles/default.json; regenerate it with the command in its header")
     }
 

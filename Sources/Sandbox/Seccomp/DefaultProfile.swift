@@ -1,13 +1,14 @@
 // GENERATED from profiles/default.json: do not edit below the marker by hand. After
 // changing the JSON, regenerate from the repository root with:
-//   F=Sources/Sandbox/Seccomp/DefaultProfile.swift; { sed '/^\/\/ -\{3\}8<-\{3\}$/q' $F; printf 'public let defaultProfileJSON = #"""\n'; cat profiles/default.json; printf '\n"""#\n'; } > $F.new && mv $F.new $F
+//   F=Sources/Sandbox/Seccomp/DefaultProfile.swift; { sed '/^\/\/ -\{3\}8<-\{3\}$/q' $F; printf 'extension SeccompProfile {\n    public static let embeddedDefaultJSON = #"""\n'; cat profiles/default.json; printf '\n"""#\n}\n'; } > $F.new && mv $F.new $F
 // SeccompProfileTests.testEmbeddedDefaultEqualsFile fails when the two differ.
 //
-// The embedded copy makes `SeccompProfile.load(nameOrPath: "default")` work with no
-// files at all (profiles/README.md says what the profile allows and denies, and why).
-// The content of profiles/default.json, byte for byte:
+// `SeccompProfile.embeddedDefaultJSON` is the content of profiles/default.json, byte for
+// byte. It makes `SeccompProfile.load(nameOrPath: "default")` work with no files at all
+// (profiles/README.md says what the profile allows and denies, and why).
 // ---8<---
-public let defaultProfileJSON = #"""
+extension SeccompProfile {
+    public static let embeddedDefaultJSON = #"""
 {
   "defaultAction": "SCMP_ACT_ERRNO",
   "defaultErrnoRet": 1,
@@ -528,3 +529,4 @@ public let defaultProfileJSON = #"""
 }
 
 """#
+}

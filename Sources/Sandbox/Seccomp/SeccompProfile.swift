@@ -545,7 +545,7 @@ extension SeccompProfile {
             }
         }
         if name == "default" {
-            return try parse(Data(defaultProfileJSON.utf8), source: "default (embedded)")
+            return try parse(Data(embeddedDefaultJSON.utf8), source: "default (embedded)")
         }
         throw SeccompError("seccomp profile \(jsonQuoted(name)) not found (looked for \(name).json in: "
                            + (searchDirectories.isEmpty ? "no directories" : searchDirectories.joined(separator: ", ")) + ")")
