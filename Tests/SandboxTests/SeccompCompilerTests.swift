@@ -217,6 +217,20 @@ final class SeccompCompilerTests: XCTestCase {
                       "libseccomp would silently drop the exception; got: \(msg)")
     }
 
+    func testExceptionWithTheDefaultActionNextToAnUnconditionalAllowIsAnError() {
+        // The naive "allow ioctl except TIOCSTI" with EPERM as the default: libseccomp would
+        // refuse the EPERM rule and a plain "allow ioctl" would remain.
+        let msg = compileError(#"""
+        {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+          {"names": ["ioctl"], "action": "SCMP_ACT_ALLOW"},
+          {"names": ["ioctl"], "action": "SCMP_ACT_ERRNO",
+           "args": [{"index": 1, "value": 4294967295, "valueTwo": 21522, "op": "SCMP_CMP_MASKED_EQ"}]}
+        ]}
+        """#)
+        XCTAssertTrue(msg.hasPrefix(#"profile /x.json: syscalls[1] (names: ["ioctl"]): a conditional SCMP_ACT_ERRNO(1) rule for 'ioctl' conflicts with syscalls[0]"#),
+                      "the exception would be silently lost; got: \(msg)")
+    }
+
     func testTwoUnconditionalRulesWithDifferentActionsAreAnError() {
         let msg = compileError(#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["syslog"], "action": "SCMP_ACT_ALLOW"}, {"names": ["syslog"], "action": "SCMP_ACT_KILL_PROCESS"}]}"#)
         XCTAssertTrue(msg.hasPrefix(#"profile /x.json: syscalls[1] (names: ["syslog"]): an unconditional SCMP_ACT_KILL_PROCESS rule"#), "got: \(msg)")

@@ -116,16 +116,14 @@ extension SeccompProfile {
                 entries.append(Entry(rule: rule, name: name, nr: nr))
             }
         }
-        // A rule with the default action adds nothing, and libseccomp refuses it (EACCES);
-        // runc drops these too.
-        entries.removeAll { $0.rule.action.isSame(as: defaultAction) }
-
         // CONFLICTS. libseccomp 2.5 silently keeps only one of two rules that disagree on
         // a syscall: a second unconditional rule with another action is ignored, and an
         // unconditional rule wipes out every conditional rule for the syscall, in either
         // order of adding (checked with libseccomp 2.5.4: "allow ioctl" plus "ERRNO ioctl
         // if arg1 == TIOCSTI" compiles to a plain "allow ioctl"). A profile relying on
-        // either would get a weaker filter than it says, so both are errors here.
+        // either would get a weaker filter than it says, so both are errors here. This
+        // runs before rules with the default action are dropped (below), so that "allow
+        // ioctl" plus "EPERM ioctl if ..." with EPERM as the default is caught too.
         var bySyscall: [Int32: [Entry]] = [:]
         for e in entries { bySyscall[e.nr, default: []].append(e) }
         for e in entries {
@@ -134,6 +132,10 @@ extension SeccompProfile {
             let what = e.rule.args.isEmpty ? "an unconditional" : "a conditional"
             throw SeccompError("\(prefix): \(e.rule.label): \(what) \(e.rule.action) rule for '\(e.name)' conflicts with \(first.rule.label), which gives '\(first.name)' \(first.rule.action) unconditionally; libseccomp would silently keep only the unconditional rule. Express exceptions as conditional rules only (see profiles/README.md)")
         }
+
+        // A rule with the default action adds nothing more, and libseccomp refuses it
+        // (EACCES); runc drops these too.
+        entries.removeAll { $0.rule.action.isSame(as: defaultAction) }
 
         // BUILD.
         guard let ctx = seccomp_init(defaultAction.rawValue) else {
