@@ -39,7 +39,7 @@ let package = Package(
                           path: "Sources/coven-supervisor"),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], path: "Tests/SandboxTests"),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox"], path: "Tests/SupervisorTests"),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter"], path: "Tests/SupervisorTests"),
         .testTarget(name: "AdapterTests", dependencies: ["Adapter", "Supervisor", "Sandbox"], path: "Tests/AdapterTests"),
     ]
 )

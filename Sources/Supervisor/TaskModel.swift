@@ -105,12 +105,37 @@ extension TaskKind: Codable {
     }
 }
 
-/// Where a task came from.
+/// Where a task came from. JSON: `"api"` or `{"webhook": "<delivery id>"}`.
 public enum TaskSource: Sendable, Equatable, Codable {
     /// A GitHub webhook delivery (X-GitHub-Delivery).
     case webhook(deliveryID: String)
     /// The task API or `run-task`.
     case api
+
+    enum CodingKeys: String, CodingKey { case webhook }
+
+    public init(from decoder: Decoder) throws {
+        if let single = try? decoder.singleValueContainer(), let s = try? single.decode(String.self) {
+            guard s == "api" else {
+                throw DecodingError.dataCorruptedError(in: single, debugDescription: "unknown task source '\(s)' (expected \"api\" or {\"webhook\": ID})")
+            }
+            self = .api
+            return
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self = .webhook(deliveryID: try c.decode(String.self, forKey: .webhook))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        switch self {
+        case .api:
+            var c = encoder.singleValueContainer()
+            try c.encode("api")
+        case .webhook(let id):
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .webhook)
+        }
+    }
 }
 
 /// Everything needed to run a task; immutable once queued.
@@ -139,6 +164,35 @@ public struct TaskSpec: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, source, installationID = "installation_id", repo, trigger, kind = "task", familiar
         case headRef = "head_ref", headSHA = "head_sha"
+    }
+
+    /// Decodes a task; `id` (generated), `source` ("api") and `trigger` (from the
+    /// task kind) may be left out, so a hand-written task file stays short.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(String.self, forKey: .id) ?? TaskSpec.newID()
+        source = try c.decodeIfPresent(TaskSource.self, forKey: .source) ?? .api
+        installationID = try c.decodeIfPresent(Int64.self, forKey: .installationID)
+        repo = try c.decode(RepoRef.self, forKey: .repo)
+        kind = try c.decode(TaskKind.self, forKey: .kind)
+        if let t = try c.decodeIfPresent(Trigger.self, forKey: .trigger) {
+            trigger = t
+        } else {
+            switch kind {
+            case .fixIssue: trigger = .issueAssigned
+            case .addressReviewComment: trigger = .prReviewComment
+            case .respondToMention: trigger = .issueMention
+            }
+        }
+        familiar = try c.decode(FamiliarRef.self, forKey: .familiar)
+        headRef = try c.decodeIfPresent(String.self, forKey: .headRef)
+        headSHA = try c.decodeIfPresent(String.self, forKey: .headSHA)
+    }
+
+    /// "t_" + 16 random hex digits.
+    public static func newID() -> String {
+        var g = SystemRandomNumberGenerator()
+        return "t_" + String(format: "%016llx", g.next() as UInt64)
     }
 }
 

@@ -1,8 +1,127 @@
 import Foundation
+import Sandbox
+import Supervisor
 
+/// `coven-supervisor run-task --task FILE --runtime CMD [ARGS...]`
 enum RunTaskCommand {
+    static let help = """
+    usage: coven-supervisor run-task --task FILE [options] --runtime CMD [ARGS...]
+
+    Runs one task through the whole attempt loop in the foreground (sandbox,
+    pre-clone, runtime per the headless contract, classification, retries) and
+    prints the final task record as JSON. Everything after --runtime is the
+    runtime's command line (--headless --context ... --output ... are appended).
+
+    options:
+      --task FILE            the task as JSON (see docs/contract.md)
+      --git-token-file FILE  the git token for the repository (read per attempt)
+      --state-dir DIR        keep the store here (default: a temporary directory);
+                             an existing task with the same id is resumed
+      --timeout DURATION     per-attempt wall-clock limit (default: 30m)
+      --grace DURATION       SIGTERM-to-SIGKILL grace (default: 10s)
+      --max-retries N        further attempts after retry-safe failures (default: 2)
+      --backoff DURATION     first retry delay, doubled each time (default: 2s)
+      --network none|host    the sandbox's network (default: host)
+      --memory SIZE          memory limit per attempt (default: 4G)
+      --workspace-size SIZE  /workspace size (default: 4G)
+      --ro-bind SRC[:DST]    extra read-only bind (repeatable)
+      --expose-token-env     also set COVEN_GIT_TOKEN for runtimes that read it
+      -h, --help             show this help
+
+    exit status: 0 completed, 1 failed or cancelled, 2 could not start.
+    """
+
     static func main(_ args: [String]) -> Int32 {
-        FileHandle.standardError.write(Data("coven-supervisor: not implemented yet\n".utf8))
-        return 2
+        var taskFile: String?
+        var tokenFile: String?
+        var stateDir: String?
+        var runtime: [String] = []
+        var retry = RetryPolicy()
+        var config = AttemptConfig(runtime: [], attemptsDirectory: "")
+        var it = CLI.Arguments(args)
+        do {
+            while let a = it.next() {
+                switch a {
+                case "-h", "--help": print(help); return 0
+                case "--task": taskFile = try it.value(for: a)
+                case "--git-token-file": tokenFile = try it.value(for: a)
+                case "--state-dir": stateDir = try it.value(for: a)
+                case "--timeout": config.timeout = try it.duration(for: a)
+                case "--grace": config.grace = try it.duration(for: a)
+                case "--max-retries":
+                    let v = try it.value(for: a)
+                    guard let n = Int(v), n >= 0 else { throw CLI.UsageError("--max-retries: expected a number ≥ 0, got '\(v)'") }
+                    retry.maxRetries = n
+                case "--backoff": retry.baseDelay = try it.duration(for: a).seconds
+                case "--network":
+                    let v = try it.value(for: a)
+                    guard let m = NetworkMode(rawValue: v) else { throw CLI.UsageError("--network: expected none or host, got '\(v)'") }
+                    config.network = m
+                case "--memory": config.limits.memoryBytes = try it.size(for: a)
+                case "--workspace-size": config.workspaceSize = try it.size(for: a)
+                case "--ro-bind": config.binds.append(try Bind.parse(try it.value(for: a), writable: false))
+                case "--expose-token-env": config.exposeTokenEnv = true
+                case "--runtime": runtime = it.rest()
+                default: throw CLI.UsageError("unknown option '\(a)'")
+                }
+            }
+            guard let taskFile else { throw CLI.UsageError("--task FILE is required") }
+            guard !runtime.isEmpty else { throw CLI.UsageError("--runtime CMD is required (and comes last)") }
+            guard let data = FileManager.default.contents(atPath: taskFile) else { throw CLI.UsageError("cannot read task file \(taskFile)") }
+            let spec: TaskSpec
+            do { spec = try JSONDecoder().decode(TaskSpec.self, from: data) }
+            catch { throw CLI.UsageError("task file \(taskFile): \(describe(error))") }
+
+            // The runtime must be visible inside the sandbox: bind it if it lives outside the system dirs.
+            if runtime[0].hasPrefix("/") && !["/usr/", "/bin/", "/sbin/", "/lib"].contains(where: { runtime[0].hasPrefix($0) }) {
+                config.binds.append(Bind(source: runtime[0]))
+            }
+            config.runtime = runtime
+
+            let temporary = stateDir == nil
+            let dir = stateDir ?? NSTemporaryDirectory() + "coven-run-task-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            chmod(dir, 0o711)
+            defer { if temporary { try? FileManager.default.removeItem(atPath: dir) } }
+            config.attemptsDirectory = dir + "/attempts"
+
+            let store = try TaskStore(path: dir + "/coven.db")
+            let runner = try AttemptRunner(config: config)
+            let log = JSONLog(component: "run-task")
+            let supervisor = TaskSupervisor(store: store, runner: runner, tokens: tokenFile.map { FileTokenProvider(path: $0) },
+                                            publisher: LogPublisher(),
+                                            settings: SupervisorSettings(globalConcurrency: 1, retry: retry),
+                                            log: log.event)
+            if try store.task(id: spec.id) == nil {
+                try supervisor.submit(spec)
+            }
+            try supervisor.start()
+            let detail = supervisor.waitForFinalState(taskID: spec.id, timeout: .seconds(365 * 86400))
+            supervisor.shutdown()
+            Sandbox.finishCleanup()
+            guard let detail else { CLI.fail("run-task: task \(spec.id) vanished from the store"); return 2 }
+            FileHandle.standardOutput.write(TaskJSON.data(detail))
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            return detail.record.state == .completed ? 0 : 1
+        } catch let e as CLI.UsageError {
+            CLI.fail("run-task: \(e.message)\nRun 'coven-supervisor run-task --help' for usage.")
+            return 2
+        } catch {
+            CLI.fail("run-task: \(error)")
+            return 2
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let k, let ctx):
+            return "missing key '\((ctx.codingPath + [k]).map(\.stringValue).joined(separator: "."))'"
+        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
+            return "wrong type at '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))': \(ctx.debugDescription)"
+        case DecodingError.dataCorrupted(let ctx):
+            return ctx.codingPath.isEmpty ? "not valid JSON" : "'\(ctx.codingPath.map(\.stringValue).joined(separator: "."))': \(ctx.debugDescription)"
+        default:
+            return "\(error)"
+        }
     }
 }

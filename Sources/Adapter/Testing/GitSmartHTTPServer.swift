@@ -1,0 +1,145 @@
+import Foundation
+import Synchronization
+
+/// A real git smart-HTTP server on loopback for tests: `git http-backend` (CGI)
+/// behind our HTTP server, requiring HTTP basic auth with one token (user
+/// `x-access-token`), as GitHub does for App installation tokens. Test support
+/// only: production code never references it.
+public final class GitSmartHTTPServer: @unchecked Sendable {
+    public let root: String
+    private var server: HTTPServer!
+    private let token: Mutex<String>
+    private let log = Mutex<[(path: String, authorized: Bool, user: String?)]>([])
+
+    /// - Parameters:
+    ///   - root: directory holding bare repositories (`owner/name.git`).
+    ///   - token: the password every request must carry.
+    public init(root: String, token: String) {
+        self.root = root
+        self.token = Mutex(token)
+    }
+
+    @discardableResult
+    public func start() throws -> UInt16 {
+        let s = HTTPServer(host: "127.0.0.1", port: 0) { [unowned self] req in self.handle(req) }
+        server = s
+        return try s.start()
+    }
+
+    public var port: UInt16 { server.port }
+    public func url(_ repo: String) -> String { "http://127.0.0.1:\(port)/\(repo).git" }
+    public func shutdown() { server?.shutdown() }
+    public func setToken(_ t: String) { token.withLock { $0 = t } }
+
+    /// Requests seen: path, whether they carried the right credentials, the user name given.
+    public var requests: [(path: String, authorized: Bool, user: String?)] { log.withLock { $0 } }
+
+    /// Creates a bare repository `name` (e.g. "acme/widget") with one commit on `branch`.
+    public func createRepository(_ name: String, branch: String = "main", files: [String: String] = ["README.md": "hello\n"]) throws {
+        let bare = root + "/" + name + ".git"
+        let work = NSTemporaryDirectory() + "coven-git-seed-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        for (path, content) in files {
+            let full = work + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try content.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+        try Self.git(["init", "-q", "-b", branch], in: work)
+        try Self.git(["add", "."], in: work)
+        try Self.git(["-c", "user.name=seed", "-c", "user.email=seed@example.invalid", "commit", "-q", "-m", "seed"], in: work)
+        try FileManager.default.createDirectory(atPath: (bare as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Self.git(["clone", "-q", "--bare", work, bare], in: root)
+        try Self.git(["config", "http.receivepack", "true"], in: bare)
+    }
+
+    /// The commit a branch points at in the bare repository, or nil.
+    public func head(of repo: String, branch: String) -> String? {
+        try? Self.git(["rev-parse", "--verify", "-q", "refs/heads/" + branch], in: root + "/" + repo + ".git")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @discardableResult
+    static func git(_ args: [String], in dir: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        p.environment = ["PATH": "/usr/bin:/bin", "HOME": dir, "GIT_CONFIG_NOSYSTEM": "1"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw NSError(domain: "git", code: Int(p.terminationStatus),
+                          userInfo: [NSLocalizedDescriptionKey: "git \(args.joined(separator: " ")): \(String(decoding: e, as: UTF8.self))"])
+        }
+        return String(decoding: o, as: UTF8.self)
+    }
+
+    private func handle(_ req: HTTPRequest) -> HTTPResponse {
+        var user: String?
+        var authorized = false
+        if let auth = req.headers["Authorization"], auth.hasPrefix("Basic "),
+           let raw = Data(base64Encoded: String(auth.dropFirst(6))) {
+            let pair = String(decoding: raw, as: UTF8.self)
+            if let colon = pair.firstIndex(of: ":") {
+                user = String(pair[..<colon])
+                let pass = String(pair[pair.index(after: colon)...])
+                authorized = user == "x-access-token" && pass == token.withLock { $0 }
+            }
+        }
+        log.withLock { $0.append((req.path, authorized, user)) }
+        guard authorized else {
+            return HTTPResponse(status: 401, headers: ["WWW-Authenticate": "Basic realm=\"coven-test-git\""],
+                                body: Data("authentication required\n".utf8))
+        }
+        return cgi(req, user: user ?? "")
+    }
+
+    /// Runs `git http-backend` as CGI for one request.
+    private func cgi(_ req: HTTPRequest, user: String) -> HTTPResponse {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        p.arguments = ["http-backend"]
+        var env = [
+            "GIT_PROJECT_ROOT": root, "GIT_HTTP_EXPORT_ALL": "1", "PATH": "/usr/bin:/bin",
+            "REQUEST_METHOD": req.method, "PATH_INFO": req.decodedPath ?? req.path, "QUERY_STRING": req.query ?? "",
+            "REMOTE_USER": user, "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": String(req.body.count),
+            "GIT_CONFIG_NOSYSTEM": "1", "HOME": root,
+        ]
+        if let ct = req.headers["Content-Type"] { env["CONTENT_TYPE"] = ct }
+        if let ce = req.headers["Content-Encoding"] { env["HTTP_CONTENT_ENCODING"] = ce }
+        if let gp = req.headers["Git-Protocol"] { env["GIT_PROTOCOL"] = gp }
+        p.environment = env
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return .text(500, "http-backend: \(error)\n") }
+        let body = req.body
+        let writer = Thread {
+            input.fileHandleForWriting.write(body)
+            try? input.fileHandleForWriting.close()
+        }
+        writer.start()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        // CGI response: headers, blank line, body.
+        guard let sep = data.range(of: Data("\r\n\r\n".utf8)) ?? data.range(of: Data("\n\n".utf8)) else {
+            return .text(502, "http-backend gave no headers\n")
+        }
+        var status = 200
+        var headers = HTTPHeaders()
+        for line in String(decoding: data[..<sep.lowerBound], as: UTF8.self).split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if name.lowercased() == "status" { status = Int(value.prefix(3)) ?? 200 } else { headers.add(name, value) }
+        }
+        return HTTPResponse(status: status, headers: headers, body: data[sep.upperBound...])
+    }
+}
