@@ -64,14 +64,16 @@ final class AttemptLoopFixture {
     }
 
     func supervisor(store: TaskStore, mode: String, maxRetries: Int = 0, timeout: Duration = .seconds(60),
-                    token: String? = nil, settings: SupervisorSettings? = nil) throws -> TaskSupervisor {
+                    token: String? = nil, settings: SupervisorSettings? = nil, runtime: [String]? = nil) throws -> TaskSupervisor {
         try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
         chmod(dir + "/state", 0o711)
         let tokenFile = dir + "/token-\(UUID().uuidString.prefix(6))"
         try (token ?? self.token).write(toFile: tokenFile, atomically: true, encoding: .utf8)
         var s = settings ?? SupervisorSettings(globalConcurrency: 1)
         s.retry = RetryPolicy(maxRetries: maxRetries, baseDelay: 0.05, maxDelay: 0.2, jitter: 0)
-        return TaskSupervisor(store: store, runner: try AttemptRunner(config: attemptConfig(mode: mode, timeout: timeout)),
+        var config = attemptConfig(mode: mode, timeout: timeout)
+        if let runtime { config.runtime = runtime }
+        return TaskSupervisor(store: store, runner: try AttemptRunner(config: config),
                               tokens: FileTokenProvider(path: tokenFile), publisher: NullPublisher(), settings: s)
     }
 }

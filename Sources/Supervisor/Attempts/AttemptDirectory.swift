@@ -85,6 +85,12 @@ struct AttemptDirectory {
     fi
     echo ok > "$out/clone.status"
     cd /workspace || exit 97
+    # A runtime that is missing or not executable fails the task at once: say which.
+    case "$1" in
+    */*) if [ ! -e "$1" ]; then echo not-found > "$out/runtime.status"; exit 127; fi
+         if [ -d "$1" ] || [ ! -x "$1" ]; then echo not-executable > "$out/runtime.status"; exit 126; fi ;;
+    *)   if ! command -v "$1" >/dev/null 2>&1; then echo not-found > "$out/runtime.status"; exit 127; fi ;;
+    esac
     exec "$@" --headless --context /run/coven/session-brief.json --output /run/coven/out/result.json
 
     """

@@ -123,6 +123,17 @@ public final class AttemptRunner: Sendable {
         default:
             outcome = AttemptClassifier.classify(exit: result.report, result: ranPastClone ? readResult(dir) : nil)
         }
+        // The wrapper found no runtime to exec: as if execve had failed (retrying cannot help).
+        if ranPastClone, let status = dir.readOutFile("runtime.status")?.trimmingCharacters(in: .whitespacesAndNewlines),
+           status == "not-found" || status == "not-executable" {
+            var report = result.report
+            report.exitClass = .spawnFailed(errno: status == "not-found" ? ENOENT : EACCES)
+            let o = AttemptClassifier.classify(exit: report, result: nil)
+            return AttemptRun(outcome: AttemptOutcome(attemptClass: o.attemptClass, disposition: o.disposition,
+                                                      reason: "runtime \(config.runtime[0]) \(status == "not-found" ? "not found" : "not executable") in the sandbox"),
+                              report: report, stdout: redactor.redact(result.stdout), stderr: redactor.redact(result.stderr),
+                              askpass: askpass?.requests ?? [])
+        }
         return AttemptRun(outcome: outcome, report: result.report,
                           stdout: redactor.redact(result.stdout), stderr: redactor.redact(result.stderr),
                           askpass: askpass?.requests ?? [])
