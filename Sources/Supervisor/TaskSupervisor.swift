@@ -24,6 +24,21 @@ public struct SupervisorSettings: Sendable {
     }
 }
 
+/// Hooks for metrics, called on an attempt's thread. They must return quickly and
+/// never block the attempt (count, observe a histogram, nothing more).
+public struct AttemptObserver: Sendable {
+    /// The attempt's sandbox is running; `latency` is `SandboxHandle.launchLatency`.
+    public var sandboxLaunched: @Sendable (_ task: TaskSpec, _ attempt: Int, _ latency: Duration) -> Void
+    /// The attempt ended (its `report` is nil when no sandbox ran, e.g. a token failure).
+    public var attemptFinished: @Sendable (_ task: TaskSpec, _ attempt: Int, _ outcome: AttemptOutcome, _ report: ExitReport?) -> Void
+
+    public init(sandboxLaunched: @escaping @Sendable (_ task: TaskSpec, _ attempt: Int, _ latency: Duration) -> Void = { _, _, _ in },
+                attemptFinished: @escaping @Sendable (_ task: TaskSpec, _ attempt: Int, _ outcome: AttemptOutcome, _ report: ExitReport?) -> Void = { _, _, _, _ in }) {
+        self.sandboxLaunched = sandboxLaunched
+        self.attemptFinished = attemptFinished
+    }
+}
+
 /// The durable task loop: claims queued tasks fairly within the concurrency limits,
 /// runs each attempt in a sandbox on its own thread, records and classifies it,
 /// retries what is retry-safe with backoff, and publishes the lifecycle.
@@ -34,6 +49,7 @@ public final class TaskSupervisor: @unchecked Sendable {
     private let tokens: (any GitTokenProvider)?
     private let publication: PublicationQueue
     private let log: @Sendable (String, [String: String]) -> Void
+    private let observer: AttemptObserver?
 
     private let cond = NSCondition()
     private var running: [String: RunningAttempt] = [:]   // by task id
@@ -51,13 +67,15 @@ public final class TaskSupervisor: @unchecked Sendable {
 
     public init(store: TaskStore, runner: AttemptRunner, tokens: (any GitTokenProvider)?, publisher: any Publisher,
                 settings: SupervisorSettings = SupervisorSettings(),
-                log: @escaping @Sendable (String, [String: String]) -> Void = { _, _ in }) {
+                log: @escaping @Sendable (String, [String: String]) -> Void = { _, _ in },
+                observer: AttemptObserver? = nil) {
         self.store = store
         self.runner = runner
         self.tokens = tokens
         self.publication = PublicationQueue(publisher: publisher)
         self.settings = settings
         self.log = log
+        self.observer = observer
     }
 
     /// Recovers attempts a previous run left `running` (they become `interrupted`
@@ -207,6 +225,7 @@ public final class TaskSupervisor: @unchecked Sendable {
                              report: nil, stdout: Redactor().redact(Data()), stderr: Redactor().redact(Data()), askpass: [])
         } else {
             run = runner.run(task: spec, attempt: r.attempt, token: token) { [self] handle in
+                observer?.sandboxLaunched(spec, r.attempt, handle.launchLatency)
                 cond.lock()
                 r.handle = handle
                 let cancelNow = r.cancelRequested || tearingDown
@@ -219,6 +238,7 @@ public final class TaskSupervisor: @unchecked Sendable {
         let shutdownTeardown = tearingDown && !r.cancelRequested
         cond.unlock()
         if !shutdownTeardown { record(r, run) }
+        observer?.attemptFinished(spec, r.attempt, run.outcome, run.report)
         log("attempt_finished", ["task": spec.id, "attempt": String(r.attempt), "class": run.outcome.attemptClass.rawValue,
                                  "reason": run.outcome.reason])
 

@@ -1,0 +1,168 @@
+import Foundation
+import Sandbox
+import Supervisor
+
+/// The daemon's configuration: one JSON file (docs/configuration.md), or the embedded
+/// local-mode default. Secrets are never held here, only where to read them.
+public struct DaemonConfig: Sendable, Equatable {
+    /// Where the HTTP server listens.
+    public var listen: ListenAddress
+    /// The state directory (task store, attempt directories); absolute.
+    public var stateDirectory: String
+    /// The GitHub App; nil in local mode (no webhooks, publication to the log).
+    public var github: GitHub?
+    public var worker: Worker
+    public var sandbox: SandboxSettings
+    public var familiars: [FamiliarConfig]
+    public var api: API
+
+    public init(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8787), stateDirectory: String,
+                github: GitHub? = nil, worker: Worker, sandbox: SandboxSettings = SandboxSettings(),
+                familiars: [FamiliarConfig] = [], api: API = API()) {
+        self.listen = listen
+        self.stateDirectory = stateDirectory
+        self.github = github
+        self.worker = worker
+        self.sandbox = sandbox
+        self.familiars = familiars
+        self.api = api
+    }
+
+    /// `host:port`, `[v6]:port`.
+    public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        /// 0 picks a free port (tests).
+        public var port: UInt16
+        public init(host: String, port: UInt16) { self.host = host; self.port = port }
+
+        /// Parses "127.0.0.1:8787", "0.0.0.0:80", "[::1]:8787", ":8787" (all interfaces).
+        public static func parse(_ text: String) -> ListenAddress? {
+            let t = text.trimmingCharacters(in: .whitespaces)
+            let host: String
+            let portText: Substring
+            if t.hasPrefix("[") {
+                guard let close = t.firstIndex(of: "]"), t[t.index(after: close)...].hasPrefix(":") else { return nil }
+                host = String(t[t.index(after: t.startIndex)..<close])
+                portText = t[t.index(close, offsetBy: 2)...]
+            } else {
+                guard let colon = t.lastIndex(of: ":"), !t[..<colon].contains(":") else { return nil }
+                host = t[..<colon].isEmpty ? "0.0.0.0" : String(t[..<colon])
+                portText = t[t.index(after: colon)...]
+            }
+            guard !host.isEmpty, !portText.isEmpty, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber),
+                  let port = UInt16(portText) else { return nil }
+            return ListenAddress(host: host, port: port)
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// Where a secret is read from at start (never the secret itself).
+    public enum SecretSource: Sendable, Equatable, CustomStringConvertible {
+        case file(String)
+        case environment(String)
+        public var description: String {
+            switch self {
+            case .file(let p): return "file \(p)"
+            case .environment(let n): return "environment variable \(n)"
+            }
+        }
+    }
+
+    public struct GitHub: Sendable, Equatable {
+        /// The App ID (digits) or client ID.
+        public var appID: String
+        /// The App's PEM private key file.
+        public var privateKeyPath: String
+        public var webhookSecret: SecretSource
+        public var apiBaseURL: URL
+
+        public static let defaultAPIBaseURL = URL(string: "https://api.github.com")!
+
+        public init(appID: String, privateKeyPath: String, webhookSecret: SecretSource,
+                    apiBaseURL: URL = GitHub.defaultAPIBaseURL) {
+            self.appID = appID; self.privateKeyPath = privateKeyPath
+            self.webhookSecret = webhookSecret; self.apiBaseURL = apiBaseURL
+        }
+    }
+
+    public struct Worker: Sendable, Equatable {
+        /// The runtime's argv (the contract's `--headless --context … --output …` are appended).
+        public var runtime: [String]
+        /// Wall-clock limit of one attempt.
+        public var timeout: Duration
+        /// SIGTERM-to-SIGKILL grace at an attempt's teardown.
+        public var grace: Duration
+        /// Further attempts after retry-safe failures.
+        public var maxRetries: Int
+        /// First retry delay, doubled each time.
+        public var backoffBase: Duration
+        /// Attempts running at once.
+        public var concurrency: Int
+        /// Attempts running at once for one GitHub installation.
+        public var perInstallationConcurrency: Int
+        /// On SIGTERM: how long running attempts may go on before they are torn down.
+        public var shutdownGrace: Duration
+
+        public init(runtime: [String], timeout: Duration = .seconds(1800), grace: Duration = .seconds(10),
+                    maxRetries: Int = 2, backoffBase: Duration = .seconds(2), concurrency: Int = 2,
+                    perInstallationConcurrency: Int = 1, shutdownGrace: Duration = .seconds(30)) {
+            self.runtime = runtime; self.timeout = timeout; self.grace = grace; self.maxRetries = maxRetries
+            self.backoffBase = backoffBase; self.concurrency = concurrency
+            self.perInstallationConcurrency = perInstallationConcurrency; self.shutdownGrace = shutdownGrace
+        }
+    }
+
+    public struct SandboxSettings: Sendable, Equatable {
+        /// Seccomp profile: "default", a name from profiles/, or a path.
+        public var profile: String
+        public var network: NetworkMode
+        public var workspaceSize: UInt64
+        public var memory: UInt64
+        public var pids: Int
+        public var cpus: Double?
+        public var binds: [Bind]
+        /// Host uids handed to sandboxes (root only); nil = the built-in default range.
+        public var uidRange: Range<UInt32>?
+
+        public init(profile: String = "default", network: NetworkMode = .none, workspaceSize: UInt64 = 4 << 30,
+                    memory: UInt64 = 4 << 30, pids: Int = 1024, cpus: Double? = nil, binds: [Bind] = [],
+                    uidRange: Range<UInt32>? = nil) {
+            self.profile = profile; self.network = network; self.workspaceSize = workspaceSize
+            self.memory = memory; self.pids = pids; self.cpus = cpus; self.binds = binds; self.uidRange = uidRange
+        }
+    }
+
+    public struct API: Sendable, Equatable {
+        /// The file holding the task API's bearer token; nil = the task API is disabled.
+        public var tokenPath: String?
+        public init(tokenPath: String? = nil) { self.tokenPath = tokenPath }
+    }
+
+    // MARK: - Derived settings
+
+    /// The task store's database file.
+    public var databasePath: String { (stateDirectory as NSString).appendingPathComponent(TaskStore.fileName) }
+
+    /// The supervisor's scheduling and retry settings.
+    public var supervisorSettings: SupervisorSettings {
+        SupervisorSettings(globalConcurrency: worker.concurrency,
+                           perInstallationConcurrency: worker.perInstallationConcurrency,
+                           retry: RetryPolicy(maxRetries: worker.maxRetries, baseDelay: worker.backoffBase.seconds,
+                                              maxDelay: max(60, worker.backoffBase.seconds * 4)),
+                           shutdownGrace: worker.shutdownGrace)
+    }
+
+    /// How attempts run, with per-attempt directories under `attemptsDirectory`.
+    public func attemptConfig(attemptsDirectory: String) -> AttemptConfig {
+        var c = AttemptConfig(runtime: worker.runtime, attemptsDirectory: attemptsDirectory)
+        c.timeout = worker.timeout
+        c.grace = worker.grace
+        c.network = sandbox.network
+        c.seccompProfile = sandbox.profile
+        c.limits = ResourceLimits(memoryBytes: sandbox.memory, pids: sandbox.pids, cpus: sandbox.cpus)
+        c.workspaceSize = sandbox.workspaceSize
+        c.binds = sandbox.binds
+        return c
+    }
+}
