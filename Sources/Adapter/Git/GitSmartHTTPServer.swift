@@ -1,10 +1,12 @@
 import Foundation
 import Synchronization
 
-/// A real git smart-HTTP server on loopback for tests: `git http-backend` (CGI)
-/// behind our HTTP server, requiring HTTP basic auth with one token (user
-/// `x-access-token`), as GitHub does for App installation tokens. Test support
-/// only: production code never references it.
+/// A real git smart-HTTP server on loopback: `git http-backend` (CGI) behind our HTTP
+/// server, requiring HTTP basic auth with one token (user `x-access-token`), as GitHub
+/// does for App installation tokens. Local mode serves its demo repository with it
+/// (mounted under `/git/` on the daemon's own listener, see `respond(to:mountedAt:)`);
+/// tests run it stand-alone with `start()`. Not meant for untrusted networks: it reads
+/// each request body into memory and runs one `git http-backend` per request.
 public final class GitSmartHTTPServer: @unchecked Sendable {
     public let root: String
     private var server: HTTPServer!
@@ -80,6 +82,20 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
         return String(decoding: o, as: UTF8.self)
     }
 
+    /// Answers a request for a server mounted at `prefix` on another HTTP server (e.g.
+    /// "/git": `/git/demo/hello.git/info/refs` is served as `/demo/hello.git/info/refs`).
+    public func respond(to request: HTTPRequest, mountedAt prefix: String) -> HTTPResponse {
+        guard request.path.hasPrefix(prefix + "/") else { return .text(404, "not found\n") }
+        var inner = request
+        inner.path = String(request.path.dropFirst(prefix.count))
+        return handle(inner)
+    }
+
+    /// Whether the bare repository `name` ("owner/repo") exists.
+    public func hasRepository(_ name: String) -> Bool {
+        FileManager.default.fileExists(atPath: root + "/" + name + ".git/HEAD")
+    }
+
     private func handle(_ req: HTTPRequest) -> HTTPResponse {
         var user: String?
         var authorized = false
@@ -89,7 +105,8 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
             if let colon = pair.firstIndex(of: ":") {
                 user = String(pair[..<colon])
                 let pass = String(pair[pair.index(after: colon)...])
-                authorized = user == "x-access-token" && pass == token.withLock { $0 }
+                authorized = user == "x-access-token"
+                    && ConstantTime.equals(Array(pass.utf8), Array(token.withLock { $0 }.utf8))
             }
         }
         log.withLock { $0.append((req.path, authorized, user)) }

@@ -1,0 +1,125 @@
+import Foundation
+import Synchronization
+import Sandbox
+import Supervisor
+
+/// A Prometheus histogram with fixed buckets (upper bounds in seconds).
+public final class Histogram: Sendable {
+    public let buckets: [Double]
+    private struct State { var counts: [UInt64]; var sum: Double = 0; var count: UInt64 = 0 }
+    private let state: Mutex<State>
+
+    public init(buckets: [Double]) {
+        self.buckets = buckets.sorted()
+        state = Mutex(State(counts: Array(repeating: 0, count: buckets.count)))
+    }
+
+    public func observe(_ value: Double) {
+        guard value.isFinite, value >= 0 else { return }
+        state.withLock { s in
+            for (i, b) in buckets.enumerated() where value <= b { s.counts[i] += 1 }
+            s.sum += value
+            s.count += 1
+        }
+    }
+
+    public var count: UInt64 { state.withLock { $0.count } }
+
+    /// The exposition lines (`_bucket` cumulative, `_sum`, `_count`).
+    func render(name: String) -> [String] {
+        let s = state.withLock { $0 }
+        var lines: [String] = []
+        for (i, b) in buckets.enumerated() {
+            lines.append("\(name)_bucket{le=\"\(DaemonMetrics.number(b))\"} \(s.counts[i])")
+        }
+        lines.append("\(name)_bucket{le=\"+Inf\"} \(s.count)")
+        lines.append("\(name)_sum \(DaemonMetrics.number(s.sum))")
+        lines.append("\(name)_count \(s.count)")
+        return lines
+    }
+}
+
+/// The daemon's metrics, served at `GET /metrics` in the Prometheus text format 0.0.4.
+///
+/// - `coven_tasks{state}` (gauge): tasks in each state, read from the store
+/// - `coven_attempts_total{class}` (counter): attempts by classification, from the store
+///   (so it survives restarts); attempts in flight count as `running`
+/// - `coven_webhook_responses_total{status}` (counter): answers given on `/webhook`
+/// - `coven_sandbox_launch_seconds` (histogram): launch latency of attempt sandboxes
+/// - `coven_attempt_duration_seconds` (histogram): wall time of attempts (exit report)
+/// - `coven_store_up` (gauge): 1 when the store answers
+public final class DaemonMetrics: Sendable {
+    public let sandboxLaunch = Histogram(buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+    public let attemptDuration = Histogram(buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600])
+    private let webhookResponses = Mutex<[Int: UInt64]>([:])
+
+    public init() {}
+
+    public func countWebhookResponse(status: Int) {
+        webhookResponses.withLock { $0[status, default: 0] += 1 }
+    }
+
+    public func webhookResponseCount(status: Int) -> UInt64 { webhookResponses.withLock { $0[status] ?? 0 } }
+
+    /// The supervisor hook that feeds the two histograms.
+    public var attemptObserver: AttemptObserver {
+        AttemptObserver(
+            sandboxLaunched: { [sandboxLaunch] _, _, latency in sandboxLaunch.observe(latency.seconds) },
+            attemptFinished: { [attemptDuration] _, _, _, report in
+                if let report { attemptDuration.observe(report.wallTime) }
+            })
+    }
+
+    /// The whole exposition text. Store figures are left out (and `coven_store_up` is 0)
+    /// when the store does not answer.
+    public func render(store: TaskStore?) -> String {
+        var out: [String] = []
+        func header(_ name: String, _ type: String, _ help: String) {
+            out.append("# HELP \(name) \(help)")
+            out.append("# TYPE \(name) \(type)")
+        }
+        let counts = try? store?.counts()
+        let attempts = try? store?.attemptCounts()
+
+        header("coven_store_up", "gauge", "Whether the task store answered this scrape (1) or not (0).")
+        out.append("coven_store_up \(counts != nil && attempts != nil ? 1 : 0)")
+
+        header("coven_tasks", "gauge", "Tasks in the store by state.")
+        if let counts {
+            for state in TaskState.allCases { out.append("coven_tasks{state=\"\(state.rawValue)\"} \(counts[state] ?? 0)") }
+        }
+
+        header("coven_attempts_total", "counter", "Attempts by classification (running: still in flight).")
+        if let attempts {
+            var classes = Set(AttemptClass.allCases.map(\.rawValue))
+            classes.insert("running")
+            classes.formUnion(attempts.keys)
+            for c in classes.sorted() { out.append("coven_attempts_total{class=\"\(Self.escape(c))\"} \(attempts[c] ?? 0)") }
+        }
+
+        header("coven_webhook_responses_total", "counter", "Responses to webhook deliveries by HTTP status.")
+        for (status, n) in webhookResponses.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            out.append("coven_webhook_responses_total{status=\"\(status)\"} \(n)")
+        }
+
+        header("coven_sandbox_launch_seconds", "histogram", "Time from launch request to the sandbox running its command.")
+        out += sandboxLaunch.render(name: "coven_sandbox_launch_seconds")
+        header("coven_attempt_duration_seconds", "histogram", "Wall time of attempts, launch to teardown.")
+        out += attemptDuration.render(name: "coven_attempt_duration_seconds")
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// Prometheus float formatting: integers without a fraction.
+    static func number(_ d: Double) -> String {
+        if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
+        return String(d)
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    /// The content type of the text format.
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+}

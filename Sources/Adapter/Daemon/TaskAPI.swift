@@ -1,0 +1,196 @@
+import Foundation
+import Supervisor
+
+/// The task API behind a bearer token (`Authorization: Bearer <token>`):
+///
+/// - `POST /api/tasks`: a TaskSpec as JSON (run-task's task file format) → 201
+///   `{"ok":true,"task_id":…}`; 400 when it does not decode or is refused; 409 when the id
+///   exists
+/// - `GET /api/tasks[?state=queued|running|completed|failed|cancelled][&limit=N]` →
+///   `{"tasks":[…]}`, newest first
+/// - `GET /api/tasks/{id}` → the task as `TaskJSON` (attempts, exit reports, output tails)
+/// - `POST /api/tasks/{id}/cancel` → 200 cancelled, 202 cancelling (the sandbox is being
+///   torn down), 409 already finished, 404 unknown
+///
+/// Closed, never open: with no token configured every route answers 403 "task API
+/// disabled". A missing or wrong token → 401. Tokens are compared in constant time.
+public final class TaskAPI: Sendable {
+    public typealias Log = @Sendable (String, [String: String]) -> Void
+
+    private let token: [UInt8]?
+    private let store: TaskStore
+    private let supervisor: TaskSupervisor
+    private let log: Log
+
+    /// - Parameter token: the bearer token; nil disables the API (403 everywhere).
+    public init(token: String?, store: TaskStore, supervisor: TaskSupervisor, log: @escaping Log = { _, _ in }) {
+        if let t = token?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty {
+            self.token = Array(t.utf8)
+        } else {
+            self.token = nil
+        }
+        self.store = store
+        self.supervisor = supervisor
+        self.log = log
+    }
+
+    /// Reads the token from `path` (trimmed; must not be empty). Errors name the path only.
+    public static func readToken(path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DaemonError("task API token file \(path) is not readable: \(String(cString: strerror(errno)))")
+        }
+        let t = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !t.isEmpty, !t.contains("\n") else { throw DaemonError("task API token file \(path) is empty or has several lines") }
+        return t
+    }
+
+    public var isEnabled: Bool { token != nil }
+
+    public func register(on router: inout Router) {
+        router.post("/api/tasks") { [self] r in try guarded(r, submit) }
+        router.get("/api/tasks") { [self] r in try guarded(r, list) }
+        router.get("/api/tasks/{id}") { [self] r in try guarded(r, show) }
+        router.post("/api/tasks/{id}/cancel") { [self] r in try guarded(r, cancel) }
+    }
+
+    // MARK: - Authorization
+
+    private func guarded(_ request: HTTPRequest, _ body: (HTTPRequest) throws -> HTTPResponse) throws -> HTTPResponse {
+        guard let token else {
+            return .json(403, ["ok": false, "error": "task API disabled: no api.token_path configured"])
+        }
+        guard let given = Self.bearer(request.headers["Authorization"]), ConstantTime.equals(Array(given.utf8), token) else {
+            log("api_unauthorized", ["method": request.method, "path": request.path, "remote": request.remoteAddress])
+            return .json(401, ["ok": false, "error": "missing or wrong bearer token"],
+                         headers: ["WWW-Authenticate": "Bearer realm=\"coven-supervisor\""])
+        }
+        do {
+            return try body(request)
+        } catch let e as HTTPError {
+            return .json(e.status, ["ok": false, "error": e.message])
+        } catch StoreError.taskNotFound(let id) {
+            return .json(404, ["ok": false, "error": "no task \(id)"])
+        } catch {
+            log("api_error", ["method": request.method, "path": request.path, "error": Redactor.redactShapes("\(error)")])
+            return .json(500, ["ok": false, "error": "the task store failed; try again"])
+        }
+    }
+
+    static func bearer(_ header: String?) -> String? {
+        guard let h = header?.trimmingCharacters(in: .whitespaces) else { return nil }
+        let parts = h.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let t = parts[1].trimmingCharacters(in: .whitespaces)
+        return t.isEmpty ? nil : t
+    }
+
+    // MARK: - Routes
+
+    private func submit(_ request: HTTPRequest) throws -> HTTPResponse {
+        var spec: TaskSpec
+        do {
+            spec = try JSONDecoder().decode(TaskSpec.self, from: request.body)
+        } catch {
+            throw HTTPError(400, "invalid task: \(Self.describe(error))")
+        }
+        spec.source = .api
+        guard !spec.id.isEmpty, spec.id.count <= 128,
+              spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == ".") }) else {
+            throw HTTPError(400, "invalid task: id may hold only letters, digits, '_', '-' and '.' (at most 128)")
+        }
+        // Refuse now what every attempt would refuse (credentials in the clone URL, …).
+        do { _ = try SessionBrief(task: spec, workspaceRoot: "/workspace").jsonData() } catch {
+            throw HTTPError(400, "invalid task: \(error)")
+        }
+        do {
+            try supervisor.submit(spec)
+        } catch StoreError.duplicateTask(let id) {
+            throw HTTPError(409, "task \(id) exists already")
+        }
+        log("api_task_submitted", ["task": spec.id, "repo": "\(spec.repo.owner)/\(spec.repo.name)", "kind": spec.kind.name])
+        return .json(201, ["ok": true, "task_id": spec.id], headers: ["Location": "/api/tasks/" + spec.id])
+    }
+
+    private func list(_ request: HTTPRequest) throws -> HTTPResponse {
+        var state: TaskState?
+        if let s = request.queryValue("state"), !s.isEmpty {
+            guard let st = TaskState(rawValue: s) else {
+                throw HTTPError(400, "state must be one of \(TaskState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            state = st
+        }
+        var limit = 100
+        if let l = request.queryValue("limit") {
+            guard let n = Int(l), n >= 1, n <= 1000 else { throw HTTPError(400, "limit must be a number from 1 to 1000") }
+            limit = n
+        }
+        let records = try store.list(state: state, limit: limit)
+        return .json(200, ["ok": true, "tasks": records.map(Self.summary)])
+    }
+
+    private func show(_ request: HTTPRequest) throws -> HTTPResponse {
+        let id = request.parameter("id") ?? ""
+        guard let detail = try store.task(id: id) else { throw HTTPError(404, "no task \(id)") }
+        return .json(200, data: TaskJSON.data(detail))
+    }
+
+    private func cancel(_ request: HTTPRequest) throws -> HTTPResponse {
+        let id = request.parameter("id") ?? ""
+        guard try store.task(id: id) != nil else { throw HTTPError(404, "no task \(id)") }
+        let result = try supervisor.cancel(taskID: id)
+        log("api_task_cancel", ["task": id, "result": "\(result)"])
+        switch result {
+        case .cancelled:
+            return .json(200, ["ok": true, "task_id": id, "state": TaskState.cancelled.rawValue])
+        case .running(let attempt):
+            return .json(202, ["ok": true, "task_id": id, "state": "cancelling", "attempt": attempt])
+        case .alreadyFinished(let state):
+            return .json(409, ["ok": false, "task_id": id, "state": state.rawValue, "error": "task \(id) already \(state.rawValue)"])
+        }
+    }
+
+    /// One line of the list: identifiers and state, no bodies.
+    static func summary(_ r: TaskRecord) -> [String: Any] {
+        var o: [String: Any] = [
+            "id": r.id,
+            "state": r.state.rawValue,
+            "created_at": timestamp(r.createdAt),
+            "updated_at": timestamp(r.updatedAt),
+            "attempt_count": r.attemptCount,
+            "repo": "\(r.spec.repo.owner)/\(r.spec.repo.name)",
+            "kind": r.spec.kind.name,
+            "number": r.spec.kind.targetNumber,
+            "familiar": r.spec.familiar.id,
+        ]
+        if let d = r.disposition { o["disposition"] = d.rawValue }
+        if let reason = r.finalReason { o["reason"] = reason }
+        return o
+    }
+
+    static func timestamp(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: d)
+    }
+
+    /// A decoding error as a key path and what is wrong (never the value).
+    public static func describe(_ error: Error) -> String {
+        func path(_ keys: [CodingKey]) -> String { keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        switch error {
+        case DecodingError.keyNotFound(let k, let ctx):
+            return "missing key '\(path(ctx.codingPath + [k]))'"
+        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
+            return "wrong type at '\(path(ctx.codingPath))'"
+        case DecodingError.dataCorrupted(let ctx):
+            return ctx.codingPath.isEmpty ? "not valid JSON" : "'\(path(ctx.codingPath))': \(ctx.debugDescription)"
+        default:
+            return "\(error)"
+        }
+    }
+}
+
+/// A daemon start-up or wiring failure, with a message for the operator.
+public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

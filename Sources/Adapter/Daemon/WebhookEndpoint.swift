@@ -1,0 +1,131 @@
+import Foundation
+import Supervisor
+import COpenSSL
+
+/// `POST /webhook`: GitHub deliveries in, tasks durably queued before the answer.
+///
+/// Order, and why:
+/// 1. `X-Hub-Signature-256` first: missing or wrong → 401 and nothing is parsed or
+///    stored (an unauthenticated sender learns nothing and costs nothing).
+/// 2. Missing `X-GitHub-Event` / `X-GitHub-Delivery`, or a body that is not the event's
+///    JSON → 400 (GitHub does not retry 4xx; a malformed delivery will not improve).
+/// 3. `ping` → 200 `{"ok":true,"pong":true}`; nothing stored.
+/// 4. The delivery (id, event, SHA-256 of the body — never the body) and its task, if
+///    any, are committed in one transaction *before* answering: new task → 202 with its
+///    id (then the supervisor is woken); nothing to do → 200 with the reason; a delivery
+///    id seen before → 200 `duplicate`, nothing created (GitHub redelivers on timeouts
+///    and on request).
+/// 5. The store fails → 500, so GitHub retries the delivery later.
+public final class WebhookEndpoint: Sendable {
+    public typealias Log = @Sendable (String, [String: String]) -> Void
+
+    private let secret: [UInt8]
+    private let familiars: [FamiliarConfig]
+    private let store: TaskStore
+    private let announce: @Sendable (TaskSpec) -> Void
+    private let metrics: DaemonMetrics?
+    private let log: Log
+
+    /// - Parameters:
+    ///   - secret: the webhook secret's bytes.
+    ///   - announce: called after a new task was committed (e.g. `TaskSupervisor.announce`).
+    public init(secret: [UInt8], familiars: [FamiliarConfig], store: TaskStore,
+                metrics: DaemonMetrics? = nil, log: @escaping Log = { _, _ in },
+                announce: @escaping @Sendable (TaskSpec) -> Void) {
+        self.secret = secret
+        self.familiars = familiars
+        self.store = store
+        self.metrics = metrics
+        self.log = log
+        self.announce = announce
+    }
+
+    /// Adds `POST /webhook` to `router`.
+    public func register(on router: inout Router, path: String = "/webhook") {
+        router.post(path) { [self] request in handle(request) }
+    }
+
+    /// Answers one delivery (counted in the metrics by status).
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let response = decide(request)
+        metrics?.countWebhookResponse(status: response.status)
+        return response
+    }
+
+    private func decide(_ request: HTTPRequest) -> HTTPResponse {
+        let delivery = request.headers[WebhookIntake.deliveryHeader] ?? ""
+        let logID = Self.safeLogValue(delivery)
+
+        // 1. Authenticity before anything else.
+        if case .failure(let why) = WebhookSignature.verify(body: request.body, header: request.headers[WebhookSignature.headerName],
+                                                             secret: secret) {
+            log("webhook_rejected", ["delivery": logID, "status": "401", "reason": why.description, "remote": request.remoteAddress])
+            return Self.reply(401, ["ok": false, "error": why.description])
+        }
+
+        // 2. Headers and payload.
+        var headers: [String: String] = [:]
+        for field in request.headers where headers[field.name] == nil { headers[field.name] = field.value }
+        let decision: WebhookDecision
+        do {
+            decision = try WebhookIntake.decide(headers: headers, body: request.body, familiars: familiars)
+        } catch {
+            log("webhook_rejected", ["delivery": logID, "status": "400", "reason": error.description])
+            return Self.reply(400, ["ok": false, "error": error.description])
+        }
+        let event = (request.headers[WebhookIntake.eventHeader] ?? "").trimmingCharacters(in: .whitespaces)
+        let deliveryID = delivery.trimmingCharacters(in: .whitespaces)
+
+        // 3–5. Durable record before the answer.
+        let hash = Self.sha256Hex(request.body)
+        do {
+            switch decision {
+            case .ping:
+                log("webhook_ping", ["delivery": logID])
+                return Self.reply(200, ["ok": true, "pong": true])
+            case .ignored(let reason):
+                let r = try store.recordDelivery(deliveryID: deliveryID, event: event, payloadSHA256: hash,
+                                                 outcome: .ignored(reason: reason.description), task: nil)
+                if r == .duplicate {
+                    log("webhook_duplicate", ["delivery": logID, "event": event])
+                    return Self.reply(200, ["ok": true, "duplicate": true])
+                }
+                log("webhook_ignored", ["delivery": logID, "event": event, "reason": reason.description])
+                return Self.reply(200, ["ok": true, "ignored": reason.description])
+            case .task(let spec, let qualified):
+                let r = try store.recordDelivery(deliveryID: deliveryID, event: qualified, payloadSHA256: hash,
+                                                 outcome: .queued(taskID: spec.id), task: spec)
+                if r == .duplicate {
+                    log("webhook_duplicate", ["delivery": logID, "event": qualified])
+                    return Self.reply(200, ["ok": true, "duplicate": true])
+                }
+                log("webhook_queued", ["delivery": logID, "event": qualified, "task": spec.id,
+                                       "repo": "\(spec.repo.owner)/\(spec.repo.name)", "familiar": spec.familiar.id])
+                announce(spec)
+                return Self.reply(202, ["ok": true, "task_id": spec.id])
+            }
+        } catch {
+            log("webhook_store_failed", ["delivery": logID, "event": event, "error": Redactor.redactShapes("\(error)")])
+            return Self.reply(500, ["ok": false, "error": "could not record the delivery; retry later"])
+        }
+    }
+
+    static func reply(_ status: Int, _ object: [String: Any]) -> HTTPResponse {
+        HTTPResponse.json(status, object)
+    }
+
+    /// A header value fit for a log line: short, printable ASCII only.
+    static func safeLogValue(_ s: String) -> String {
+        let clean = String(s.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }.prefix(80).map(Character.init))
+        return clean.isEmpty ? "-" : clean
+    }
+
+    /// Lowercase hex SHA-256 (what the store keeps instead of the body).
+    public static func sha256Hex(_ data: Data) -> String {
+        var digest = [UInt8](repeating: 0, count: 32)
+        data.withUnsafeBytes { raw in
+            _ = SHA256(raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, &digest)
+        }
+        return Hex.encode(digest)
+    }
+}
