@@ -56,18 +56,26 @@ enum LaunchBenchmark {
         if ProcessInfo.processInfo.environment["BENCH_NET_HOST"] != nil { spec.network = .host }
         if ProcessInfo.processInfo.environment["BENCH_NO_ETC"] != nil { spec.systemFiles = .rootfs("/nonexistent") ; spec.binds = [Bind(source: "/usr", destination: "/usr"), Bind(source: "/lib64", destination: "/lib64")] }
         if ProcessInfo.processInfo.environment["BENCH_NO_CG"] != nil { spec.limits = ResourceLimits() }
+        if ProcessInfo.processInfo.environment["BENCH_NO_SECCOMP"] != nil { spec.seccompProgram = nil; spec.seccompProfile = nil }
+        var compile: [Double] = []
+        for _ in 0..<20 { compile.append(Bench.time { _ = try? SeccompProfile.load(nameOrPath: "default").compile() }) }
+        print(Bench.pad("seccomp load+compile", 34) + Bench.ms(Bench.median(compile)))
         var cg: [Double] = [], cgd: [Double] = [], launch: [Double] = [], wait: [Double] = [], kill: [Double] = []
         for i in 0..<iterations {
-            var c: SandboxCgroup?
-            cg.append(Bench.time { c = try? Cgroups.create(name: "bench-\(i)", limits: spec.limits) })
-            kill.append(Bench.time { c?.killAll() })
-            cgd.append(Bench.time { c?.destroy() })
+            if spec.limits.memoryBytes != nil {
+                var c: SandboxCgroup?
+                cg.append(Bench.time { c = try? Cgroups.create(name: "bench-\(i)", limits: spec.limits) })
+                kill.append(Bench.time { c?.killAll() })
+                cgd.append(Bench.time { c?.destroy() })
+            }
             var h: SandboxHandle?
             launch.append(Bench.time { h = try? Sandbox.launch(spec) })
             wait.append(Bench.time { _ = h?.wait() })
         }
+        let total = zip(launch, wait).map { $0 + $1 }
+        print(Bench.pad("launch + wait", 34) + Bench.ms(Bench.median(total)))
         for (n, xs) in [("cgroup create", cg), ("cgroup killAll (empty)", kill), ("cgroup destroy", cgd), ("launch (to handle)", launch), ("wait (to report)", wait)] {
-            print(Bench.pad(n, 34) + Bench.ms(Bench.median(xs)))
+            if !xs.isEmpty { print(Bench.pad(n, 34) + Bench.ms(Bench.median(xs))) }
         }
     }
 }

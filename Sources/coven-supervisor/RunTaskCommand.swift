@@ -73,7 +73,9 @@ enum RunTaskCommand {
             catch { throw CLI.UsageError("task file \(taskFile): \(describe(error))") }
 
             // The runtime must be visible inside the sandbox: bind it if it lives outside the system dirs.
-            if runtime[0].hasPrefix("/") && !["/usr/", "/bin/", "/sbin/", "/lib"].contains(where: { runtime[0].hasPrefix($0) }) {
+            let coveredByBind = config.binds.contains { runtime[0] == $0.destination || runtime[0].hasPrefix($0.destination + "/") }
+            if runtime[0].hasPrefix("/") && !coveredByBind && FileManager.default.fileExists(atPath: runtime[0])
+                && !["/usr/", "/bin/", "/sbin/", "/lib"].contains(where: { runtime[0].hasPrefix($0) }) {
                 config.binds.append(Bind(source: runtime[0]))
             }
             config.runtime = runtime

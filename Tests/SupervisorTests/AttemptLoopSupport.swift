@@ -99,6 +99,7 @@ enum FakeRuntime {
     exit5) exit 5;;
     no-result) exit 0;;
     sleep) trap '' TERM; sleep 300; exit 0;;
+    short) sleep 1; result success null '[]' "done" ""; exit 0;;
     symlink) ln -s /etc/passwd "$out"; exit 0;;
     huge) head -c 1100000 /dev/zero | tr '\0' ' ' > "$out"; exit 0;;
     wrong-version) printf '{"contract_version":"2","status":"success","commits":[],"files_changed":[],"summary":"s","pr_body":""}' > "$out"; exit 0;;
