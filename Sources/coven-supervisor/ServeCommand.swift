@@ -1,8 +1,122 @@
 import Foundation
+import Dispatch
+import Sandbox
+import Supervisor
+import Adapter
 
+/// `coven-supervisor serve [--config FILE] [--listen ADDR] [--state-dir DIR]`
 enum ServeCommand {
+    static let help = """
+    usage: coven-supervisor serve [--config FILE] [--listen ADDR] [--state-dir DIR]
+
+    Runs the daemon: GitHub webhooks and the task API in, each attempt in a
+    sandbox, outcomes published (GitHub Check Runs, PRs and comments, or the log).
+    Logs are JSON lines on stderr. SIGTERM/SIGINT: stop accepting, give running
+    attempts the shutdown grace, tear down the rest (they are retried at the next
+    start), exit 0.
+
+    Without --config: local mode (what `make run` starts). No GitHub App; the
+    bundled example runtime runs tasks submitted to the task API; a demo
+    repository is served over git smart-HTTP on the same listener; the API token
+    is written to <state>/api-token; outcomes are logged.
+
+    options:
+      --config FILE      the JSON configuration (docs/configuration.md)
+      --listen ADDR      override the listen address, e.g. 127.0.0.1:9000
+      --state-dir DIR    override the state directory (local mode: ./state)
+      -h, --help         show this help
+
+    exit status: 0 after a clean shutdown, 2 when it could not start.
+    """
+
     static func main(_ args: [String]) -> Int32 {
-        FileHandle.standardError.write(Data("coven-supervisor: not implemented yet\n".utf8))
-        return 2
+        var configPath: String?
+        var listen: DaemonConfig.ListenAddress?
+        var stateDir: String?
+        var it = CLI.Arguments(args)
+        do {
+            while let a = it.next() {
+                switch a {
+                case "-h", "--help": print(help); return 0
+                case "--config": configPath = try it.value(for: a)
+                case "--listen":
+                    let v = try it.value(for: a)
+                    guard let l = DaemonConfig.ListenAddress.parse(v) else { throw CLI.UsageError("--listen: '\(v)' is not HOST:PORT") }
+                    listen = l
+                case "--state-dir": stateDir = try it.value(for: a)
+                default: throw CLI.UsageError("unknown option '\(a)'")
+                }
+            }
+        } catch let e as CLI.UsageError {
+            CLI.fail("serve: \(e.message)\nRun 'coven-supervisor serve --help' for usage.")
+            return 2
+        } catch {
+            CLI.fail("serve: \(error)")
+            return 2
+        }
+        let cwd = FileManager.default.currentDirectoryPath
+        let absoluteState = stateDir.map { (($0.hasPrefix("/") ? $0 : cwd + "/" + $0) as NSString).standardizingPath }
+
+        let log = JSONLog(component: "serve")
+        let daemon: Daemon
+        do {
+            var config: DaemonConfig
+            var options = DaemonOptions(log: log.event)
+            if let configPath {
+                config = try ConfigLoader.load(path: configPath)
+                if let absoluteState { config.stateDirectory = absoluteState }
+            } else {
+                guard let examples = LocalMode.findExamplesDirectory() else {
+                    CLI.fail("serve: local mode needs examples/\(LocalMode.exampleRuntimeName) from the source tree (run from the checkout), or give --config FILE")
+                    return 2
+                }
+                let state = absoluteState ?? (cwd + "/state")
+                let local = try LocalMode(stateDirectory: state)
+                config = LocalMode.config(stateDirectory: state, examplesDirectory: examples)
+                options.local = local
+            }
+            if let listen { config.listen = listen }
+            daemon = try Daemon(config: config, options: options)
+            try daemon.start()
+        } catch {
+            CLI.fail("serve: \(error)")
+            return 2
+        }
+        if let banner = daemon.local?.banner() {
+            FileHandle.standardOutput.write(Data(banner.utf8))
+        }
+
+        // Signals: delivered to a dispatch source, not to the default handler.
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let queue = DispatchQueue(label: "coven.serve.signals")
+        let stop = DispatchSemaphore(value: 0)
+        let received = SignalCount()
+        let sources = [SIGTERM, SIGINT].map { sig -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                if received.increment() == 1 {
+                    log.event("signal", ["signal": sig == SIGTERM ? "SIGTERM" : "SIGINT", "action": "shutting down"])
+                    stop.signal()
+                } else {
+                    // A second signal: do not wait for the grace. Sandboxes die with us.
+                    log.event("signal", ["signal": sig == SIGTERM ? "SIGTERM" : "SIGINT", "action": "exiting now"])
+                    _exit(1)
+                }
+            }
+            source.resume()
+            return source
+        }
+        stop.wait()
+        daemon.stop()
+        withExtendedLifetime(sources) {}
+        return 0
+    }
+
+    final class SignalCount: @unchecked Sendable {
+        private var n = 0
+        private let lock = NSLock()
+        func increment() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
     }
 }

@@ -50,7 +50,7 @@ public final class Histogram: Sendable {
 /// - `coven_store_up` (gauge): 1 when the store answers
 public final class DaemonMetrics: Sendable {
     public let sandboxLaunch = Histogram(buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
-    public let attemptDuration = Histogram(buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600])
+    public let attemptDuration = Histogram(buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600])
     private let webhookResponses = Mutex<[Int: UInt64]>([:])
 
     public init() {}

@@ -32,6 +32,8 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
     public func url(_ repo: String) -> String { "http://127.0.0.1:\(port)/\(repo).git" }
     public func shutdown() { server?.shutdown() }
     public func setToken(_ t: String) { token.withLock { $0 = t } }
+    /// The token requests must carry (what a token provider hands to attempts).
+    public var currentToken: String { token.withLock { $0 } }
 
     /// Requests seen: path, whether they carried the right credentials, the user name given.
     public var requests: [(path: String, authorized: Bool, user: String?)] { log.withLock { $0 } }

@@ -1,0 +1,266 @@
+import Foundation
+import Sandbox
+import Supervisor
+
+/// What the daemon takes besides its configuration (tests inject here).
+public struct DaemonOptions: Sendable {
+    /// Local mode's demo git server and token provider (nil with a config file).
+    public var local: LocalMode?
+    /// Replaces the publisher the configuration implies (GitHub or the log).
+    public var publisher: (any Publisher)?
+    /// Replaces the git token provider the configuration implies.
+    public var tokens: (any GitTokenProvider)?
+    public var httpLimits: HTTPServerLimits
+    /// Structured log events (default: JSON lines on stderr).
+    public var log: @Sendable (String, [String: String]) -> Void
+    /// Where the log publisher writes (default: stderr).
+    public var publicationLog: FileHandle
+
+    public init(local: LocalMode? = nil, publisher: (any Publisher)? = nil, tokens: (any GitTokenProvider)? = nil,
+                httpLimits: HTTPServerLimits = HTTPServerLimits(),
+                log: @escaping @Sendable (String, [String: String]) -> Void = JSONLog(component: "serve").event,
+                publicationLog: FileHandle = .standardError) {
+        self.local = local
+        self.publisher = publisher
+        self.tokens = tokens
+        self.httpLimits = httpLimits
+        self.log = log
+        self.publicationLog = publicationLog
+    }
+}
+
+/// `coven-supervisor serve`: one HTTP listener with
+///
+/// - `POST /webhook` (`WebhookEndpoint`; 404 when no GitHub App is configured)
+/// - the task API under `/api/tasks` (`TaskAPI`)
+/// - `GET /healthz`: 200 `{"ok":true}` when the store answers, else 503
+/// - `GET /metrics`: Prometheus text (`DaemonMetrics`)
+/// - local mode only: the demo repositories under `/git/`
+///
+/// in front of the durable `TaskStore` and the `TaskSupervisor` that runs attempts in
+/// sandboxes. `stop()` is the SIGTERM path: stop accepting, then the supervisor's
+/// shutdown (grace, teardown; unfinished attempts are recovered at the next start).
+public final class Daemon: @unchecked Sendable {
+    public let config: DaemonConfig
+    public let store: TaskStore
+    public let supervisor: TaskSupervisor
+    public let metrics: DaemonMetrics
+    public let taskAPI: TaskAPI
+    public let webhooks: WebhookEndpoint?
+    public let local: LocalMode?
+    /// Where per-attempt directories are made.
+    public let attemptsDirectory: String
+    private let server: HTTPServer
+    private let log: @Sendable (String, [String: String]) -> Void
+    private let stopLock = NSLock()
+    private var stopped = false
+
+    public init(config: DaemonConfig, options: DaemonOptions = DaemonOptions()) throws {
+        self.config = config
+        self.local = options.local
+        self.log = options.log
+        let log = options.log
+
+        try Self.prepareStateDirectory(config.stateDirectory)
+        let store: TaskStore
+        do {
+            store = try TaskStore(path: config.databasePath)
+        } catch {
+            throw DaemonError("cannot open the task store \(config.databasePath): \(error)")
+        }
+        let metrics = DaemonMetrics()
+        self.store = store
+        self.metrics = metrics
+
+        // Attempts: under the state directory when sandboxes can reach it.
+        attemptsDirectory = try Self.chooseAttemptsDirectory(stateDirectory: config.stateDirectory, log: log)
+        var attemptConfig = config.attemptConfig(attemptsDirectory: attemptsDirectory)
+        attemptConfig.binds = try Self.reachableBinds(attemptConfig.binds, runtime: attemptConfig.runtime,
+                                                      spill: (attemptsDirectory as NSString).deletingLastPathComponent, log: log)
+        let runner: AttemptRunner
+        do {
+            runner = try AttemptRunner(config: attemptConfig,
+                                       identities: config.sandbox.uidRange.map { HostIdentityPool(range: $0) } ?? .shared)
+        } catch {
+            throw DaemonError("cannot prepare attempts: \(error)")
+        }
+
+        // GitHub, or local publication.
+        var publisher: any Publisher = LogPublisher(handle: options.publicationLog)
+        var tokens: (any GitTokenProvider)? = options.local?.tokenProvider
+        var secret: [UInt8]?
+        if let gh = config.github {
+            secret = try Self.readWebhookSecret(gh.webhookSecret)
+            let wiring = try Self.gitHubWiring(gh, log: log)
+            publisher = wiring.publisher
+            tokens = wiring.tokens
+        }
+        if let p = options.publisher { publisher = p }
+        if let t = options.tokens { tokens = t }
+
+        let supervisor = TaskSupervisor(store: store, runner: runner, tokens: tokens, publisher: publisher,
+                                        settings: config.supervisorSettings, log: log, observer: metrics.attemptObserver)
+        self.supervisor = supervisor
+
+        let apiToken = try config.api.tokenPath.map { try TaskAPI.readToken(path: $0) }
+        taskAPI = TaskAPI(token: apiToken, store: store, supervisor: supervisor, log: log)
+        webhooks = secret.map { s in
+            WebhookEndpoint(secret: s, familiars: config.familiars, store: store, metrics: metrics, log: log,
+                            announce: { supervisor.announce($0) })
+        }
+
+        var router = Router()
+        if let webhooks {
+            webhooks.register(on: &router)
+        } else {
+            router.post("/webhook") { _ in
+                metrics.countWebhookResponse(status: 404)
+                return .json(404, ["ok": false, "error": "webhooks are off: no github section in the configuration"])
+            }
+        }
+        taskAPI.register(on: &router)
+        router.get("/healthz") { _ in
+            store.isHealthy() ? .json(200, ["ok": true]) : .json(503, ["ok": false, "error": "task store unreachable"])
+        }
+        router.get("/metrics") { _ in
+            HTTPResponse(status: 200, headers: ["Content-Type": DaemonMetrics.contentType],
+                         body: Data(metrics.render(store: store).utf8))
+        }
+        let localMode = options.local != nil
+        router.get("/") { _ in
+            .json(200, ["service": "coven-supervisor", "mode": localMode ? "local" : "github",
+                        "endpoints": ["POST /webhook", "POST /api/tasks", "GET /api/tasks", "GET /api/tasks/{id}",
+                                      "POST /api/tasks/{id}/cancel", "GET /healthz", "GET /metrics"]])
+        }
+        options.local?.registerGit(on: &router)
+        server = HTTPServer(host: config.listen.host, port: config.listen.port, limits: options.httpLimits,
+                            log: { line in log("http", ["message": line]) }, router: router)
+    }
+
+    /// Recovers interrupted attempts, starts dispatching, then listens. Returns the port.
+    @discardableResult
+    public func start() throws -> UInt16 {
+        try supervisor.start()
+        let port: UInt16
+        do {
+            port = try server.start()
+        } catch {
+            supervisor.shutdown()
+            throw DaemonError("cannot listen on \(config.listen): \(error)")
+        }
+        if let local {
+            let host = ["0.0.0.0", "::", ""].contains(config.listen.host) ? "127.0.0.1" : config.listen.host
+            local.attach(baseURL: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+            try local.writeDemoTask()
+        }
+        log("listening", ["address": config.listen.host, "port": String(port),
+                          "mode": local != nil ? "local" : (config.github != nil ? "github" : "api-only"),
+                          "webhooks": webhooks != nil ? "on" : "off", "task_api": taskAPI.isEnabled ? "on" : "off"])
+        return port
+    }
+
+    /// The bound port (0 before `start`).
+    public var port: UInt16 { server.port }
+
+    /// Stops accepting (webhooks and API), then shuts the supervisor down: running
+    /// attempts get the shutdown grace, then are torn down and left for recovery.
+    /// Safe to call more than once.
+    public func stop() {
+        stopLock.lock()
+        if stopped { stopLock.unlock(); return }
+        stopped = true
+        stopLock.unlock()
+        log("stopping", ["running": String(supervisor.runningTaskIDs.count)])
+        server.shutdown()
+        supervisor.shutdown()
+        Sandbox.finishCleanup()
+        log("stopped", [:])
+    }
+
+    // MARK: - Set-up helpers
+
+    /// Creates the state directory (0711: sandboxes traverse it to their attempt
+    /// directory, nobody lists it).
+    public static func prepareStateDirectory(_ dir: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw DaemonError("cannot create the state directory \(dir): \(error.localizedDescription)")
+        }
+        chmod(dir, 0o711)
+    }
+
+    /// `<state>/attempts`, unless running as root with a state directory that sandbox
+    /// uids cannot traverse (e.g. a checkout under /root): then `/run/coven-supervisor/attempts`.
+    static func chooseAttemptsDirectory(stateDirectory: String, log: @Sendable (String, [String: String]) -> Void) throws -> String {
+        let preferred = stateDirectory + "/attempts"
+        guard geteuid() == 0, !HostPaths.traversableByOthers(stateDirectory) else { return preferred }
+        let fallback = "/run/coven-supervisor"
+        try FileManager.default.createDirectory(atPath: fallback + "/attempts", withIntermediateDirectories: true)
+        chmod(fallback, 0o711)
+        chmod(fallback + "/attempts", 0o711)
+        log("attempts_directory", ["path": fallback + "/attempts",
+                                   "why": "\(stateDirectory) is not traversable by sandbox uids (a parent lacks o+x)"])
+        return fallback + "/attempts"
+    }
+
+    /// Makes the runtime visible and bind sources reachable: an absolute runtime outside
+    /// the system directories and every bind gets a read-only bind of itself; a bind
+    /// whose source sandbox uids cannot reach (root only) is copied under `spill` first.
+    static func reachableBinds(_ binds: [Bind], runtime: [String], spill: String,
+                               log: @Sendable (String, [String: String]) -> Void) throws -> [Bind] {
+        var out = binds
+        if let argv0 = runtime.first, argv0.hasPrefix("/"), HostPaths.hostPath(ofSandboxCommand: argv0, binds: binds) == nil {
+            out.append(Bind(source: argv0))
+        }
+        guard geteuid() == 0 else { return out }
+        for (i, b) in out.enumerated() where !b.writable && !HostPaths.traversableByOthers((b.source as NSString).deletingLastPathComponent) {
+            let copy = spill + "/binds/\(i)-" + (b.source as NSString).lastPathComponent
+            try? FileManager.default.removeItem(atPath: copy)
+            try FileManager.default.createDirectory(atPath: spill + "/binds", withIntermediateDirectories: true)
+            chmod(spill + "/binds", 0o711)
+            do { try FileManager.default.copyItem(atPath: b.source, toPath: copy) } catch {
+                throw DaemonError("bind \(b.source): sandbox uids cannot reach it and copying it failed: \(error.localizedDescription)")
+            }
+            _ = Process.run(["/bin/chmod", "-R", "go+rX", copy])
+            log("bind_copied", ["source": b.source, "copy": copy, "why": "a parent directory lacks o+x"])
+            out[i].source = copy
+        }
+        return out
+    }
+
+    /// The webhook secret's bytes (trailing newline and spaces trimmed). Errors name the
+    /// source, never the value.
+    public static func readWebhookSecret(_ source: DaemonConfig.SecretSource) throws -> [UInt8] {
+        let text: String
+        switch source {
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw DaemonError("webhook secret file \(path) is not readable: \(String(cString: strerror(errno)))")
+            }
+            text = String(decoding: data, as: UTF8.self)
+        case .environment(let name):
+            guard let v = ProcessInfo.processInfo.environment[name] else {
+                throw DaemonError("webhook secret: environment variable \(name) is not set")
+            }
+            text = v
+        }
+        let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else { throw DaemonError("webhook secret (\(source)) is empty") }
+        return Array(secret.utf8)
+    }
+}
+
+extension Process {
+    /// Runs a command to completion; its exit status (or -1 when it cannot start).
+    static func run(_ argv: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+}
