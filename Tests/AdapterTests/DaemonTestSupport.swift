@@ -1,0 +1,108 @@
+import XCTest
+import Foundation
+@testable import Adapter
+import Supervisor
+import Sandbox
+
+/// A real TaskStore on a temporary directory, a TaskSupervisor that is never started
+/// (submit and cancel work on the store; nothing runs), and the daemon's routes on a
+/// real HTTPServer on 127.0.0.1.
+final class DaemonRouteFixture {
+    static let secret = "it's a secret to everybody"
+    static let familiars = [FamiliarConfig(id: "cody", displayName: "Cody", botUsername: "coven-cody[bot]")]
+
+    let dir: String
+    let store: TaskStore
+    let supervisor: TaskSupervisor
+    let metrics = DaemonMetrics()
+    let server: HTTPServer
+    let client = HTTPClient(keepAlive: false)
+    private let announcedBox = AnnouncedTasks()
+
+    /// - Parameters:
+    ///   - apiToken: the task API's token; nil leaves the API disabled.
+    ///   - busyTimeout: the store's wait for a lock another connection holds.
+    init(apiToken: String? = "api-token-for-tests", busyTimeout: TimeInterval = 5) throws {
+        dir = NSTemporaryDirectory() + "coven-daemon-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        store = try TaskStore(path: dir + "/coven.db", busyTimeout: busyTimeout)
+        let runner = try AttemptRunner(config: AttemptConfig(runtime: ["/bin/true"], attemptsDirectory: dir + "/attempts"))
+        supervisor = TaskSupervisor(store: store, runner: runner, tokens: nil, publisher: NullPublisher())
+        let announced = announcedBox
+        let webhooks = WebhookEndpoint(secret: Array(Self.secret.utf8), familiars: Self.familiars, store: store,
+                                       metrics: metrics, announce: { announced.append($0.id) })
+        let api = TaskAPI(token: apiToken, store: store, supervisor: supervisor)
+        var router = Router()
+        webhooks.register(on: &router)
+        api.register(on: &router)
+        let store = self.store, metrics = self.metrics
+        router.get("/metrics") { _ in .text(200, metrics.render(store: store)) }
+        server = HTTPServer(host: "127.0.0.1", port: 0, limits: HTTPServerLimits(shutdownGrace: 2, lingerTimeout: 1), router: router)
+        try server.start()
+    }
+
+    deinit {
+        server.shutdown()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    var announced: [String] { announcedBox.ids }
+
+    func url(_ path: String) -> String { "http://127.0.0.1:\(server.port)\(path)" }
+
+    /// Delivers `body` as GitHub would: signed with the shared secret unless `signature`
+    /// says otherwise (`.some(nil)` leaves the header out).
+    func deliver(event: String?, delivery: String?, body: String, signature: String?? = nil) throws -> HTTPClientResponse {
+        let data = Data(body.utf8)
+        var headers: HTTPHeaders = ["Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/test"]
+        if let event { headers.add("X-GitHub-Event", event) }
+        if let delivery { headers.add("X-GitHub-Delivery", delivery) }
+        switch signature {
+        case .none: headers.add("X-Hub-Signature-256", WebhookSignature.sign(body: data, secret: Array(Self.secret.utf8)))
+        case .some(.some(let s)): headers.add("X-Hub-Signature-256", s)
+        case .some(.none): break
+        }
+        return try client.post(url("/webhook"), body: data, headers: headers)
+    }
+
+    func api(_ method: String, _ path: String, token: String? = "api-token-for-tests", body: String? = nil) throws -> HTTPClientResponse {
+        var headers: HTTPHeaders = [:]
+        if let token { headers.add("Authorization", "Bearer \(token)") }
+        if body != nil { headers.add("Content-Type", "application/json") }
+        return try client.request(method, url(path), headers: headers, body: body.map { Data($0.utf8) } ?? (method == "POST" ? Data() : nil))
+    }
+
+    /// A task file as run-task and the task API take it.
+    static func taskJSON(id: String? = nil, cloneURL: String = "https://example.invalid/acme/widget.git") -> String {
+        let idPart = id.map { "\"id\": \(WebhookFixtures.q($0))," } ?? ""
+        return """
+        {\(idPart) "repo": {"owner": "acme", "name": "widget", "clone_url": \(WebhookFixtures.q(cloneURL)), "default_branch": "main"},
+         "task": {"kind": "fix_issue", "issue_number": 7, "issue_title": "Broken", "issue_body": "Fix it"},
+         "familiar": {"id": "cody", "display_name": "Cody", "skills": []}}
+        """
+    }
+}
+
+final class AnnouncedTasks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func append(_ id: String) { lock.lock(); list.append(id); lock.unlock() }
+    var ids: [String] { lock.lock(); defer { lock.unlock() }; return list }
+}
+
+extension HTTPClientResponse {
+    /// The body as a JSON object (empty when it is not one).
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:]
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes (no fixed sleeps).
+func eventually(timeout: TimeInterval, interval: TimeInterval = 0.05, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: interval)
+    }
+    return try condition()
+}
