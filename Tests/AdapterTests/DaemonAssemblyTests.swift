@@ -1,0 +1,71 @@
+import XCTest
+import Foundation
+@testable import Adapter
+import Supervisor
+
+/// The Daemon assembled from a configuration, in process: health, the routes that are
+/// off without a GitHub App, start-up refusals, stop.
+final class DaemonAssemblyTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "coven-assembly-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        chmod(dir, 0o755)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func config(tokenPath: String? = nil) -> DaemonConfig {
+        DaemonConfig(listen: .init(host: "127.0.0.1", port: 0), stateDirectory: dir + "/state",
+                     worker: .init(runtime: ["/bin/true"]), api: .init(tokenPath: tokenPath))
+    }
+
+    func quietOptions() -> DaemonOptions {
+        DaemonOptions(log: { _, _ in }, publicationLog: FileHandle.nullDevice)
+    }
+
+    func testHealthzAnswersOKWhileTheStoreAnswers() throws {
+        let daemon = try Daemon(config: config(), options: quietOptions())
+        let port = try daemon.start()
+        defer { daemon.stop() }
+        let r = try HTTPClient(keepAlive: false).get("http://127.0.0.1:\(port)/healthz")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.json["ok"] as? Bool, true)
+    }
+
+    func testWithoutGitHubWebhooksAreOffAndTheAPIClosedWithoutToken() throws {
+        let daemon = try Daemon(config: config(), options: quietOptions())
+        let port = try daemon.start()
+        defer { daemon.stop() }
+        let client = HTTPClient(keepAlive: false)
+        let hook = try client.post("http://127.0.0.1:\(port)/webhook", body: Data("{}".utf8), headers: ["X-GitHub-Event": "ping"])
+        XCTAssertEqual(hook.status, 404, "no github section: no webhook intake")
+        XCTAssertEqual(try client.get("http://127.0.0.1:\(port)/api/tasks").status, 403, "no api.token_path: the API is closed")
+    }
+
+    func testUnreadableAPITokenFileRefusesToStart() {
+        XCTAssertThrowsError(try Daemon(config: config(tokenPath: dir + "/missing-token"), options: quietOptions())) { e in
+            XCTAssertTrue("\(e)".contains("missing-token"), "the error names the file: \(e)")
+        }
+    }
+
+    func testMissingWebhookSecretRefusesToStartWithoutNamingAValue() {
+        var c = config()
+        c.github = .init(appID: "1", privateKeyPath: dir + "/key.pem", webhookSecret: .environment("COVEN_TEST_UNSET_SECRET"))
+        XCTAssertThrowsError(try Daemon(config: c, options: quietOptions())) { e in
+            XCTAssertTrue("\(e)".contains("COVEN_TEST_UNSET_SECRET"), "the error names the source: \(e)")
+        }
+    }
+
+    func testStopIsIdempotentAndClosesTheListener() throws {
+        let daemon = try Daemon(config: config(), options: quietOptions())
+        let port = try daemon.start()
+        daemon.stop()
+        daemon.stop()
+        XCTAssertThrowsError(try HTTPClient(keepAlive: false).get("http://127.0.0.1:\(port)/healthz", timeout: 2),
+                             "nothing answers after stop")
+    }
+}
