@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One step of the sandbox filesystem, in the order it is applied.
 public struct MountEntry: Sendable, Equatable {
@@ -38,6 +39,28 @@ public enum MountPlan {
         "python3", "perl", "bash.bashrc", "profile", "inputrc", "magic", "terminfo",
     ]
 
+    /// The host's system entries, looked up at most every few seconds (each launch
+    /// would otherwise stat ~35 paths; /etc changes rarely, and a changed entry is
+    /// picked up within the interval).
+    static let hostCache = Mutex<(at: ContinuousClock.Instant, entries: [MountEntry])?>(nil)
+    static let hostCacheTTL: Duration = .seconds(5)
+
+    static func hostSystemEntries() -> [MountEntry] {
+        let now = ContinuousClock.now
+        if let c = hostCache.withLock({ $0 }), now - c.at < hostCacheTTL { return c.entries }
+        var out: [MountEntry] = []
+        let fm = FileManager.default
+        for path in systemDirectories + etcEntries.map({ "/etc/" + $0 }) {
+            if let target = try? fm.destinationOfSymbolicLink(atPath: path) {
+                out.append(MountEntry(.symlink(target: target), at: path))
+            } else if fm.fileExists(atPath: path) {
+                out.append(MountEntry(.bindReadOnly(source: path), at: path, optional: true))
+            }
+        }
+        hostCache.withLock { $0 = (now, out) }
+        return out
+    }
+
     public static func entries(for spec: SandboxSpec) -> [MountEntry] {
         var out: [MountEntry] = []
         let fm = FileManager.default
@@ -52,8 +75,7 @@ public enum MountPlan {
 
         switch spec.systemFiles {
         case .host:
-            for dir in systemDirectories { systemEntry(hostPath: dir, destination: dir, optional: true) }
-            for name in etcEntries { systemEntry(hostPath: "/etc/" + name, destination: "/etc/" + name, optional: true) }
+            out += hostSystemEntries()
         case .rootfs(let root):
             let base = root.hasSuffix("/") ? String(root.dropLast()) : root
             for dir in systemDirectories + ["/etc", "/opt"] {
