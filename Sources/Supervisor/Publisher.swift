@@ -1,0 +1,107 @@
+import Foundation
+
+/// How a task ended, as published.
+public struct TaskOutcome: Sendable, Equatable {
+    /// completed, failed or cancelled.
+    public var state: TaskState
+    public var disposition: Disposition
+    /// The valid result of the final attempt, when there was one.
+    public var result: ResultEnvelope?
+    /// Why it ended this way, redacted of token shapes.
+    public var reason: String?
+    /// For needs_input: what the agent asks (the result's pr_body, or its summary when
+    /// pr_body is empty). Nil otherwise.
+    public var question: String?
+
+    public init(state: TaskState, disposition: Disposition, result: ResultEnvelope? = nil, reason: String? = nil) {
+        self.state = state
+        self.disposition = disposition
+        self.result = result
+        self.reason = reason.map(Redactor.redactShapes)
+        if let r = result, r.status == .needsInput {
+            let body = r.prBody.trimmingCharacters(in: .whitespacesAndNewlines)
+            self.question = body.isEmpty ? r.summary : r.prBody
+        } else {
+            self.question = nil
+        }
+    }
+}
+
+/// Receives task lifecycle events (the GitHub Check Run publisher, the log, tests).
+/// Implementations must not throw at the caller: failures to publish are theirs to log.
+public protocol Publisher: Sendable {
+    func taskQueued(_ task: TaskSpec) async
+    func attemptStarted(_ task: TaskSpec, attempt: Int) async
+    func taskFinished(_ task: TaskSpec, outcome: TaskOutcome) async
+}
+
+/// Publishes nowhere.
+public struct NullPublisher: Publisher {
+    public init() {}
+    public func taskQueued(_ task: TaskSpec) async {}
+    public func attemptStarted(_ task: TaskSpec, attempt: Int) async {}
+    public func taskFinished(_ task: TaskSpec, outcome: TaskOutcome) async {}
+}
+
+/// Writes one JSON object per event and line to a file handle (stderr by default).
+/// Only identifiers, states and redacted reasons: never issue/comment bodies, the
+/// agent's summary or PR body, or anything from the environment.
+public final class LogPublisher: Publisher {
+    private let handle: FileHandle
+    private let lock = NSLock()
+    private let clock: @Sendable () -> Date
+
+    public init(handle: FileHandle = .standardError, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.handle = handle
+        self.clock = clock
+    }
+
+    public func taskQueued(_ task: TaskSpec) async {
+        emit("task_queued", task, [:])
+    }
+
+    public func attemptStarted(_ task: TaskSpec, attempt: Int) async {
+        emit("attempt_started", task, ["attempt": .number(Double(attempt))])
+    }
+
+    public func taskFinished(_ task: TaskSpec, outcome: TaskOutcome) async {
+        var f: [String: JSONValue] = [
+            "state": .string(outcome.state.rawValue),
+            "disposition": .string(outcome.disposition.rawValue),
+        ]
+        if let r = outcome.reason { f["reason"] = .string(Redactor.redactShapes(r)) }
+        if let res = outcome.result {
+            f["status"] = .string(res.status.rawValue)
+            f["commits"] = .number(Double(res.commits.count))
+            f["files_changed"] = .number(Double(res.filesChanged.count))
+        }
+        emit("task_finished", task, f)
+    }
+
+    /// The line for an event (exposed for tests).
+    func line(_ event: String, _ task: TaskSpec, _ fields: [String: JSONValue]) -> String {
+        var obj = fields
+        obj["event"] = .string(event)
+        obj["ts"] = .string(LogPublisher.timestamp(clock()))
+        obj["task_id"] = .string(task.id)
+        obj["repo"] = .string("\(task.repo.owner)/\(task.repo.name)")
+        obj["kind"] = .string(task.kind.name)
+        obj["number"] = .number(Double(task.kind.targetNumber))
+        obj["familiar"] = .string(task.familiar.id)
+        if let i = task.installationID { obj["installation_id"] = .number(Double(i)) }
+        return JSONValue.object(obj).description
+    }
+
+    private func emit(_ event: String, _ task: TaskSpec, _ fields: [String: JSONValue]) {
+        let data = Data((line(event, task, fields) + "\n").utf8)
+        lock.lock()
+        defer { lock.unlock() }
+        try? handle.write(contentsOf: data)
+    }
+
+    static func timestamp(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: d)
+    }
+}

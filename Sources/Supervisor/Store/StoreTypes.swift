@@ -1,0 +1,129 @@
+import Foundation
+import Sandbox
+
+/// Why a store operation failed.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// SQLite said no (the step and SQLite's message are inside).
+    case sqlite(SQLiteError)
+    case taskNotFound(String)
+    /// A task with this id exists already.
+    case duplicateTask(String)
+    /// The task is not in a state that allows the operation.
+    case invalidTransition(taskID: String, from: String, operation: String)
+    /// `finishAttempt` for an attempt that is not running (unknown, or already finished).
+    case attemptNotRunning(taskID: String, attempt: Int)
+    /// The database was written by a newer supervisor.
+    case schemaTooNew(found: Int32, supported: Int32)
+    case invalidArgument(String)
+    /// A stored value could not be decoded.
+    case corrupt(String)
+    /// Creating the state directory or the database file failed.
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .sqlite(let e): return e.description
+        case .taskNotFound(let id): return "task \(id) not found"
+        case .duplicateTask(let id): return "task \(id) exists already"
+        case .invalidTransition(let id, let from, let op): return "task \(id) is \(from): cannot \(op)"
+        case .attemptNotRunning(let id, let n): return "attempt \(n) of task \(id) is not running"
+        case .schemaTooNew(let found, let supported):
+            return "database schema version \(found) is newer than this supervisor supports (\(supported))"
+        case .invalidArgument(let s): return "invalid argument: \(s)"
+        case .corrupt(let s): return "stored data could not be read: \(s)"
+        case .io(let s): return s
+        }
+    }
+}
+
+/// What became of a webhook delivery.
+public enum DeliveryOutcome: Sendable, Equatable {
+    /// A task was queued for it.
+    case queued(taskID: String)
+    /// Nothing to do (unsupported event, bot's own comment, ...).
+    case ignored(reason: String)
+}
+
+/// `recordDelivery`'s answer.
+public enum DeliveryInsertResult: Sendable, Equatable {
+    /// First time this delivery id was seen: recorded (and its task queued).
+    case inserted
+    /// Seen before: nothing was created.
+    case duplicate
+}
+
+/// A recorded webhook delivery (the payload's hash only, never its body).
+public struct DeliveryRecord: Sendable, Equatable {
+    public var deliveryID: String
+    public var event: String
+    public var payloadSHA256: String
+    public var receivedAt: Date
+    public var outcome: DeliveryOutcome
+}
+
+/// `cancel`'s answer.
+public enum CancelResult: Sendable, Equatable {
+    /// The task was queued (or its attempt already finished) and is now cancelled.
+    case cancelled
+    /// An attempt is running: the caller tears down the sandbox, finishes the attempt as
+    /// cancelled and calls `cancel` again (or `requeue`, which then cancels).
+    case running(attempt: Int)
+    /// The task had already ended in this state; nothing changed.
+    case alreadyFinished(TaskState)
+}
+
+/// The lifecycle of one attempt row.
+public enum AttemptState: String, Sendable, Codable, CaseIterable {
+    case running, finished, interrupted
+}
+
+/// One attempt as stored.
+public struct AttemptRecord: Sendable, Equatable {
+    public var taskID: String
+    public var number: Int
+    public var state: AttemptState
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var exitReport: ExitReport?
+    public var classification: AttemptClass?
+    public var note: String?
+    /// Redacted, capped tails.
+    public var stdout: RedactedOutput
+    public var stderr: RedactedOutput
+    /// The egress log JSON, when the attempt had one.
+    public var egressLog: String?
+}
+
+/// One task as stored, without its attempts.
+public struct TaskRecord: Sendable, Equatable {
+    public var spec: TaskSpec
+    public var state: TaskState
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Earliest time the task may be claimed (retry backoff).
+    public var notBefore: Date
+    /// Attempts claimed so far (interrupted ones included).
+    public var attemptCount: Int
+    public var cancelRequested: Bool
+    /// Set once the task ended.
+    public var disposition: Disposition?
+    public var finalReason: String?
+    public var result: ResultEnvelope?
+
+    public var id: String { spec.id }
+}
+
+/// A task with its attempts, oldest first.
+public struct TaskDetail: Sendable, Equatable {
+    public var record: TaskRecord
+    public var attempts: [AttemptRecord]
+}
+
+/// A task touched by `recoverInterrupted`.
+public struct RecoveredTask: Sendable, Equatable {
+    public var taskID: String
+    /// The attempt that was interrupted (nil when the task was running without one).
+    public var interruptedAttempt: Int?
+    /// The task's new state: queued, failed ("interrupted too often") or cancelled.
+    public var state: TaskState
+}

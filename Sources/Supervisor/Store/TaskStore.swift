@@ -1,0 +1,581 @@
+import Foundation
+import Sandbox
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The durable task store: one SQLite database (`<state>/coven.db`, mode 0600).
+///
+/// Settings, and why:
+/// - `journal_mode=WAL`: readers never block the writer and a second process (the CLI,
+///   a second daemon reading status) can open the same file safely.
+/// - `synchronous=FULL`: every commit fsyncs the WAL. With NORMAL a commit survives a
+///   process crash but may be lost on power failure or a kernel crash; a webhook
+///   delivery is acknowledged to GitHub right after `recordDelivery` returns and is
+///   not redelivered, so "returned" must mean "on disk". The cost is one fsync per
+///   commit, negligible at the rate tasks arrive.
+/// - `foreign_keys=ON`, `busy_timeout` (default 5 s): waiting for another connection's
+///   write lock instead of failing at once.
+/// - Every read-modify-write runs in `BEGIN IMMEDIATE`, taking the write lock before
+///   reading, so two connections can never both claim the same task.
+/// - Schema versioned with `PRAGMA user_version`; `migrate` applies the missing steps
+///   in one transaction and refuses a database from a newer version.
+///
+/// Within a process, the connection is guarded by a Mutex; the class is Sendable.
+/// Run one daemon per database: `recoverInterrupted` assumes every running attempt
+/// belongs to a daemon that is gone.
+public final class TaskStore: Sendable {
+    /// The schema version this build writes.
+    public static let schemaVersion: Int32 = 1
+    /// The database file name inside the state directory.
+    public static let fileName = "coven.db"
+
+    public let path: String
+    private let db: Mutex<SQLiteDatabase>
+    private let clock: @Sendable () -> Date
+
+    /// Opens (creating if needed) `<stateDirectory>/coven.db`; the directory is created
+    /// with mode 0700 when missing.
+    public convenience init(stateDirectory: String, busyTimeout: TimeInterval = 5,
+                            clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        try self.init(path: (stateDirectory as NSString).appendingPathComponent(TaskStore.fileName),
+                      busyTimeout: busyTimeout, clock: clock)
+    }
+
+    /// Opens (creating if needed, mode 0600) the database at `path` and migrates it.
+    public init(path: String, busyTimeout: TimeInterval = 5, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.path = path
+        self.clock = clock
+        try TaskStore.prepareFile(path)
+        let conn: SQLiteDatabase
+        do {
+            conn = try SQLiteDatabase(path: path, busyTimeoutMs: Int32(max(0, min(busyTimeout * 1000, 3_600_000))))
+            let mode = try conn.scalar("PRAGMA journal_mode = WAL")
+            guard case .text(let m) = mode, m.lowercased() == "wal" else {
+                throw StoreError.io("could not switch \(path) to WAL mode (journal_mode is \(mode))")
+            }
+            try conn.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", step: "configure")
+            try TaskStore.migrate(conn)
+        } catch let e as SQLiteError {
+            throw StoreError.sqlite(e)
+        }
+        db = Mutex(conn)
+    }
+
+    private static func prepareFile(_ path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw StoreError.io("cannot create state directory \(dir): \(error.localizedDescription)")
+            }
+        }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw StoreError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw StoreError.io("\(path) is not a regular file") }
+        // SQLite gives the -wal and -shm files the database file's mode.
+        if st.st_mode & 0o777 != 0o600, fchmod(fd, 0o600) != 0 {
+            throw StoreError.io("cannot chmod \(path) to 0600: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    // MARK: - Schema
+
+    /// Migration steps: applying step n to a database at version n-1 gives version n.
+    static let migrations: [(version: Int32, sql: String)] = [
+        (1, """
+        CREATE TABLE tasks (
+            seq              INTEGER PRIMARY KEY AUTOINCREMENT,   -- FIFO order
+            id               TEXT NOT NULL UNIQUE,
+            spec             TEXT NOT NULL,                       -- TaskSpec JSON
+            state            TEXT NOT NULL CHECK (state IN ('queued','running','completed','failed','cancelled')),
+            installation_id  INTEGER,                             -- NULL in local mode
+            created_at       REAL NOT NULL,                       -- Unix seconds
+            updated_at       REAL NOT NULL,
+            not_before       REAL NOT NULL,                       -- earliest claim (backoff)
+            attempts         INTEGER NOT NULL DEFAULT 0,          -- claimed so far, interrupted included
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            disposition      TEXT CHECK (disposition IN ('success','neutral','failure','action_required','cancelled')),
+            final_reason     TEXT,
+            result           TEXT                                 -- ResultEnvelope JSON
+        );
+        CREATE INDEX tasks_queue ON tasks (state, not_before, seq);
+        CREATE INDEX tasks_installation ON tasks (installation_id, state);
+
+        CREATE TABLE attempts (
+            task_id          TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+            number           INTEGER NOT NULL CHECK (number >= 1),
+            state            TEXT NOT NULL CHECK (state IN ('running','finished','interrupted')),
+            started_at       REAL NOT NULL,
+            ended_at         REAL,
+            exit_report      TEXT,                                -- ExitReport JSON
+            classification   TEXT,
+            note             TEXT,
+            stdout_tail      BLOB,                                -- redacted, capped
+            stdout_truncated INTEGER NOT NULL DEFAULT 0,
+            stdout_bytes     INTEGER NOT NULL DEFAULT 0,
+            stderr_tail      BLOB,
+            stderr_truncated INTEGER NOT NULL DEFAULT 0,
+            stderr_bytes     INTEGER NOT NULL DEFAULT 0,
+            egress_log       TEXT,                                -- JSON, nullable
+            PRIMARY KEY (task_id, number)
+        );
+        CREATE INDEX attempts_state ON attempts (state);
+
+        CREATE TABLE deliveries (
+            delivery_id      TEXT PRIMARY KEY,                    -- X-GitHub-Delivery
+            event            TEXT NOT NULL,
+            payload_sha256   TEXT NOT NULL CHECK (length(payload_sha256) = 64),
+            received_at      REAL NOT NULL,
+            outcome          TEXT NOT NULL CHECK (outcome IN ('queued','ignored')),
+            task_id          TEXT REFERENCES tasks (id) ON DELETE SET NULL,
+            ignored_reason   TEXT
+        );
+
+        -- Round-robin between installations: the claim counter value of each
+        -- installation's latest claim (-1 stands for local mode's NULL installation).
+        CREATE TABLE installation_turns (
+            installation_key INTEGER PRIMARY KEY,
+            last_claim       INTEGER NOT NULL
+        );
+        """),
+    ]
+
+    /// Brings the database to `schemaVersion` in one transaction.
+    static func migrate(_ conn: SQLiteDatabase) throws {
+        try conn.transaction(.immediate) {
+            guard case .int(let v) = try conn.scalar("PRAGMA user_version") else {
+                throw StoreError.corrupt("PRAGMA user_version returned no integer")
+            }
+            let current = Int32(truncatingIfNeeded: v)
+            if current > schemaVersion { throw StoreError.schemaTooNew(found: current, supported: schemaVersion) }
+            for step in migrations where step.version > current {
+                try conn.exec(step.sql, step: "migrate to schema version \(step.version)")
+                try conn.exec("PRAGMA user_version = \(step.version)", step: "set user_version \(step.version)")
+            }
+        }
+    }
+
+    /// The schema version stored in the file.
+    public func storedSchemaVersion() throws -> Int32 {
+        try locked { conn in
+            guard case .int(let v) = try conn.scalar("PRAGMA user_version") else { return 0 }
+            return Int32(truncatingIfNeeded: v)
+        }
+    }
+
+    // MARK: - Locking and coding helpers
+
+    private func locked<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
+        do {
+            return try db.withLock { conn throws -> T in try body(conn) }
+        } catch let e as SQLiteError {
+            throw StoreError.sqlite(e)
+        }
+    }
+
+    private func write<T: Sendable>(_ body: (SQLiteDatabase, Date) throws -> T) throws -> T {
+        let now = clock()
+        return try locked { conn in try conn.transaction(.immediate) { try body(conn, now) } }
+    }
+
+    private static func json<T: Encodable>(_ value: T) throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do { return String(decoding: try enc.encode(value), as: UTF8.self) } catch {
+            throw StoreError.invalidArgument("cannot encode \(T.self): \(error)")
+        }
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String?, _ what: String) throws -> T {
+        guard let text else { throw StoreError.corrupt("\(what) is missing") }
+        do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
+            throw StoreError.corrupt("\(what): \(error)")
+        }
+    }
+
+    private static func installationKey(_ id: Int64?) -> Int64 { id ?? -1 }
+
+    private static func taskState(_ conn: SQLiteDatabase, _ id: String) throws -> (state: TaskState, attempts: Int, cancelRequested: Bool) {
+        guard let row = try conn.query("SELECT state, attempts, cancel_requested FROM tasks WHERE id = ?", [id]).first else {
+            throw StoreError.taskNotFound(id)
+        }
+        guard let s = row.string("state"), let state = TaskState(rawValue: s) else { throw StoreError.corrupt("task \(id) state") }
+        return (state, Int(row.int("attempts") ?? 0), (row.int("cancel_requested") ?? 0) != 0)
+    }
+
+    private static func runningAttempt(_ conn: SQLiteDatabase, _ id: String) throws -> Int? {
+        if case .int(let n) = try conn.scalar("SELECT number FROM attempts WHERE task_id = ? AND state = 'running' ORDER BY number DESC LIMIT 1", [id]) {
+            return Int(n)
+        }
+        return nil
+    }
+
+    /// Guards complete/requeue/fail: the task must be running with no attempt in flight.
+    private static func requireRunningIdle(_ conn: SQLiteDatabase, _ id: String, _ op: String) throws -> (attempts: Int, cancelRequested: Bool) {
+        let t = try taskState(conn, id)
+        guard t.state == .running else { throw StoreError.invalidTransition(taskID: id, from: t.state.rawValue, operation: op) }
+        if let n = try runningAttempt(conn, id) {
+            throw StoreError.invalidTransition(taskID: id, from: "running (attempt \(n) not finished)", operation: op)
+        }
+        return (t.attempts, t.cancelRequested)
+    }
+
+    // MARK: - Inserting
+
+    /// Queues `task`; committed (fsynced) before it returns. `notBefore` delays the
+    /// first claim.
+    public func insert(_ task: TaskSpec, notBefore: Date? = nil) throws {
+        try write { conn, now in try TaskStore.insertTask(conn, task, now: now, notBefore: notBefore ?? now) }
+    }
+
+    private static func insertTask(_ conn: SQLiteDatabase, _ task: TaskSpec, now: Date, notBefore: Date) throws {
+        guard !task.id.isEmpty else { throw StoreError.invalidArgument("task id is empty") }
+        let spec = try json(task)
+        do {
+            try conn.run("""
+                INSERT INTO tasks (id, spec, state, installation_id, created_at, updated_at, not_before)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?)
+                """, [task.id, spec, task.installationID, now, now, notBefore])
+        } catch {
+            if error.isConstraint { throw StoreError.duplicateTask(task.id) }
+            throw error
+        }
+    }
+
+    /// Records a webhook delivery and, in the same transaction, queues its task.
+    /// A delivery id seen before creates nothing and returns `.duplicate`.
+    /// `payloadSHA256` is the hex SHA-256 of the body; the body itself is never stored.
+    /// `task` must be given exactly when `outcome` is `.queued(taskID:)`, with that id.
+    @discardableResult
+    public func recordDelivery(deliveryID: String, event: String, payloadSHA256: String,
+                               outcome: DeliveryOutcome, task: TaskSpec?) throws -> DeliveryInsertResult {
+        guard !deliveryID.isEmpty else { throw StoreError.invalidArgument("delivery id is empty") }
+        let hash = payloadSHA256.lowercased()
+        guard hash.utf8.count == 64, hash.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
+            throw StoreError.invalidArgument("payload hash must be 64 hex digits (SHA-256)")
+        }
+        let taskID: String?
+        let ignoredReason: String?
+        switch (outcome, task) {
+        case (.queued(let id), let t?) where t.id == id:
+            taskID = id; ignoredReason = nil
+        case (.ignored(let reason), nil):
+            taskID = nil; ignoredReason = Redactor.redactShapes(reason)
+        default:
+            throw StoreError.invalidArgument("a task must be given exactly for outcome .queued, with the same id")
+        }
+        return try write { conn, now in
+            let inserted = try conn.run("""
+                INSERT INTO deliveries (delivery_id, event, payload_sha256, received_at, outcome, task_id, ignored_reason)
+                VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (delivery_id) DO NOTHING
+                """, [deliveryID, event, hash, now, taskID == nil ? "ignored" : "queued", ignoredReason])
+            if inserted == 0 { return .duplicate }
+            if let task {
+                try TaskStore.insertTask(conn, task, now: now, notBefore: now)
+                try conn.run("UPDATE deliveries SET task_id = ? WHERE delivery_id = ?", [task.id, deliveryID])
+            }
+            return .inserted
+        }
+    }
+
+    /// The delivery with this id, if recorded.
+    public func delivery(id: String) throws -> DeliveryRecord? {
+        try locked { conn in
+            guard let r = try conn.query("SELECT * FROM deliveries WHERE delivery_id = ?", [id]).first else { return nil }
+            let outcome: DeliveryOutcome = r.string("outcome") == "queued"
+                ? .queued(taskID: r.string("task_id") ?? "")
+                : .ignored(reason: r.string("ignored_reason") ?? "")
+            return DeliveryRecord(deliveryID: id, event: r.string("event") ?? "", payloadSHA256: r.string("payload_sha256") ?? "",
+                                  receivedAt: r.date("received_at") ?? .distantPast, outcome: outcome)
+        }
+    }
+
+    // MARK: - Claiming
+
+    /// Atomically claims the next task to run, or nil when none may start now.
+    ///
+    /// Eligible: queued, `not_before` passed, fewer than `perInstallationLimit` running
+    /// tasks of its installation; nothing is claimed when `globalLimit` tasks run.
+    /// Among eligible tasks the installation whose latest claim is oldest goes first
+    /// (never-claimed installations before all others), FIFO within an installation;
+    /// local-mode tasks (no installation) count as one installation.
+    /// The task becomes running, its attempt count goes up and a running attempt row is
+    /// inserted; all in one IMMEDIATE transaction.
+    public func claimNext(globalLimit: Int, perInstallationLimit: Int) throws -> (spec: TaskSpec, attempt: Int)? {
+        guard globalLimit > 0, perInstallationLimit > 0 else { return nil }
+        return try write { conn, now -> (spec: TaskSpec, attempt: Int)? in
+            guard case .int(let running) = try conn.scalar("SELECT COUNT(*) FROM tasks WHERE state = 'running'"),
+                  running < Int64(globalLimit) else { return nil }
+            let rows = try conn.query("""
+                SELECT t.id, t.spec, t.attempts, IFNULL(t.installation_id, -1) AS ikey
+                FROM tasks t
+                LEFT JOIN installation_turns r ON r.installation_key = IFNULL(t.installation_id, -1)
+                WHERE t.state = 'queued' AND t.not_before <= ?
+                  AND (SELECT COUNT(*) FROM tasks x
+                       WHERE x.state = 'running' AND IFNULL(x.installation_id, -1) = IFNULL(t.installation_id, -1)) < ?
+                ORDER BY IFNULL(r.last_claim, 0) ASC, t.seq ASC
+                LIMIT 1
+                """, [now, perInstallationLimit])
+            guard let row = rows.first, let id = row.string("id") else { return nil }
+            let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
+            let attempt = Int(row.int("attempts") ?? 0) + 1
+            try conn.run("UPDATE tasks SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
+                         [attempt, now, id])
+            try conn.run("INSERT INTO attempts (task_id, number, state, started_at) VALUES (?, ?, 'running', ?)",
+                         [id, attempt, now])
+            try conn.run("""
+                INSERT INTO installation_turns (installation_key, last_claim)
+                VALUES (?, (SELECT IFNULL(MAX(last_claim), 0) + 1 FROM installation_turns))
+                ON CONFLICT (installation_key) DO UPDATE SET last_claim = excluded.last_claim
+                """, [row.int("ikey") ?? -1])
+            return (spec, attempt)
+        }
+    }
+
+    // MARK: - Finishing
+
+    /// Records how a running attempt ended. The task stays running until `complete`,
+    /// `requeue`, `fail` or `cancel`. `note` is redacted of token shapes; `egressLog`
+    /// must be JSON when given.
+    public func finishAttempt(taskID: String, attempt: Int, report: ExitReport?, classification: AttemptClass,
+                              note: String?, stdout: RedactedOutput, stderr: RedactedOutput,
+                              egressLog: String? = nil) throws {
+        if let egressLog {
+            do { _ = try JSONValue.parse(egressLog) } catch { throw StoreError.invalidArgument("egress log is not JSON: \(error)") }
+        }
+        let reportJSON = try report.map { try TaskStore.json($0) }
+        try write { conn, now in
+            let changed = try conn.run("""
+                UPDATE attempts SET state = 'finished', ended_at = ?, exit_report = ?, classification = ?, note = ?,
+                    stdout_tail = ?, stdout_truncated = ?, stdout_bytes = ?,
+                    stderr_tail = ?, stderr_truncated = ?, stderr_bytes = ?, egress_log = ?
+                WHERE task_id = ? AND number = ? AND state = 'running'
+                """, [now, reportJSON, classification.rawValue, note.map(Redactor.redactShapes),
+                      stdout.data, stdout.truncated, stdout.originalByteCount,
+                      stderr.data, stderr.truncated, stderr.originalByteCount, egressLog,
+                      taskID, attempt])
+            if changed == 0 {
+                _ = try TaskStore.taskState(conn, taskID) // taskNotFound first
+                throw StoreError.attemptNotRunning(taskID: taskID, attempt: attempt)
+            }
+        }
+    }
+
+    /// Running → completed with `disposition` and the result (if any). `note` (e.g. a
+    /// status/exit-code mismatch) is kept as the final reason, redacted.
+    public func complete(taskID: String, disposition: Disposition, result: ResultEnvelope?, note: String? = nil) throws {
+        let resultJSON = try result.map { try TaskStore.json($0) }
+        try write { conn, now in
+            _ = try TaskStore.requireRunningIdle(conn, taskID, "complete")
+            try conn.run("""
+                UPDATE tasks SET state = 'completed', disposition = ?, result = ?, final_reason = ?, updated_at = ?
+                WHERE id = ?
+                """, [disposition.rawValue, resultJSON, note.map(Redactor.redactShapes), now, taskID])
+        }
+    }
+
+    /// Running → queued, claimable from `notBefore` on. When a cancel was requested
+    /// meanwhile, the task is cancelled instead. Returns the new state.
+    @discardableResult
+    public func requeue(taskID: String, notBefore: Date) throws -> TaskState {
+        try write { conn, now in
+            let t = try TaskStore.requireRunningIdle(conn, taskID, "requeue")
+            if t.cancelRequested {
+                try TaskStore.markCancelled(conn, taskID, now: now, reason: "cancelled while running")
+                return .cancelled
+            }
+            try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?",
+                         [notBefore, now, taskID])
+            return .queued
+        }
+    }
+
+    /// Queued or running (no attempt in flight) → failed, disposition failure.
+    /// `reason` is redacted of token shapes.
+    public func fail(taskID: String, reason: String) throws {
+        try write { conn, now in
+            let t = try TaskStore.taskState(conn, taskID)
+            switch t.state {
+            case .queued: break
+            case .running:
+                if let n = try TaskStore.runningAttempt(conn, taskID) {
+                    throw StoreError.invalidTransition(taskID: taskID, from: "running (attempt \(n) not finished)", operation: "fail")
+                }
+            default:
+                throw StoreError.invalidTransition(taskID: taskID, from: t.state.rawValue, operation: "fail")
+            }
+            try conn.run("UPDATE tasks SET state = 'failed', disposition = 'failure', final_reason = ?, updated_at = ? WHERE id = ?",
+                         [Redactor.redactShapes(reason), now, taskID])
+        }
+    }
+
+    /// Cancels a task. Queued (or running with its attempt already finished) → cancelled
+    /// at once. With an attempt in flight the request is recorded and `.running` is
+    /// returned: tear down the sandbox, `finishAttempt(... classification: .cancelled ...)`,
+    /// then call `cancel` again.
+    @discardableResult
+    public func cancel(taskID: String) throws -> CancelResult {
+        try write { conn, now in
+            let t = try TaskStore.taskState(conn, taskID)
+            switch t.state {
+            case .completed, .failed, .cancelled:
+                return .alreadyFinished(t.state)
+            case .queued:
+                try TaskStore.markCancelled(conn, taskID, now: now, reason: "cancelled before it ran")
+                return .cancelled
+            case .running:
+                if let n = try TaskStore.runningAttempt(conn, taskID) {
+                    try conn.run("UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ?", [now, taskID])
+                    return .running(attempt: n)
+                }
+                try TaskStore.markCancelled(conn, taskID, now: now, reason: "cancelled while running")
+                return .cancelled
+            }
+        }
+    }
+
+    private static func markCancelled(_ conn: SQLiteDatabase, _ id: String, now: Date, reason: String) throws {
+        try conn.run("""
+            UPDATE tasks SET state = 'cancelled', disposition = 'cancelled', final_reason = ?, cancel_requested = 1, updated_at = ?
+            WHERE id = ?
+            """, [reason, now, id])
+    }
+
+    /// Whether a cancel was requested for a running task.
+    public func isCancelRequested(taskID: String) throws -> Bool {
+        try locked { conn in try TaskStore.taskState(conn, taskID).cancelRequested }
+    }
+
+    // MARK: - Recovery
+
+    /// At start-up: every attempt still `running` belonged to a supervisor that is gone.
+    /// Those attempts become `interrupted`; their tasks go back to queued, unless the
+    /// attempt budget (`maxAttempts`, interrupted attempts included) is spent, then they
+    /// fail with "interrupted too often", so a task that kills the daemon cannot loop
+    /// forever. Tasks with a cancel request are cancelled. Running tasks whose attempt
+    /// had finished (a crash between `finishAttempt` and the next call) are treated the
+    /// same way.
+    @discardableResult
+    public func recoverInterrupted(maxAttempts: Int) throws -> [RecoveredTask] {
+        try write { conn, now in
+            var interrupted: [String: Int] = [:]
+            for r in try conn.query("SELECT task_id, number FROM attempts WHERE state = 'running'") {
+                if let id = r.string("task_id"), let n = r.int("number") { interrupted[id] = Int(n) }
+            }
+            try conn.run("""
+                UPDATE attempts SET state = 'interrupted', classification = 'interrupted', ended_at = ?,
+                    note = 'the supervisor stopped while the attempt was running'
+                WHERE state = 'running'
+                """, [now])
+            var recovered: [RecoveredTask] = []
+            for r in try conn.query("SELECT id, attempts, cancel_requested FROM tasks WHERE state = 'running' ORDER BY seq") {
+                guard let id = r.string("id") else { continue }
+                let attempts = Int(r.int("attempts") ?? 0)
+                let state: TaskState
+                if (r.int("cancel_requested") ?? 0) != 0 {
+                    try TaskStore.markCancelled(conn, id, now: now, reason: "cancelled while running")
+                    state = .cancelled
+                } else if attempts >= maxAttempts {
+                    try conn.run("""
+                        UPDATE tasks SET state = 'failed', disposition = 'failure', final_reason = 'interrupted too often', updated_at = ?
+                        WHERE id = ?
+                        """, [now, id])
+                    state = .failed
+                } else {
+                    try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?", [now, now, id])
+                    state = .queued
+                }
+                recovered.append(RecoveredTask(taskID: id, interruptedAttempt: interrupted[id], state: state))
+            }
+            return recovered
+        }
+    }
+
+    // MARK: - Queries
+
+    /// The task with its attempts (oldest first), or nil.
+    public func task(id: String) throws -> TaskDetail? {
+        try locked { conn in
+            guard let row = try conn.query("SELECT * FROM tasks WHERE id = ?", [id]).first else { return nil }
+            let record = try TaskStore.taskRecord(row)
+            let attempts = try conn.query("SELECT * FROM attempts WHERE task_id = ? ORDER BY number", [id]).map(TaskStore.attemptRecord)
+            return TaskDetail(record: record, attempts: attempts)
+        }
+    }
+
+    /// Tasks, newest first, optionally only those in `state`.
+    public func list(state: TaskState? = nil, limit: Int = 100) throws -> [TaskRecord] {
+        try locked { conn in
+            let rows = state == nil
+                ? try conn.query("SELECT * FROM tasks ORDER BY seq DESC LIMIT ?", [max(0, limit)])
+                : try conn.query("SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT ?", [state!.rawValue, max(0, limit)])
+            return try rows.map(TaskStore.taskRecord)
+        }
+    }
+
+    /// Number of tasks in each state (every state present, zero included).
+    public func counts() throws -> [TaskState: Int] {
+        try locked { conn in
+            var out = Dictionary(uniqueKeysWithValues: TaskState.allCases.map { ($0, 0) })
+            for r in try conn.query("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state") {
+                if let s = r.string("state").flatMap(TaskState.init(rawValue:)) { out[s] = Int(r.int("n") ?? 0) }
+            }
+            return out
+        }
+    }
+
+    /// Number of attempts by classification ("completed", "retry_safe", "failed",
+    /// "cancelled", "interrupted"); attempts still in flight count as "running".
+    public func attemptCounts() throws -> [String: Int] {
+        try locked { conn in
+            var out: [String: Int] = [:]
+            for r in try conn.query("SELECT IFNULL(classification, state) AS k, COUNT(*) AS n FROM attempts GROUP BY k") {
+                if let k = r.string("k") { out[k] = Int(r.int("n") ?? 0) }
+            }
+            return out
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    public func isHealthy() -> Bool {
+        (try? locked { conn in try conn.scalar("SELECT 1") == .int(1) }) ?? false
+    }
+
+    private static func taskRecord(_ r: SQLRow) throws -> TaskRecord {
+        let id = r.string("id") ?? "?"
+        let spec = try decode(TaskSpec.self, r.string("spec"), "spec of task \(id)")
+        guard let state = r.string("state").flatMap(TaskState.init(rawValue:)) else { throw StoreError.corrupt("state of task \(id)") }
+        let result = try r.string("result").map { try decode(ResultEnvelope.self, $0, "result of task \(id)") }
+        return TaskRecord(spec: spec, state: state,
+                          createdAt: r.date("created_at") ?? .distantPast, updatedAt: r.date("updated_at") ?? .distantPast,
+                          notBefore: r.date("not_before") ?? .distantPast, attemptCount: Int(r.int("attempts") ?? 0),
+                          cancelRequested: (r.int("cancel_requested") ?? 0) != 0,
+                          disposition: r.string("disposition").flatMap(Disposition.init(rawValue:)),
+                          finalReason: r.string("final_reason"), result: result)
+    }
+
+    private static func attemptRecord(_ r: SQLRow) throws -> AttemptRecord {
+        let id = r.string("task_id") ?? "?"
+        let number = Int(r.int("number") ?? 0)
+        guard let state = r.string("state").flatMap(AttemptState.init(rawValue:)) else {
+            throw StoreError.corrupt("state of attempt \(number) of task \(id)")
+        }
+        let report = try r.string("exit_report").map { try decode(ExitReport.self, $0, "exit report of attempt \(number) of task \(id)") }
+        return AttemptRecord(
+            taskID: id, number: number, state: state,
+            startedAt: r.date("started_at") ?? .distantPast, endedAt: r.date("ended_at"),
+            exitReport: report, classification: r.string("classification").flatMap(AttemptClass.init(rawValue:)),
+            note: r.string("note"),
+            stdout: RedactedOutput(data: r.data("stdout_tail") ?? Data(), truncated: (r.int("stdout_truncated") ?? 0) != 0,
+                                   originalByteCount: Int(r.int("stdout_bytes") ?? 0)),
+            stderr: RedactedOutput(data: r.data("stderr_tail") ?? Data(), truncated: (r.int("stderr_truncated") ?? 0) != 0,
+                                   originalByteCount: Int(r.int("stderr_bytes") ?? 0)),
+            egressLog: r.string("egress_log"))
+    }
+}
