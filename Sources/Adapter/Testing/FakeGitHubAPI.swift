@@ -89,11 +89,17 @@ public final class FakeGitHubAPI: Sendable {
         public var allowUnknownHeadBranch: Bool
         /// The App's slug (comment authors are `<slug>[bot]`).
         public var appSlug: String
+        /// Serve under a path prefix, as GitHub Enterprise Server does (`/api/v3`); "" for none.
+        public var pathPrefix: String
         public var clock: @Sendable () -> Date
         public init(strictHeaders: Bool = true, tokenLifetime: TimeInterval = 3600, allowUnknownHeadBranch: Bool = false,
-                    appSlug: String = "coven", clock: @escaping @Sendable () -> Date = { Date() }) {
+                    appSlug: String = "coven", pathPrefix: String = "", clock: @escaping @Sendable () -> Date = { Date() }) {
             self.strictHeaders = strictHeaders; self.tokenLifetime = tokenLifetime
             self.allowUnknownHeadBranch = allowUnknownHeadBranch; self.appSlug = appSlug; self.clock = clock
+            var prefix = pathPrefix
+            while prefix.hasSuffix("/") { prefix.removeLast() }
+            if !prefix.isEmpty && !prefix.hasPrefix("/") { prefix = "/" + prefix }
+            self.pathPrefix = prefix
         }
     }
 
@@ -241,7 +247,7 @@ public final class FakeGitHubAPI: Sendable {
     @discardableResult
     public func start() throws -> URL {
         try server.withLock { server in
-            if let server { return Self.url(server.port) }
+            if let server { return url(server.port) }
             var router = Router()
             registerRoutes(&router)
             let routed = router
@@ -252,19 +258,19 @@ public final class FakeGitHubAPI: Sendable {
             }
             let port = try s.start()
             server = s
-            return Self.url(port)
+            return url(port)
         }
     }
 
-    /// The API base URL (`http://127.0.0.1:PORT`); nil before `start()`.
-    public var baseURL: URL? { server.withLock { $0.map { Self.url($0.port) } } }
+    /// The API base URL (`http://127.0.0.1:PORT` plus the path prefix); nil before `start()`.
+    public var baseURL: URL? { server.withLock { $0.map { url($0.port) } } }
 
     public func shutdown() {
         let s = server.withLock { s -> HTTPServer? in defer { s = nil }; return s }
         s?.shutdown()
     }
 
-    private static func url(_ port: UInt16) -> URL { URL(string: "http://127.0.0.1:\(port)")! }
+    private func url(_ port: UInt16) -> URL { URL(string: "http://127.0.0.1:\(port)\(options.pathPrefix)")! }
 
     // MARK: Inspection
 
@@ -356,7 +362,17 @@ public final class FakeGitHubAPI: Sendable {
         static let notFound = Failure(status: 404, message: "Not Found")
     }
 
-    private func dispatch(_ request: HTTPRequest, _ router: Router) -> HTTPResponse {
+    private func dispatch(_ original: HTTPRequest, _ router: Router) -> HTTPResponse {
+        var request = original
+        let prefix = options.pathPrefix
+        if !prefix.isEmpty {
+            guard original.path.hasPrefix(prefix + "/") else {
+                return Failure(status: 404, message: "Not Found (outside \(prefix))").response
+            }
+            request = HTTPRequest(method: original.method, target: String(original.target.dropFirst(prefix.count)),
+                                  version: original.version, headers: original.headers, body: original.body,
+                                  remoteAddress: original.remoteAddress)
+        }
         let json: JSONValue? = request.body.isEmpty ? nil : try? JSONValue.parse(request.body)
         var call = Call(method: request.method, path: request.path, query: request.query, auth: authOf(request),
                         json: json, status: 0, injected: false, userAgent: request.headers["User-Agent"],
@@ -830,7 +846,7 @@ public final class FakeGitHubAPI: Sendable {
         let slice = Array(all.dropFirst((page - 1) * perPage).prefix(perPage))
         var headers = HTTPHeaders()
         if page * perPage < all.count {
-            headers.add("Link", "<\(req.path)?per_page=\(perPage)&page=\(page + 1)>; rel=\"next\"")
+            headers.add("Link", "<\(options.pathPrefix)\(req.path)?per_page=\(perPage)&page=\(page + 1)>; rel=\"next\"")
         }
         let data = (try? JSONSerialization.data(withJSONObject: slice.map(commentJSON), options: [.sortedKeys]))
             ?? Data("[]".utf8)
