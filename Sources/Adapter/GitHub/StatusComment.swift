@@ -66,7 +66,7 @@ public enum StatusComment {
                 lines.append("")
                 lines.append(quote(untrusted(q)))
                 lines.append("")
-                lines.append("Reply here, mentioning \(name), to continue.")
+                lines.append("Answer in a new comment that mentions the bot to continue.")
             } else if let summary = outcome.result?.summary.trimmingCharacters(in: .whitespacesAndNewlines),
                       !summary.isEmpty {
                 lines.append("")
