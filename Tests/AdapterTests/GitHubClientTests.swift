@@ -265,6 +265,28 @@ final class GitHubClientTests: GitHubTestCase {
         XCTAssertEqual(sleeps.recorded.count, 2, "connection failures are retried like 5xx")
     }
 
+    func testRedirectToAnotherHostIsNotFollowed() async throws {
+        let seen = LogLines()
+        let elsewhere = HTTPServer(host: "127.0.0.1", port: 0, limits: HTTPServerLimits(shutdownGrace: 1)) { request in
+            seen.log(request.headers["Authorization"] == nil ? "a request" : "a request with Authorization")
+            return .json(200, ["id": 1] as [String: Any])
+        }
+        let otherPort = try elsewhere.start()
+        defer { elsewhere.shutdown() }
+        let redirector = HTTPServer(host: "127.0.0.1", port: 0, limits: HTTPServerLimits(shutdownGrace: 1)) { request in
+            HTTPResponse(status: 301, headers: ["Location": "http://localhost:\(otherPort)\(request.path)"])
+        }
+        let port = try redirector.start()
+        defer { redirector.shutdown() }
+        let c = try GitHubClient(
+            credentials: try GitHubAppCredentials(appID: GitHubFixture.appID, privateKey: GitHubFixture.key),
+            configuration: GitHubClient.Configuration(apiBaseURL: URL(string: "http://127.0.0.1:\(port)")!,
+                                                      retry: GitHubRetryPolicy(sleep: sleeps.sleep)))
+        let e = await expectAPIError("cross-host redirect") { try await c.app() }
+        XCTAssertEqual(e?.status, 301, "a redirect to another host must surface as an error, not be followed")
+        XCTAssertTrue(seen.all.isEmpty, "the other host must never see a request (and its Authorization): \(seen.all)")
+    }
+
     // MARK: Errors never carry secrets
 
     func test404NamesTheEndpointAndCarriesNoToken() async throws {
