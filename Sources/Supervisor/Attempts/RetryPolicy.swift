@@ -36,10 +36,15 @@ public struct RetryPolicy: Sendable, Equatable {
         return min(maxDelay, baseDelay * pow(2, min(exponent, 1000)))
     }
 
-    /// The jittered delay before retry `retry` (1-based), drawing from `rng`.
+    /// The jittered delay before retry `retry` (1-based), drawing one UInt64 from `rng`:
+    /// factor = 1 − jitter + 2·jitter·u with u = (next() >> 11) / 2^53, so a generator
+    /// returning 0 gives the lowest factor (0.8 by default).
     public func delay<R: RandomNumberGenerator>(beforeRetry retry: Int, using rng: inout R) -> Double {
         let nominal = baseDelay * pow(2, min(Double(max(1, retry) - 1), 1000))
-        let factor = jitter == 0 ? 1 : Double.random(in: (1 - jitter)...(1 + jitter), using: &rng)
+        // One draw, mapped by hand (not Double.random(in:using:), whose algorithm may
+        // change and may draw more than once): the top 53 bits give u in [0, 1).
+        let u = Double(rng.next() >> 11) * 0x1p-53
+        let factor = 1 - jitter + 2 * jitter * u
         return min(maxDelay, nominal * factor)
     }
 

@@ -179,6 +179,11 @@ public final class TaskStore: Sendable {
         }
     }
 
+    /// Several reads that must see one snapshot (a task and its attempts).
+    private func read<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
+        try locked { conn in try conn.transaction(.deferred) { try body(conn) } }
+    }
+
     private func write<T: Sendable>(_ body: (SQLiteDatabase, Date) throws -> T) throws -> T {
         let now = clock()
         return try locked { conn in try conn.transaction(.immediate) { try body(conn, now) } }
@@ -501,7 +506,7 @@ public final class TaskStore: Sendable {
 
     /// The task with its attempts (oldest first), or nil.
     public func task(id: String) throws -> TaskDetail? {
-        try locked { conn in
+        try read { conn in
             guard let row = try conn.query("SELECT * FROM tasks WHERE id = ?", [id]).first else { return nil }
             let record = try TaskStore.taskRecord(row)
             let attempts = try conn.query("SELECT * FROM attempts WHERE task_id = ? ORDER BY number", [id]).map(TaskStore.attemptRecord)
