@@ -1,11 +1,7 @@
 import Foundation
 import Supervisor
 
-/// Mints the git credential an attempt's askpass server hands to git: called right
-/// before each attempt, never cached.
-public protocol GitTokenProvider: Sendable {
-    func gitToken(for task: TaskSpec) async throws -> String
-}
+// `GitTokenProvider` is the Supervisor's protocol (Credentials/GitTokenProvider.swift).
 
 /// A GitHub installation token with `contents: write` on the task's repository only.
 public struct GitHubGitTokenProvider: GitTokenProvider {
