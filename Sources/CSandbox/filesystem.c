@@ -37,10 +37,13 @@ static void make_parents(const char *dst, const char *dest_for_error, int setup_
     while (n > 0 && tmp_buf[n] != '/') n--;
     if (n == 0) return;
     tmp_buf[n] = 0;
+    struct stat st;
+    if (stat(tmp_buf, &st) == 0 && S_ISDIR(st.st_mode)) return;
     if (cs_mkdir_p(tmp_buf, 0755) < 0) cs_die(setup_fd, CS_STAGE_MKDIR, dest_for_error, errno);
 }
 
 static void make_dir(const char *dst, unsigned int mode, const char *dest_for_error, int setup_fd) {
+    if (mkdir(dst, mode) == 0) return;          /* the common case: the parent exists */
     size_t n = cs_strlen(dst);
     if (n >= sizeof tmp_buf) cs_die(setup_fd, CS_STAGE_MKDIR, dest_for_error, ENAMETOOLONG);
     memcpy(tmp_buf, dst, n + 1);

@@ -38,8 +38,10 @@ static void wire_stdio(const struct cs_plan *p, int setup_fd) {
 
 static void drop_capabilities(int setup_fd) {
     for (int cap = 0; cap <= 63; cap++) {
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL) break;   /* past the kernel's last capability */
             cs_die(setup_fd, CS_STAGE_CAPS, "bounding set", errno);
+        }
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         cs_die(setup_fd, CS_STAGE_CAPS, "ambient set", errno);

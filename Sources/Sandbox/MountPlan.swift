@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One step of the sandbox filesystem, in the order it is applied.
 public struct MountEntry: Sendable, Equatable {
@@ -38,6 +39,33 @@ public enum MountPlan {
         "python3", "perl", "bash.bashrc", "profile", "inputrc", "magic", "terminfo",
     ]
 
+    /// The host's system entries, looked up at most every few seconds (each launch
+    /// would otherwise stat ~35 paths; /etc changes rarely, and a changed entry is
+    /// picked up within the interval).
+    static let hostCache = Mutex<(at: ContinuousClock.Instant, entries: [MountEntry])?>(nil)
+    static let hostCacheTTL: Duration = .seconds(5)
+
+    static func hostSystemEntries(includeEtc: Bool) -> [MountEntry] {
+        let now = ContinuousClock.now
+        let all: [MountEntry]
+        if let c = hostCache.withLock({ $0 }), now - c.at < hostCacheTTL { all = c.entries } else { all = lookUpHostSystemEntries(now) }
+        return includeEtc ? all : all.filter { !$0.destination.hasPrefix("/etc/") }
+    }
+
+    static func lookUpHostSystemEntries(_ now: ContinuousClock.Instant) -> [MountEntry] {
+        var out: [MountEntry] = []
+        let fm = FileManager.default
+        for path in systemDirectories + etcEntries.map({ "/etc/" + $0 }) {
+            if let target = try? fm.destinationOfSymbolicLink(atPath: path) {
+                out.append(MountEntry(.symlink(target: target), at: path))
+            } else if fm.fileExists(atPath: path) {
+                out.append(MountEntry(.bindReadOnly(source: path), at: path, optional: true))
+            }
+        }
+        hostCache.withLock { $0 = (now, out) }
+        return out
+    }
+
     public static func entries(for spec: SandboxSpec) -> [MountEntry] {
         var out: [MountEntry] = []
         let fm = FileManager.default
@@ -50,10 +78,21 @@ public enum MountPlan {
             }
         }
 
+        let uid = SandboxSpec.innerUID, gid = SandboxSpec.innerGID
+        let passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\ncoven:x:\(uid):\(gid):coven:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        let group = "root:x:0:\ncoven:x:\(gid):\nnogroup:x:65534:\n"
+        var etcDone = false
         switch spec.systemFiles {
         case .host:
-            for dir in systemDirectories { systemEntry(hostPath: dir, destination: dir, optional: true) }
-            for name in etcEntries { systemEntry(hostPath: "/etc/" + name, destination: "/etc/" + name, optional: true) }
+            // One bind of a snapshot for all of /etc, unless the spec writes files there itself.
+            let specWritesEtc = spec.files.contains { $0.path.hasPrefix("/etc/") } || spec.binds.contains { $0.destination.hasPrefix("/etc") }
+            if !specWritesEtc, let snap = EtcSnapshot.current(entries: etcEntries, generated: ["passwd": passwd, "group": group]) {
+                out += hostSystemEntries(includeEtc: false)
+                out.append(MountEntry(.bindReadOnly(source: snap), at: "/etc"))
+                etcDone = true
+            } else {
+                out += hostSystemEntries(includeEtc: true)
+            }
         case .rootfs(let root):
             let base = root.hasSuffix("/") ? String(root.dropLast()) : root
             for dir in systemDirectories + ["/etc", "/opt"] {
@@ -61,7 +100,6 @@ public enum MountPlan {
             }
         }
 
-        let uid = SandboxSpec.innerUID, gid = SandboxSpec.innerGID
         out.append(MountEntry(.proc, at: "/proc"))
         out.append(MountEntry(.dev, at: "/dev"))
         out.append(MountEntry(.tmpfs(options: "mode=1777,size=\(spec.tmpSize)"), at: "/tmp"))
@@ -83,17 +121,9 @@ public enum MountPlan {
         // Identity files unless the spec brings its own.
         var files = spec.files
         let named = Set(files.map(\.path))
-        if case .host = spec.systemFiles {
-            if !named.contains("/etc/passwd") {
-                files.append(SandboxFile(path: "/etc/passwd", contents:
-                    "root:x:0:0:root:/root:/usr/sbin/nologin\ncoven:x:\(uid):\(gid):coven:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"))
-            }
-            if !named.contains("/etc/group") {
-                files.append(SandboxFile(path: "/etc/group", contents: "root:x:0:\ncoven:x:\(gid):\nnogroup:x:65534:\n"))
-            }
-            if !named.contains("/etc/hostname") {
-                files.append(SandboxFile(path: "/etc/hostname", contents: spec.hostname + "\n"))
-            }
+        if case .host = spec.systemFiles, !etcDone {
+            if !named.contains("/etc/passwd") { files.append(SandboxFile(path: "/etc/passwd", contents: passwd)) }
+            if !named.contains("/etc/group") { files.append(SandboxFile(path: "/etc/group", contents: group)) }
         }
         for f in files { out.append(MountEntry(.file(contents: f.contents, mode: f.mode), at: f.path)) }
         return out

@@ -19,7 +19,7 @@ public enum Sandbox {
         var program = spec.seccompProgram
         if program == nil, let profile = spec.seccompProfile {
             do {
-                program = try SeccompProfile.load(nameOrPath: profile).compile()
+                program = try SeccompCache.program(nameOrPath: profile)
             } catch {
                 throw SandboxError(stage: "seccomp profile", errno: EINVAL, message: "\(error)")
             }

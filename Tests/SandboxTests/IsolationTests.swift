@@ -111,6 +111,25 @@ final class IsolationTests: XCTestCase {
         }
     }
 
+    func testX32SyscallsAreKilledAndReportedAsSeccompViolation() {
+        // getpid through the x32 ABI (nr | 0x40000000): a secondary ABI the filter must not let through.
+        var spec = S.spec("")
+        spec.command = ["python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(0x40000000 | 39); print('survived')"]
+        let r = Sandbox.run(spec)
+        XCTAssertFalse(r.out.contains("survived"), "an x32 syscall got past the seccomp filter")
+        XCTAssertEqual(r.report.exitClass, .seccompViolation, "death by SIGSYS is a seccomp violation")
+    }
+
+    func testClone3AnswersENOSYSSoLibcFallsBackToClone() {
+        let r = S.run("python3 -c 'import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); print(libc.syscall(435, 0, 0), ctypes.get_errno()); print(os.fork() >= 0)'")
+        XCTAssertTrue(r.out.hasPrefix("-1 38\n"), "clone3 should fail with ENOSYS: \(r.out) \(r.err)")
+    }
+
+    func testRlimitsAreApplied() {
+        let r = S.run("ulimit -c; ulimit -n") { $0.maxOpenFiles = 321 }
+        XCTAssertEqual(r.out, "0\n321\n", "core dumps off and the open-files limit from the spec")
+    }
+
     func testCapabilitiesEmptyNoNewPrivsAndSeccompFilter() {
         let r = S.run("grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status")
         let fields = Dictionary(uniqueKeysWithValues: r.out.split(separator: "\n").map { line -> (String, String) in

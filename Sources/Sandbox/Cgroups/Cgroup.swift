@@ -146,15 +146,20 @@ public enum Cgroups {
     public static func create(name: String, limits: ResourceLimits) throws -> SandboxCgroup {
         try validateName(name)
         try limits.validate()
-        let host = CgroupHost.probe()
-        switch host.support.version {
-        case .v2:
-            guard let base = host.v2Base else { throw CgroupError("cgroup: v2 detected but its path is unknown") }
-            return SandboxCgroup(name: name, backend: try CgroupV2.create(base: base, name: name, limits: limits))
-        case .v1:
-            return SandboxCgroup(name: name, backend: try CgroupV1.create(hierarchies: host.v1Dirs, name: name, limits: limits))
-        case .none:
-            throw CgroupError("cgroup: no usable cgroup hierarchy (" + host.support.notes.joined(separator: "; ") + ")")
+        let host = CgroupHost.cachedProbe()
+        do {
+            switch host.support.version {
+            case .v2:
+                guard let base = host.v2Base else { throw CgroupError("cgroup: v2 detected but its path is unknown") }
+                return SandboxCgroup(name: name, backend: try CgroupV2.create(base: base, name: name, limits: limits))
+            case .v1:
+                return SandboxCgroup(name: name, backend: try CgroupV1.create(hierarchies: host.v1Dirs, name: name, limits: limits))
+            case .none:
+                throw CgroupError("cgroup: no usable cgroup hierarchy (" + host.support.notes.joined(separator: "; ") + ")")
+            }
+        } catch {
+            CgroupHost.forgetProbe()
+            throw error
         }
     }
 
@@ -220,7 +225,7 @@ public final class SandboxCgroup: Sendable {
     /// hierarchies hold the same processes).
     public var isEmpty: Bool {
         guard let dir = backend.directories.first else { return true }
-        return CgroupFS.processes(inTree: dir).isEmpty
+        return CgroupFS.processes(in: dir).isEmpty
     }
 
     /// How many times the kernel OOM killer killed a process in this cgroup

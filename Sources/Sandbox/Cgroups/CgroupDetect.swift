@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,6 +36,19 @@ struct CgroupHost: Sendable {
     static let unifiedMount = "/sys/fs/cgroup"
 
     // MARK: probing the live system
+
+    /// The last probe, reused by `Cgroups.create` (the hierarchy layout does not change
+    /// under a running daemon; a failed create drops it so the next one probes afresh).
+    static let cache = Mutex<CgroupHost?>(nil)
+
+    static func cachedProbe() -> CgroupHost {
+        if let c = cache.withLock({ $0 }) { return c }
+        let fresh = probe()
+        cache.withLock { $0 = fresh }
+        return fresh
+    }
+
+    static func forgetProbe() { cache.withLock { $0 = nil } }
 
     static func probe() -> CgroupHost {
         let mounts = parseMountInfo(CgroupFS.readIfPresent("/proc/self/mountinfo") ?? "")

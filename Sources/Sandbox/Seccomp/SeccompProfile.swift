@@ -529,8 +529,14 @@ extension SeccompProfile {
     }
 
     public static func load(nameOrPath: String, searchDirectories: [String]) throws -> SeccompProfile {
+        let (data, source) = try locate(nameOrPath: nameOrPath, searchDirectories: searchDirectories)
+        return try parse(data, source: source)
+    }
+
+    /// The bytes of the profile `nameOrPath` names and where they came from, without parsing.
+    public static func locate(nameOrPath: String, searchDirectories: [String] = searchDirectories) throws -> (data: Data, source: String) {
         if nameOrPath.contains("/") || nameOrPath.hasSuffix(".json") {
-            return try parse(readFile(nameOrPath), source: nameOrPath)
+            return (try readFile(nameOrPath), nameOrPath)
         }
         let name = nameOrPath
         guard let first = name.unicodeScalars.first, first != ".",
@@ -541,11 +547,11 @@ extension SeccompProfile {
         for dir in searchDirectories {
             let path = (dir as NSString).appendingPathComponent(name + ".json")
             if FileManager.default.fileExists(atPath: path) {
-                return try parse(readFile(path), source: path)
+                return (try readFile(path), path)
             }
         }
         if name == "default" {
-            return try parse(Data(embeddedDefaultJSON.utf8), source: "default (embedded)")
+            return (Data(embeddedDefaultJSON.utf8), "default (embedded)")
         }
         throw SeccompError("seccomp profile \(jsonQuoted(name)) not found (looked for \(name).json in: "
                            + (searchDirectories.isEmpty ? "no directories" : searchDirectories.joined(separator: ", ")) + ")")

@@ -1,0 +1,322 @@
+import Foundation
+import Synchronization
+import Supervisor
+
+/// Publishes a task's lifecycle to GitHub as the App: a Check Run on the task's head
+/// commit, one marker-backed status comment on the issue or pull request, and a draft
+/// pull request for a successful (or partial) result with commits.
+///
+/// - `taskQueued`: resolves the head SHA (the task's `headSHA`, else the PR's head for PR
+///   tasks, else the default branch's head), creates the Check Run (`queued`), posts the
+///   status comment.
+/// - `attemptStarted`: Check Run → `in_progress`; comment "attempt N running".
+/// - `taskFinished`: opens the draft PR when warranted, then always completes the Check
+///   Run (creating it if it never was) with the disposition's conclusion, then edits the
+///   comment (asking the question for needs_input).
+///
+/// Every step is independent: a failure is logged through `log` (errors never carry
+/// tokens) and the remaining steps still run. Nothing is thrown at the caller. Tasks
+/// without an installation (local mode) are skipped with a log line.
+public final class GitHubPublisher: Publisher {
+    public struct Options: Sendable {
+        /// The Check Run name; "coven: <display name>" by default.
+        public var checkRunName: @Sendable (FamiliarRef) -> String
+        /// A page with the task's details (the Check Run's `details_url`), if any.
+        public var detailsURL: (@Sendable (TaskSpec) -> String?)?
+        /// Called when a Check Run is created for a task, so the daemon can persist the id
+        /// (and give it back with `restoreCheckRun` after a restart).
+        public var onCheckRunCreated: (@Sendable (_ taskID: String, _ checkRunID: Int64) -> Void)?
+
+        public init(checkRunName: @escaping @Sendable (FamiliarRef) -> String = { "coven: \($0.displayName)" },
+                    detailsURL: (@Sendable (TaskSpec) -> String?)? = nil,
+                    onCheckRunCreated: (@Sendable (_ taskID: String, _ checkRunID: Int64) -> Void)? = nil) {
+            self.checkRunName = checkRunName
+            self.detailsURL = detailsURL
+            self.onCheckRunCreated = onCheckRunCreated
+        }
+    }
+
+    /// What is known about a task's publication (in memory).
+    struct Record: Sendable {
+        var checkRunID: Int64?
+        var commentID: Int64?
+        var headSHA: String?
+        var pull: GitHubClient.PullRequestInfo?
+        var defaultBranch: String?
+    }
+
+    public let client: GitHubClient
+    public let options: Options
+    private let log: @Sendable (String) -> Void
+    private let records = Mutex<[String: Record]>([:])
+
+    /// - Parameter log: receives one line per failed (or skipped) publication step.
+    public init(client: GitHubClient, options: Options = Options(),
+                log: @escaping @Sendable (String) -> Void = GitHubPublisher.stderrLog) {
+        self.client = client
+        self.options = options
+        self.log = log
+    }
+
+    public static let stderrLog: @Sendable (String) -> Void = { line in
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    // MARK: - Check Run ids
+
+    /// The Check Run id of a task still in progress, if one was created (or restored).
+    public func checkRunID(forTask taskID: String) -> Int64? {
+        records.withLock { $0[taskID]?.checkRunID }
+    }
+
+    /// Every known task → Check Run id.
+    public var checkRunIDs: [String: Int64] {
+        records.withLock { $0.compactMapValues(\.checkRunID) }
+    }
+
+    /// Gives back a persisted Check Run id (after a restart), so the run is updated rather
+    /// than a second one created.
+    public func restoreCheckRun(_ checkRunID: Int64, forTask taskID: String) {
+        records.withLock { $0[taskID, default: Record()].checkRunID = checkRunID }
+    }
+
+    private func record(_ taskID: String) -> Record { records.withLock { $0[taskID] ?? Record() } }
+    private func update(_ taskID: String, _ body: (inout Record) -> Void) {
+        records.withLock { body(&$0[taskID, default: Record()]) }
+    }
+
+    // MARK: - Publisher
+
+    public func taskQueued(_ task: TaskSpec) async {
+        guard let ctx = context(task, event: "queued") else { return }
+        await step(task, "create the Check Run") {
+            // Queued again with a restored run (a restart): leave the run as it is.
+            guard self.record(task.id).checkRunID == nil else { return }
+            try await self.createCheckRun(task, ctx, status: .queued, output: StatusComment.progressOutput(phase: .queued))
+        }
+        await step(task, "post the status comment") {
+            try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued))
+        }
+    }
+
+    public func attemptStarted(_ task: TaskSpec, attempt: Int) async {
+        guard let ctx = context(task, event: "attempt started") else { return }
+        let output = StatusComment.progressOutput(phase: .running(attempt: attempt))
+        await step(task, "mark the Check Run in progress") {
+            if let id = self.record(task.id).checkRunID {
+                do {
+                    _ = try await self.client.updateCheckRun(ctx.repo, id: id, status: .inProgress, output: output,
+                                                             auth: ctx.auth)
+                    return
+                } catch let e as GitHubAPIError where e.isHTTP(404) {
+                    self.log("github: task \(task.id): Check Run \(id) is gone (404); creating a new one")
+                }
+            }
+            try await self.createCheckRun(task, ctx, status: .inProgress, output: output)
+        }
+        await step(task, "update the status comment") {
+            try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .running(attempt: attempt)))
+        }
+    }
+
+    public func taskFinished(_ task: TaskSpec, outcome: TaskOutcome) async {
+        defer { records.withLock { _ = $0.removeValue(forKey: task.id) } }
+        guard let ctx = context(task, event: "finished") else { return }
+
+        var pr: StatusComment.PullRequestNote?
+        var note: String?
+        if Self.pullRequestWarranted(outcome) {
+            do {
+                pr = try await publishPullRequest(task, ctx, outcome.result!)
+            } catch {
+                log("github: task \(task.id): open the draft pull request failed: \(error)")
+                note = "The draft pull request could not be opened (\(Self.shortError(error)))."
+            }
+        }
+
+        let output = StatusComment.checkRunOutput(task: task, outcome: outcome, pullRequest: pr, note: note)
+        let conclusion = GitHubClient.CheckRunConclusion(outcome.disposition)
+        await step(task, "complete the Check Run") {
+            if let id = self.record(task.id).checkRunID {
+                do {
+                    _ = try await self.client.updateCheckRun(ctx.repo, id: id, status: .completed, conclusion: conclusion,
+                                                             output: output, auth: ctx.auth)
+                    return
+                } catch let e as GitHubAPIError where e.isHTTP(404) {
+                    self.log("github: task \(task.id): Check Run \(id) is gone (404); creating a completed one")
+                }
+            }
+            try await self.createCheckRun(task, ctx, status: .completed, conclusion: conclusion, output: output)
+        }
+        await step(task, "update the status comment") {
+            try await self.upsertComment(task, ctx, StatusComment.render(
+                task: task, phase: .finished(outcome, pullRequest: pr, note: note)))
+        }
+    }
+
+    // MARK: - Steps
+
+    struct Context: Sendable {
+        var repo: GitHubClient.Repo
+        var auth: GitHubClient.Auth
+    }
+
+    private func context(_ task: TaskSpec, event: String) -> Context? {
+        guard let installation = task.installationID else {
+            log("github: task \(task.id) \(event): no GitHub App installation (local task); nothing published")
+            return nil
+        }
+        return Context(repo: GitHubClient.Repo(task.repo), auth: .installation(installation))
+    }
+
+    /// Runs one publication step; a failure is logged and swallowed.
+    private func step(_ task: TaskSpec, _ what: String, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+        } catch {
+            log("github: task \(task.id): \(what) failed: \(error)")
+        }
+    }
+
+    private func createCheckRun(_ task: TaskSpec, _ ctx: Context, status: GitHubClient.CheckRunStatus,
+                                conclusion: GitHubClient.CheckRunConclusion? = nil,
+                                output: GitHubClient.CheckRunOutput) async throws {
+        let sha = try await headSHA(task, ctx)
+        let run = try await client.createCheckRun(ctx.repo, name: options.checkRunName(task.familiar), headSHA: sha,
+                                                  status: status, conclusion: conclusion, output: output,
+                                                  detailsURL: options.detailsURL?(task), externalID: task.id,
+                                                  auth: ctx.auth)
+        update(task.id) { $0.checkRunID = run.id }
+        options.onCheckRunCreated?(task.id, run.id)
+    }
+
+    /// The commit the Check Run belongs on: the task's `headSHA`, else the PR's head for
+    /// PR tasks, else the head of the default branch.
+    private func headSHA(_ task: TaskSpec, _ ctx: Context) async throws -> String {
+        if let sha = record(task.id).headSHA { return sha }
+        let sha: String
+        if let given = task.headSHA, !given.isEmpty {
+            sha = given
+        } else if let number = Self.pullNumber(task) {
+            sha = try await pull(task, ctx, number).headSHA
+        } else {
+            sha = try await client.branchHeadSHA(ctx.repo, branch: try await defaultBranch(task, ctx), auth: ctx.auth)
+        }
+        update(task.id) { $0.headSHA = sha }
+        return sha
+    }
+
+    private func pull(_ task: TaskSpec, _ ctx: Context, _ number: Int) async throws -> GitHubClient.PullRequestInfo {
+        if let p = record(task.id).pull { return p }
+        let p = try await client.pullRequest(ctx.repo, number: number, auth: ctx.auth)
+        update(task.id) { $0.pull = p }
+        return p
+    }
+
+    private func defaultBranch(_ task: TaskSpec, _ ctx: Context) async throws -> String {
+        let given = task.repo.defaultBranch.trimmingCharacters(in: .whitespaces)
+        if !given.isEmpty { return given }
+        if let b = record(task.id).defaultBranch { return b }
+        let b = try await client.repository(ctx.repo, auth: ctx.auth).defaultBranch
+        update(task.id) { $0.defaultBranch = b }
+        return b
+    }
+
+    /// The marker-backed comment: edit the one we know, else the one carrying the marker,
+    /// else post a new one.
+    private func upsertComment(_ task: TaskSpec, _ ctx: Context, _ body: String) async throws {
+        let issue = task.kind.targetNumber
+        if let id = record(task.id).commentID {
+            do {
+                _ = try await client.updateIssueComment(ctx.repo, commentID: id, body: body, auth: ctx.auth)
+                return
+            } catch let e as GitHubAPIError where e.isHTTP(404) {
+                update(task.id) { $0.commentID = nil }
+            }
+        }
+        let existing = try await client.issueComments(ctx.repo, issue: issue, auth: ctx.auth).last {
+            StatusComment.isStatusComment($0.body, taskID: task.id) && ($0.userType == nil || $0.userType == "Bot")
+        }
+        let comment: GitHubClient.IssueComment
+        if let existing {
+            comment = try await client.updateIssueComment(ctx.repo, commentID: existing.id, body: body, auth: ctx.auth)
+        } else {
+            comment = try await client.createIssueComment(ctx.repo, issue: issue, body: body, auth: ctx.auth)
+        }
+        update(task.id) { $0.commentID = comment.id }
+    }
+
+    /// A draft PR from the result's branch into the default branch (or the PR's base).
+    /// For a PR task whose commits went onto the PR's own branch, nothing is opened.
+    private func publishPullRequest(_ task: TaskSpec, _ ctx: Context, _ result: ResultEnvelope) async throws
+        -> StatusComment.PullRequestNote
+    {
+        let branch = result.branch!.trimmingCharacters(in: .whitespaces)
+        let base: String
+        if let number = Self.pullNumber(task) {
+            let p = try await pull(task, ctx, number)
+            if branch == p.headRef || branch == task.headRef {
+                return StatusComment.PullRequestNote(action: .pushedToPullRequest, number: p.number, url: p.htmlURL)
+            }
+            base = p.baseRef
+        } else {
+            base = try await defaultBranch(task, ctx)
+        }
+        do {
+            let created = try await client.createPullRequest(ctx.repo, title: Self.pullTitle(task, result), head: branch,
+                                                             base: base, body: Self.pullBody(task, result), draft: true,
+                                                             auth: ctx.auth)
+            return StatusComment.PullRequestNote(action: .opened, number: created.number, url: created.htmlURL)
+        } catch let e as GitHubAPIError where e.isHTTP(422) && e.message.lowercased().contains("already exists") {
+            guard let open = try await client.openPullRequest(ctx.repo, head: branch, base: base, auth: ctx.auth) else {
+                throw e
+            }
+            return StatusComment.PullRequestNote(action: .existing, number: open.number, url: open.htmlURL)
+        }
+    }
+
+    // MARK: - Rules
+
+    /// A PR only for success or partial, with a branch and at least one commit.
+    public static func pullRequestWarranted(_ outcome: TaskOutcome) -> Bool {
+        guard outcome.disposition == .success || outcome.disposition == .neutral,
+              let r = outcome.result, r.status == .success || r.status == .partial,
+              let b = r.branch, !b.trimmingCharacters(in: .whitespaces).isEmpty
+        else { return false }
+        return !r.commits.isEmpty
+    }
+
+    static func pullNumber(_ task: TaskSpec) -> Int? {
+        if case .addressReviewComment(let n, _, _, _, _) = task.kind { return n }
+        return nil
+    }
+
+    static func pullTitle(_ task: TaskSpec, _ result: ResultEnvelope) -> String {
+        let title: String
+        if case .fixIssue(let n, let t, _) = task.kind {
+            let clean = t.trimmingCharacters(in: .whitespacesAndNewlines)
+            title = clean.isEmpty ? "Fix #\(n)" : "Fix #\(n): \(clean)"
+        } else {
+            let first = result.summary.split(separator: "\n").first.map(String.init)?
+                .trimmingCharacters(in: .whitespaces) ?? ""
+            title = first.isEmpty ? "\(task.familiar.displayName): changes for #\(task.kind.targetNumber)" : first
+        }
+        let safe = Redactor.redactShapes(title).replacingOccurrences(of: "\r", with: " ")
+            .replacingOccurrences(of: "\n", with: " ")
+        return safe.count > 120 ? String(safe.prefix(117)) + "…" : safe
+    }
+
+    static func pullBody(_ task: TaskSpec, _ result: ResultEnvelope) -> String {
+        let text = result.prBody.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? result.summary : result.prBody
+        var body = StatusComment.untrusted(text, limit: 50_000)
+        if case .fixIssue(let n, _, _) = task.kind { body += "\n\nCloses #\(n)." }
+        body += "\n\n<sub>Opened by coven-supervisor for task `\(StatusComment.safeID(task.id))`"
+            + " (\(StatusComment.displayName(task.familiar))).</sub>"
+        return body
+    }
+
+    static func shortError(_ error: any Error) -> String {
+        guard let e = error as? GitHubAPIError else { return "unexpected error" }
+        return (e.status.map { "HTTP \($0)" } ?? e.kind.rawValue) + ": " + e.message
+    }
+}

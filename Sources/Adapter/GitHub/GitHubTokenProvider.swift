@@ -1,0 +1,25 @@
+import Foundation
+import Supervisor
+
+// `GitTokenProvider` is the Supervisor's protocol (Credentials/GitTokenProvider.swift).
+
+/// A GitHub installation token with `contents: write` on the task's repository only.
+public struct GitHubGitTokenProvider: GitTokenProvider {
+    public let client: GitHubClient
+
+    public init(client: GitHubClient) { self.client = client }
+
+    /// Throws `GitHubAPIError` (`.configuration` for a task without an installation).
+    public func gitToken(for task: TaskSpec) async throws -> String {
+        try await installationToken(for: task).token
+    }
+
+    /// The token with its scope and expiry.
+    public func installationToken(for task: TaskSpec) async throws -> InstallationToken {
+        guard let installation = task.installationID else {
+            throw GitHubAPIError(kind: .configuration, endpoint: "POST /app/installations/{id}/access_tokens",
+                                 message: "task \(task.id) has no GitHub App installation")
+        }
+        return try await client.gitToken(installationID: installation, repository: task.repo.name)
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+
+/// The sandbox's /etc as ONE read-only bind instead of ~20: a snapshot directory
+/// holding copies of the curated /etc entries (TLS roots, resolver, loader cache,
+/// alternatives...) plus our generated passwd and group. Only what every host user
+/// may read is copied (files with o+r, directories with o+rx; symlinks as they are),
+/// so a snapshot never exposes more than the individual binds would.
+///
+/// Snapshots are rebuilt when the sources change (checked at most every few
+/// seconds) under a new name; old ones stay (a running sandbox may have one
+/// mounted) and are pruned after a day.
+public enum EtcSnapshot {
+    struct State { var path: String; var signature: UInt64; var checkedAt: ContinuousClock.Instant }
+    static let state = Mutex<State?>(nil)
+    static let checkInterval: Duration = .seconds(5)
+
+    /// The snapshot directory for `entries` (names under /etc), or nil when none can be made.
+    static func current(entries: [String], generated: [String: String]) -> String? {
+        let now = ContinuousClock.now
+        if let s = state.withLock({ $0 }), now - s.checkedAt < checkInterval { return s.path }
+        guard let base = baseDirectory() else { return nil }
+        let sig = signature(entries: entries, generated: generated)
+        if let s = state.withLock({ $0 }), s.signature == sig, FileManager.default.fileExists(atPath: s.path) {
+            state.withLock { $0?.checkedAt = now }
+            return s.path
+        }
+        let name = "etc-" + String(sig, radix: 16)
+        let target = base + "/" + name
+        if !FileManager.default.fileExists(atPath: target) {
+            let tmp = base + "/.build-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            guard mkdir(tmp, 0o755) == 0 else { return nil }
+            chmod(tmp, 0o755)
+            for e in entries { copy("/etc/" + e, to: tmp + "/" + e) }
+            for (n, content) in generated {
+                FileManager.default.createFile(atPath: tmp + "/" + n, contents: Data(content.utf8))
+                chmod(tmp + "/" + n, 0o644)
+            }
+            if rename(tmp, target) != 0 {
+                try? FileManager.default.removeItem(atPath: tmp)
+                guard FileManager.default.fileExists(atPath: target) else { return nil }
+            }
+            prune(base, keep: name)
+        }
+        state.withLock { $0 = State(path: target, signature: sig, checkedAt: now) }
+        return target
+    }
+
+    static func baseDirectory() -> String? {
+        let env = ProcessInfo.processInfo.environment
+        let base: String
+        if geteuid() == 0 {
+            base = "/var/cache/coven-supervisor/etc"
+        } else if let x = env["XDG_CACHE_HOME"], x.hasPrefix("/") {
+            base = x + "/coven-supervisor/etc"
+        } else if let h = env["HOME"], h.hasPrefix("/") {
+            base = h + "/.cache/coven-supervisor/etc"
+        } else {
+            return nil
+        }
+        try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o755])
+        // Traversable by sandbox uids; writable only by us.
+        var st = stat()
+        guard lstat(base, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+            return nil
+        }
+        chmod(base, 0o755)
+        if geteuid() == 0 { chmod("/var/cache/coven-supervisor", 0o755) }
+        return base
+    }
+
+    /// A hash over every source path's type, mode, size, mtime and link target (recursively).
+    static func signature(entries: [String], generated: [String: String]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 } }
+        func walk(_ path: String, depth: Int) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { mix(path + ":absent;"); return }
+            mix("\(path):\(st.st_mode):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec);")
+            if (st.st_mode & S_IFMT) == S_IFDIR, depth < 8,
+               let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
+                for n in names.sorted() { walk(path + "/" + n, depth: depth + 1) }
+            }
+        }
+        for e in entries { walk("/etc/" + e, depth: 0) }
+        for (n, c) in generated.sorted(by: { $0.key < $1.key }) { mix(n + "=" + c) }
+        return h
+    }
+
+    /// Copies what every user may read: symlinks as-is, o+r files, o+rx directories.
+    static func copy(_ src: String, to dst: String) {
+        var st = stat()
+        guard lstat(src, &st) == 0 else { return }
+        switch st.st_mode & S_IFMT {
+        case S_IFLNK:
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: src) { symlink(target, dst) }
+        case S_IFREG where st.st_mode & 0o004 != 0:
+            guard let data = FileManager.default.contents(atPath: src) else { return }
+            FileManager.default.createFile(atPath: dst, contents: data)
+            chmod(dst, st.st_mode & 0o111 != 0 ? 0o755 : 0o644)
+        case S_IFDIR where st.st_mode & 0o005 == 0o005:
+            guard mkdir(dst, 0o755) == 0 else { return }
+            chmod(dst, 0o755)
+            for n in (try? FileManager.default.contentsOfDirectory(atPath: src)) ?? [] {
+                copy(src + "/" + n, to: dst + "/" + n)
+            }
+        default:
+            return
+        }
+    }
+
+    /// Removes snapshots other than `keep` that are more than a day old.
+    static func prune(_ base: String, keep: String) {
+        let cutoff = Date().addingTimeInterval(-86_400)
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where n != keep && n.hasPrefix("etc-") {
+            let p = base + "/" + n
+            if let m = (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date, m < cutoff {
+                try? FileManager.default.removeItem(atPath: p)
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import CSeccomp
+
+/// Compiled profiles on disk, so a short-lived `sandbox exec` does not pay for
+/// libseccomp's compilation (milliseconds) on every run. The key covers everything
+/// the compilation depends on: the profile's bytes, the architecture, the kernel
+/// release (`minKernel`) and libseccomp's version. The directory is private to the
+/// user (0700); `COVEN_SECCOMP_CACHE=off` disables it.
+public enum SeccompCache {
+    static let magic = "COVENBPF1\n"
+
+    /// The compiled program for a profile name or path, from the cache when possible.
+    public static func program(nameOrPath: String) throws -> SeccompProgram {
+        let (data, source) = try SeccompProfile.locate(nameOrPath: nameOrPath)
+        guard let dir = directory() else {
+            return try SeccompProfile.parse(data, source: source).compile()
+        }
+        let file = dir + "/" + key(for: data) + ".bpf"
+        if let cached = read(file) { return cached }
+        let program = try SeccompProfile.parse(data, source: source).compile()
+        write(program, to: file, in: dir)
+        return program
+    }
+
+    static func directory() -> String? {
+        let env = ProcessInfo.processInfo.environment
+        if env["COVEN_SECCOMP_CACHE"] == "off" { return nil }
+        let base: String
+        if let d = env["COVEN_SECCOMP_CACHE"], d.hasPrefix("/") {
+            base = d
+        } else if geteuid() == 0 {
+            base = "/var/cache/coven-supervisor/seccomp"
+        } else if let x = env["XDG_CACHE_HOME"], x.hasPrefix("/") {
+            base = x + "/coven-supervisor/seccomp"
+        } else if let h = env["HOME"], h.hasPrefix("/") {
+            base = h + "/.cache/coven-supervisor/seccomp"
+        } else {
+            return nil
+        }
+        try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        // Only a directory we own and nobody else can write is trusted.
+        var st = stat()
+        guard lstat(base, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+            return nil
+        }
+        return base
+    }
+
+    static func key(for profile: Data) -> String {
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let machine = withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        var material = profile
+        let v = seccomp_version()
+        let lib = v.map { "\($0.pointee.major).\($0.pointee.minor).\($0.pointee.micro)" } ?? "?"
+        material.append(Data("\u{0}\(release)\u{0}\(machine)\u{0}\(lib)\u{0}no-caps".utf8))
+        return hex(fnv1a(material, seed: 0xcbf2_9ce4_8422_2325)) + hex(fnv1a(material, seed: 0x8422_2325_cbf2_9ce4))
+    }
+
+    static func fnv1a(_ data: Data, seed: UInt64) -> UInt64 {
+        var h = seed
+        for b in data { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return h
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    static func read(_ file: String) -> SeccompProgram? {
+        guard let data = FileManager.default.contents(atPath: file),
+              data.starts(with: Data(magic.utf8)),
+              let nl = data[magic.utf8.count...].firstIndex(of: 0x0a) else { return nil }
+        let header = data[magic.utf8.count..<nl]
+        let filter = [UInt8](data[(nl + 1)...])
+        guard filter.count % 8 == 0, !filter.isEmpty,
+              let warnings = try? JSONDecoder().decode([String].self, from: Data(header)) else { return nil }
+        return SeccompProgram(filter: filter, warnings: warnings, pseudoCode: "")
+    }
+
+    static func write(_ program: SeccompProgram, to file: String, in dir: String) {
+        var data = Data(magic.utf8)
+        data.append((try? JSONEncoder().encode(program.warnings)) ?? Data("[]".utf8))
+        data.append(0x0a)
+        data.append(contentsOf: program.filter)
+        let tmp = dir + "/.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else { return }
+        if rename(tmp, file) != 0 { unlink(tmp) }
+    }
+}
