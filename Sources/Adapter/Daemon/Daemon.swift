@@ -91,7 +91,7 @@ public final class Daemon: @unchecked Sendable {
         var secret: [UInt8]?
         if let gh = config.github {
             secret = try Self.readWebhookSecret(gh.webhookSecret)
-            let wiring = try Self.gitHubWiring(gh, log: log)
+            let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store, log: log)
             publisher = wiring.publisher
             tokens = wiring.tokens
         }

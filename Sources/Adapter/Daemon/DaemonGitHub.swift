@@ -1,10 +1,77 @@
 import Foundation
+import Synchronization
 import Supervisor
 
 extension Daemon {
-    /// The GitHub App's publisher and git token provider.
-    static func gitHubWiring(_ gh: DaemonConfig.GitHub, log: @escaping @Sendable (String, [String: String]) -> Void) throws
+    /// The GitHub App's client, publisher (Check Runs, status comment, draft PRs) and git
+    /// token provider (a fresh installation token per attempt, scoped to the repository).
+    /// Check Run ids are kept in `<state>/check-runs.json` so that a task recovered after
+    /// a restart updates its run instead of creating a second one.
+    static func gitHubWiring(_ gh: DaemonConfig.GitHub, stateDirectory: String, store: TaskStore,
+                             log: @escaping @Sendable (String, [String: String]) -> Void) throws
         -> (publisher: any Publisher, tokens: any GitTokenProvider) {
-        throw DaemonError("GitHub App support is not in this build yet")
+        let credentials: GitHubAppCredentials
+        do {
+            credentials = try GitHubAppCredentials(appID: gh.appID, privateKeyPath: gh.privateKeyPath)
+        } catch {
+            throw DaemonError("github.private_key_path: \(error)")
+        }
+        let client: GitHubClient
+        do {
+            client = try GitHubClient(credentials: credentials,
+                                      configuration: GitHubClient.Configuration(
+                                        apiBaseURL: gh.apiBaseURL,
+                                        log: { line in log("github_api", ["message": Redactor.redactShapes(line)]) }))
+        } catch {
+            throw DaemonError("github: \(error)")
+        }
+        let index = CheckRunIndex(path: stateDirectory + "/check-runs.json")
+        let publisher = GitHubPublisher(
+            client: client,
+            options: GitHubPublisher.Options(onCheckRunCreated: { taskID, id in index.set(taskID, id) }),
+            log: { line in log("publish", ["message": Redactor.redactShapes(line)]) })
+        // Give back the runs of tasks that are not finished; forget the others.
+        var keep: [String: Int64] = [:]
+        for (taskID, id) in index.all {
+            if let state = try? store.task(id: taskID)?.record.state, state == .queued || state == .running {
+                publisher.restoreCheckRun(id, forTask: taskID)
+                keep[taskID] = id
+            }
+        }
+        index.replace(keep)
+        return (publisher, GitHubGitTokenProvider(client: client))
+    }
+}
+
+/// task id → Check Run id, as a small JSON file rewritten atomically on each change.
+final class CheckRunIndex: Sendable {
+    let path: String
+    private let map: Mutex<[String: Int64]>
+
+    init(path: String) {
+        self.path = path
+        var loaded: [String: Int64] = [:]
+        if let data = FileManager.default.contents(atPath: path),
+           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            for (k, v) in obj { if let n = (v as? NSNumber)?.int64Value { loaded[k] = n } }
+        }
+        map = Mutex(loaded)
+    }
+
+    var all: [String: Int64] { map.withLock { $0 } }
+
+    func set(_ taskID: String, _ id: Int64) {
+        let snapshot = map.withLock { m -> [String: Int64] in m[taskID] = id; return m }
+        write(snapshot)
+    }
+
+    func replace(_ m: [String: Int64]) {
+        map.withLock { $0 = m }
+        write(m)
+    }
+
+    private func write(_ m: [String: Int64]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys]) else { return }
+        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }
