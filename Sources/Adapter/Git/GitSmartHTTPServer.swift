@@ -12,13 +12,35 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
     private var server: HTTPServer!
     private let token: Mutex<String>
     private let log = Mutex<[(path: String, authorized: Bool, user: String?)]>([])
+    private let authorize: (@Sendable (_ password: String) -> Bool)?
+    private let onPush: (@Sendable (_ repository: String) -> Void)?
 
     /// - Parameters:
     ///   - root: directory holding bare repositories (`owner/name.git`).
     ///   - token: the password every request must carry.
-    public init(root: String, token: String) {
+    ///   - authorize: when given, decides instead of `token` whether a password (with
+    ///     user `x-access-token`) is accepted, e.g. "an installation token a fake GitHub
+    ///     issued for this repository".
+    ///   - onPush: called after a successful `git-receive-pack` with the repository
+    ///     ("owner/name"), e.g. to tell a fake GitHub about the new branch heads.
+    public init(root: String, token: String, authorize: (@Sendable (_ password: String) -> Bool)? = nil,
+                onPush: (@Sendable (_ repository: String) -> Void)? = nil) {
         self.root = root
         self.token = Mutex(token)
+        self.authorize = authorize
+        self.onPush = onPush
+    }
+
+    /// Branch → head commit of a bare repository ("owner/name").
+    public func branches(of repo: String) -> [String: String] {
+        let out = (try? Self.git(["for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads"],
+                                 in: root + "/" + repo + ".git")) ?? ""
+        var map: [String: String] = [:]
+        for line in out.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2 { map[String(parts[0])] = String(parts[1]) }
+        }
+        return map
     }
 
     @discardableResult
@@ -107,8 +129,12 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
             if let colon = pair.firstIndex(of: ":") {
                 user = String(pair[..<colon])
                 let pass = String(pair[pair.index(after: colon)...])
-                authorized = user == "x-access-token"
-                    && ConstantTime.equals(Array(pass.utf8), Array(token.withLock { $0 }.utf8))
+                if let authorize {
+                    authorized = user == "x-access-token" && authorize(pass)
+                } else {
+                    authorized = user == "x-access-token"
+                        && ConstantTime.equals(Array(pass.utf8), Array(token.withLock { $0 }.utf8))
+                }
             }
         }
         log.withLock { $0.append((req.path, authorized, user)) }
@@ -116,7 +142,12 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
             return HTTPResponse(status: 401, headers: ["WWW-Authenticate": "Basic realm=\"coven-test-git\""],
                                 body: Data("authentication required\n".utf8))
         }
-        return cgi(req, user: user ?? "")
+        let response = cgi(req, user: user ?? "")
+        if let onPush, req.method == "POST", req.path.hasSuffix(".git/git-receive-pack"), response.status == 200 {
+            let repo = String(req.path.dropFirst().dropLast(".git/git-receive-pack".count))
+            onPush(repo)
+        }
+        return response
     }
 
     /// Runs `git http-backend` as CGI for one request.

@@ -1,0 +1,222 @@
+import XCTest
+import Foundation
+import Synchronization
+@testable import Adapter
+import Supervisor
+import Sandbox
+
+/// The whole path, everything real but GitHub: a signed `issues.assigned` webhook into
+/// the Daemon (configured with an App id, a key generated here, a webhook secret and the
+/// fake's API URL), the task stored, an attempt in a real sandbox whose runtime clones
+/// from a real git smart-HTTP server with the installation token the fake minted,
+/// commits, pushes and writes its result; then what the fake GitHub saw: the Check Run
+/// on the right commit through its states, the draft PR, the status comment.
+final class EndToEndTests: XCTestCase {
+    static let secret = "e2e webhook secret"
+    static let installation: Int64 = 4711
+
+    /// A fake runtime (run inside the sandbox): MODE --headless --context B --output R.
+    static let runtime = #"""
+    #!/bin/sh
+    mode=$1
+    for a; do out=$a; done
+    case "$mode" in
+    ok)
+        git checkout -q -b coven/fix-1 && echo fixed >> README.md && git commit -qam "Fix #1" && git push -q origin coven/fix-1 || exit 2
+        printf '{"contract_version":"1","status":"success","branch":"coven/fix-1","commits":[{"sha":"%s","message":"Fix #1"}],"files_changed":["README.md"],"summary":"Fixed it.","pr_body":"Fixes #1."}' "$(git rev-parse HEAD)" > "$out"
+        exit 0;;
+    needs-input)
+        printf '{"contract_version":"1","status":"needs_input","branch":null,"commits":[],"files_changed":[],"summary":"Unclear.","pr_body":"Should the widget be blue or green?"}' > "$out"
+        exit 3;;
+    sleep)
+        trap '' TERM; sleep 300; exit 0;;
+    esac
+    exit 64
+    """#
+
+    final class World {
+        let dir: String
+        let fake: FakeGitHubAPI
+        let git: GitSmartHTTPServer
+        let daemon: Daemon
+        let port: UInt16
+        let logs = AnnouncedTasks()   // any list of lines, thread-safe
+        let mainSHA: String
+
+        init(mode: String, timeout: String = "60s", maxRetries: Int = 0) throws {
+            dir = NSTemporaryDirectory() + "coven-e2e-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: dir + "/repos", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir + "/runtime", withIntermediateDirectories: true)
+            chmod(dir, 0o755)
+            chmod(dir + "/runtime", 0o755)
+            try EndToEndTests.runtime.write(toFile: dir + "/runtime/runtime.sh", atomically: true, encoding: .utf8)
+            chmod(dir + "/runtime/runtime.sh", 0o755)
+
+            // The App's key, generated now; GitHub (the fake) knows its public half.
+            let key = try RSAPrivateKey.generate(bits: 2048)
+            FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(try key.exportPrivateKeyPEM()),
+                                           attributes: [.posixPermissions: 0o600])
+            try EndToEndTests.secret.write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
+
+            // git: accepts only contents-write installation tokens the fake issued for this
+            // repository, and tells the fake about pushed branches.
+            let fakeBox = Mutex<FakeGitHubAPI?>(nil)
+            let repos = dir + "/repos"
+            git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password in
+                guard let fake = fakeBox.withLock({ $0 }) else { return false }
+                return fake.tokensIssued.contains { t in
+                    t.token == password && t.expiresAt > Date() && t.permissions["contents"] == "write"
+                        && (t.repositories ?? []).contains { $0 == "widgets" || $0 == "acme/widgets" }
+                }
+            }, onPush: { repo in
+                guard let fake = fakeBox.withLock({ $0 }) else { return }
+                let heads = GitSmartHTTPServer(root: repos, token: "").branches(of: repo)
+                for (branch, sha) in heads { fake.setBranch(repo, branch, sha: sha) }
+            })
+            try git.start()
+            try git.createRepository("acme/widgets")
+            mainSHA = try XCTUnwrap(git.head(of: "acme/widgets", branch: "main"))
+
+            let f = try FakeGitHubAPI(appID: "4242", publicKeyPEM: try key.publicKeyPEM(),
+                                     installations: [.init(id: EndToEndTests.installation, repositories: ["acme/widgets"])],
+                                     repositories: [.init(owner: "acme", name: "widgets", branches: ["main": mainSHA])])
+            try f.start()
+            fake = f
+            fakeBox.withLock { $0 = f }
+
+            let config = """
+            {
+              "listen": "127.0.0.1:0",
+              "state_dir": "state",
+              "github": {"app_id": 4242, "private_key_path": "app.pem", "webhook_secret_path": "webhook-secret",
+                         "api_base_url": "\(try XCTUnwrap(f.baseURL).absoluteString)"},
+              "worker": {"runtime": ["/opt/fake/runtime.sh", "\(mode)"], "timeout": "\(timeout)", "grace": "200ms",
+                         "max_retries": \(maxRetries), "backoff_base": "50ms", "concurrency": 1},
+              "sandbox": {"network": "host", "memory": "1G", "workspace_size": "256M", "pids": 256,
+                          "binds": [{"source": "runtime", "destination": "/opt/fake"}]},
+              "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "coven-cody[bot]"}]
+            }
+            """
+            try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+            let logs = self.logs
+            let options = DaemonOptions(log: { event, fields in
+                let line = ([event] + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
+                logs.append(line)
+            }, publicationLog: FileHandle.nullDevice)
+            daemon = try Daemon(config: try ConfigLoader.load(path: dir + "/config.json"), options: options)
+            port = try daemon.start()
+        }
+
+        deinit {
+            daemon.stop()
+            fake.shutdown()
+            git.shutdown()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+
+        var log: String { logs.ids.joined(separator: "\n") }
+
+        /// A signed `issues.assigned` delivery of issue #1 to Cody.
+        func deliverAssigned(delivery: String = UUID().uuidString) throws -> HTTPClientResponse {
+            let body = """
+            {"action": "assigned",
+             "issue": {"number": 1, "title": "Widgets wobble", "body": "They wobble.", "user": {"login": "octocat"}},
+             "assignee": {"login": "coven-cody[bot]", "type": "Bot"},
+             "repository": {"name": "widgets", "owner": {"login": "acme"}, "clone_url": "\(git.url("acme/widgets"))",
+                            "default_branch": "main"},
+             "installation": {"id": \(EndToEndTests.installation)},
+             "sender": {"login": "octocat"}}
+            """
+            let data = Data(body.utf8)
+            return try HTTPClient(keepAlive: false).post("http://127.0.0.1:\(port)/webhook", body: data, headers: [
+                "X-GitHub-Event": "issues", "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
+                "X-Hub-Signature-256": WebhookSignature.sign(body: data, secret: Array(EndToEndTests.secret.utf8)),
+            ])
+        }
+
+        /// Waits until the task is final and its Check Run completed (publication is async).
+        func waitForPublishedEnd(taskID: String, timeout: TimeInterval = 120) -> (TaskDetail?, FakeGitHubAPI.CheckRun?) {
+            var detail: TaskDetail?
+            var run: FakeGitHubAPI.CheckRun?
+            _ = eventually(timeout: timeout, interval: 0.1) {
+                detail = try? daemon.store.task(id: taskID)
+                run = fake.checkRuns.first
+                return ["completed", "failed", "cancelled"].contains(detail?.record.state.rawValue ?? "")
+                    && run?.status == "completed" && !fake.comments.isEmpty
+            }
+            return (detail, run)
+        }
+    }
+
+    func testAssignedIssueRunsPushesAndPublishesSuccess() throws {
+        let w = try World(mode: "ok")
+        let accepted = try w.deliverAssigned()
+        XCTAssertEqual(accepted.status, 202, accepted.text ?? "")
+        let id = try XCTUnwrap(accepted.json["task_id"] as? String)
+        let (detail, run) = w.waitForPublishedEnd(taskID: id)
+
+        XCTAssertEqual(detail?.record.state, .completed, "task: \(String(describing: detail?.record))\n\(w.log)")
+        XCTAssertEqual(detail?.record.disposition, .success)
+        let pushed = w.git.head(of: "acme/widgets", branch: "coven/fix-1")
+        XCTAssertNotNil(pushed, "the runtime pushed its branch with the fake's installation token\n\(w.log)")
+        XCTAssertEqual(detail?.record.result?.commits.first?.sha, pushed)
+
+        let r = try XCTUnwrap(run, "a Check Run was created\n\(w.log)")
+        XCTAssertEqual(w.fake.checkRuns.count, 1, "one Check Run per task")
+        XCTAssertEqual(r.headSHA, w.mainSHA, "the Check Run is on the default branch's head the task started from")
+        XCTAssertEqual(r.name, "coven: Cody")
+        XCTAssertTrue(r.statusHistory.contains("in_progress"), "the run went in progress: \(r.statusHistory)")
+        XCTAssertEqual(r.statusHistory.last, "completed")
+        XCTAssertEqual(r.conclusion, "success")
+
+        let pr = try XCTUnwrap(w.fake.pullRequestsCreated.first, "a draft PR was opened\n\(w.log)")
+        XCTAssertEqual(w.fake.pullRequestsCreated.count, 1)
+        XCTAssertEqual(pr.head, "coven/fix-1")
+        XCTAssertEqual(pr.base, "main")
+        XCTAssertTrue(pr.draft, "the PR is a draft")
+
+        XCTAssertEqual(w.fake.comments.count, 1, "one status comment, edited in place")
+        let comment = try XCTUnwrap(w.fake.comments.first)
+        XCTAssertEqual(comment.issue, 1)
+        XCTAssertTrue(comment.body.hasPrefix(StatusComment.marker(taskID: id)), comment.body)
+        XCTAssertTrue(comment.body.contains("Opened draft pull request #\(pr.number)."), "the comment points at the PR: \(comment.body)")
+        XCTAssertGreaterThan(comment.edits, 0, "the queued comment was edited as the task moved on")
+    }
+
+    func testNeedsInputAsksTheQuestionAndOpensNoPR() throws {
+        let w = try World(mode: "needs-input")
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        let (detail, run) = w.waitForPublishedEnd(taskID: id)
+        XCTAssertEqual(detail?.record.state, .completed, "\(w.log)")
+        XCTAssertEqual(detail?.record.disposition, .actionRequired)
+        XCTAssertEqual(run?.conclusion, "action_required", "exit 3 concludes the run action_required")
+        XCTAssertTrue(w.fake.pullRequestsCreated.isEmpty, "needs_input opens no PR")
+        let body = w.fake.comments.first?.body ?? ""
+        XCTAssertTrue(body.contains("Should the widget be blue or green?"), "the question is posted: \(body)")
+    }
+
+    func testTimingOutRuntimeIsRetriedThenFails() throws {
+        let w = try World(mode: "sleep", timeout: "1s", maxRetries: 1)
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        let (detail, run) = w.waitForPublishedEnd(taskID: id)
+        XCTAssertEqual(detail?.record.state, .failed, "\(w.log)")
+        XCTAssertEqual(detail?.attempts.count, 2, "one retry after the first timeout")
+        XCTAssertEqual(detail?.attempts.map(\.classification), [.retrySafe, .retrySafe])
+        XCTAssertEqual(detail?.attempts.first?.exitReport?.exitClass, .timedOut)
+        XCTAssertEqual(run?.conclusion, "failure")
+        XCTAssertEqual(w.fake.checkRuns.count, 1, "the retry updates the same Check Run")
+        XCTAssertTrue(w.fake.pullRequestsCreated.isEmpty)
+    }
+
+    func testRedeliveryOfTheSameWebhookRunsNothingTwice() throws {
+        let w = try World(mode: "ok")
+        let first = try w.deliverAssigned(delivery: "same-delivery")
+        let id = try XCTUnwrap(first.json["task_id"] as? String)
+        let again = try w.deliverAssigned(delivery: "same-delivery")
+        XCTAssertEqual(again.status, 200)
+        XCTAssertEqual(again.json["duplicate"] as? Bool, true)
+        _ = w.waitForPublishedEnd(taskID: id)
+        XCTAssertEqual(try w.daemon.store.list().count, 1)
+        XCTAssertEqual(w.fake.checkRuns.count, 1)
+    }
+}
