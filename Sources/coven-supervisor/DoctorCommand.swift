@@ -1,8 +1,57 @@
 import Foundation
+import Sandbox
+import Adapter
 
+/// `coven-supervisor doctor [--config FILE]`
 enum DoctorCommand {
+    static let help = """
+    usage: coven-supervisor doctor [--config FILE]
+
+    Checks what serve needs: user namespaces (by launching /bin/true in a sandbox),
+    seccomp, cgroups, pidfd, git and the askpass helper; with --config also the file
+    itself, the GitHub App key, the webhook secret, the runtime, the state directory
+    and the task API token. One line per check: ok, warn (works, degraded) or FAIL
+    (what will not work). Secrets are read to check them, never printed.
+
+    exit status: 0 when nothing FAILs, 1 otherwise, 2 on a usage error.
+    """
+
     static func main(_ args: [String]) -> Int32 {
-        FileHandle.standardError.write(Data("coven-supervisor: not implemented yet\n".utf8))
-        return 2
+        var configPath: String?
+        var it = CLI.Arguments(args)
+        do {
+            while let a = it.next() {
+                switch a {
+                case "-h", "--help": print(help); return 0
+                case "--config": configPath = try it.value(for: a)
+                default: throw CLI.UsageError("unknown option '\(a)'")
+                }
+            }
+        } catch let e as CLI.UsageError {
+            CLI.fail("doctor: \(e.message)\nRun 'coven-supervisor doctor --help' for usage.")
+            return 2
+        } catch {
+            CLI.fail("doctor: \(error)")
+            return 2
+        }
+
+        var checks: [Doctor.Check] = []
+        var profile = "default"
+        var needsCPU = false
+        if let configPath {
+            let (config, configChecks) = Doctor.configChecks(path: configPath)
+            checks += configChecks
+            if let config { profile = config.sandbox.profile; needsCPU = config.sandbox.cpus != nil }
+        } else if let examples = LocalMode.findExamplesDirectory() {
+            checks.append(.init(.ok, "local mode", "example runtime at \(examples)/\(LocalMode.exampleRuntimeName)"))
+        } else {
+            checks.append(.init(.warn, "local mode", "examples/\(LocalMode.exampleRuntimeName) not found: serve without --config will not start here"))
+        }
+        checks = Doctor.hostChecks(profile: profile, needsCPU: needsCPU) + checks
+        for c in checks { print(c.line) }
+        let failed = checks.filter { $0.level == .fail }.count
+        let warned = checks.filter { $0.level == .warn }.count
+        print("doctor: \(checks.count - failed - warned) ok, \(warned) warn, \(failed) FAIL")
+        return failed == 0 ? 0 : 1
     }
 }

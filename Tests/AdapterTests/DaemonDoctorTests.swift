@@ -1,0 +1,76 @@
+import XCTest
+import Foundation
+@testable import Adapter
+
+/// `coven-supervisor doctor --config`: one line per check, FAIL for what will not work,
+/// exit status, and no secret ever printed.
+final class DaemonDoctorTests: XCTestCase {
+    var dir = ""
+    let webhookSecret = "doctor-webhook-secret-value"
+    let apiToken = "doctor-api-token-value"
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "coven-doctor-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        chmod(dir, 0o755)
+        try webhookSecret.write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
+        try apiToken.write(toFile: dir + "/api-token", atomically: true, encoding: .utf8)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func writeConfig(keyPath: String) throws -> String {
+        let json = """
+        {"state_dir": "state",
+         "github": {"app_id": 1, "private_key_path": "\(keyPath)", "webhook_secret_path": "webhook-secret"},
+         "worker": {"runtime": ["/bin/true"]},
+         "api": {"token_path": "api-token"}}
+        """
+        try json.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        return dir + "/config.json"
+    }
+
+    func doctor(_ args: [String]) throws -> (status: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ServeTests.binary)
+        p.arguments = ["doctor"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testGoodConfigPassesEveryCheckAndPrintsNoSecret() throws {
+        let key = try RSAPrivateKey.generate(bits: 2048)
+        let pem = try key.exportPrivateKeyPEM()
+        FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(pem), attributes: [.posixPermissions: 0o600])
+        let r = try doctor(["--config", try writeConfig(keyPath: "app.pem")])
+        XCTAssertEqual(r.status, 0, "every check passes on this host with a complete config:\n\(r.out)")
+        for name in ["user namespaces", "seccomp", "cgroups", "config", "github app key", "webhook secret", "runtime",
+                     "state dir", "task api token"] {
+            XCTAssertTrue(r.out.contains("ok    \(name):"), "an ok line for \(name):\n\(r.out)")
+        }
+        XCTAssertFalse(r.out.contains(webhookSecret), "the webhook secret must never be printed")
+        XCTAssertFalse(r.out.contains(apiToken), "the API token must never be printed")
+        XCTAssertFalse(r.out.contains("PRIVATE KEY"), "the key must never be printed")
+    }
+
+    func testMissingKeyFailsNamingWhatWillNotWork() throws {
+        let r = try doctor(["--config", try writeConfig(keyPath: "missing.pem")])
+        XCTAssertEqual(r.status, 1, "a FAIL makes doctor exit 1:\n\(r.out)")
+        let line = r.out.split(separator: "\n").first { $0.hasPrefix("FAIL  github app key:") }
+        XCTAssertNotNil(line, "the key check fails:\n\(r.out)")
+        XCTAssertTrue(line?.contains("missing.pem") ?? false, "and names the file: \(line ?? "")")
+    }
+
+    func testInvalidConfigFails() throws {
+        try #"{"state_dir": "s", "worker": {"runtime": ["/bin/true"], "timeout": "soon"}}"#
+            .write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
+        let r = try doctor(["--config", dir + "/bad.json"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.out.contains(#"FAIL  config: worker.timeout: "soon" is not a duration"#), r.out)
+    }
+}
