@@ -191,14 +191,17 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// `<state>/attempts`, unless running as root with a state directory that sandbox
-    /// uids cannot traverse (e.g. a checkout under /root): then `/run/coven-supervisor/attempts`.
+    /// uids cannot traverse (e.g. a checkout under /root): then
+    /// `/run/coven-supervisor/<hash of the state directory>/attempts`.
     static func chooseAttemptsDirectory(stateDirectory: String, log: @Sendable (String, [String: String]) -> Void) throws -> String {
         let preferred = stateDirectory + "/attempts"
         guard geteuid() == 0, !HostPaths.traversableByOthers(stateDirectory) else { return preferred }
-        let fallback = "/run/coven-supervisor"
+        // One directory per state directory, so two daemons on a host never share one.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in stateDirectory.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let fallback = "/run/coven-supervisor/" + String(hash, radix: 16)
         try FileManager.default.createDirectory(atPath: fallback + "/attempts", withIntermediateDirectories: true)
-        chmod(fallback, 0o711)
-        chmod(fallback + "/attempts", 0o711)
+        for d in ["/run/coven-supervisor", fallback, fallback + "/attempts"] { chmod(d, 0o711) }
         log("attempts_directory", ["path": fallback + "/attempts",
                                    "why": "\(stateDirectory) is not traversable by sandbox uids (a parent lacks o+x)"])
         return fallback + "/attempts"

@@ -181,7 +181,7 @@ public enum Doctor {
             guard isDir.boolValue else { return Check(.fail, "state dir", "\(dir) is not a directory") }
             guard access(dir, W_OK) == 0 else { return Check(.fail, "state dir", "\(dir) is not writable: the store cannot open") }
             if geteuid() == 0, !HostPaths.traversableByOthers(dir) {
-                return Check(.warn, "state dir", "\(dir) is writable, but sandbox uids cannot traverse it: attempts go to /run/coven-supervisor")
+                return Check(.warn, "state dir", "\(dir) is writable, but sandbox uids cannot traverse it: attempts go under /run/coven-supervisor")
             }
             return Check(.ok, "state dir", "\(dir) is writable")
         }
