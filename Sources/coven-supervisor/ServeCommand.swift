@@ -58,6 +58,31 @@ enum ServeCommand {
         let absoluteState = stateDir.map { (($0.hasPrefix("/") ? $0 : cwd + "/" + $0) as NSString).standardizingPath }
 
         let log = JSONLog(component: "serve")
+
+        // Signals first (a SIGTERM during start-up still shuts down cleanly), delivered
+        // to a dispatch source rather than the default handler.
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let queue = DispatchQueue(label: "coven.serve.signals")
+        let stop = DispatchSemaphore(value: 0)
+        let received = SignalCount()
+        let sources = [SIGTERM, SIGINT].map { sig -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                if received.increment() == 1 {
+                    log.event("signal", ["signal": sig == SIGTERM ? "SIGTERM" : "SIGINT", "action": "shutting down"])
+                    stop.signal()
+                } else {
+                    // A second signal: do not wait for the grace. Sandboxes die with us.
+                    log.event("signal", ["signal": sig == SIGTERM ? "SIGTERM" : "SIGINT", "action": "exiting now"])
+                    _exit(1)
+                }
+            }
+            source.resume()
+            return source
+        }
+
         let daemon: Daemon
         do {
             var config: DaemonConfig
@@ -86,28 +111,6 @@ enum ServeCommand {
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
 
-        // Signals: delivered to a dispatch source, not to the default handler.
-        signal(SIGPIPE, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let queue = DispatchQueue(label: "coven.serve.signals")
-        let stop = DispatchSemaphore(value: 0)
-        let received = SignalCount()
-        let sources = [SIGTERM, SIGINT].map { sig -> DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
-                if received.increment() == 1 {
-                    log.event("signal", ["signal": sig == SIGTERM ? "SIGTERM" : "SIGINT", "action": "shutting down"])
-                    stop.signal()
-                } else {
-                    // A second signal: do not wait for the grace. Sandboxes die with us.
-                    log.event("signal", ["signal": sig == SIGTERM ? "SIGTERM" : "SIGINT", "action": "exiting now"])
-                    _exit(1)
-                }
-            }
-            source.resume()
-            return source
-        }
         stop.wait()
         daemon.stop()
         withExtendedLifetime(sources) {}

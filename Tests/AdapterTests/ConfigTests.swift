@@ -56,7 +56,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.listen.description, "127.0.0.1:8787")
         XCTAssertNil(c.github, "no github section: local publication")
         XCTAssertNil(c.api.tokenPath, "no api section: the task API stays closed")
-        XCTAssertEqual(c.sandbox.network, NetworkMode.none, "the sandbox network defaults to none")
+        XCTAssertEqual(c.sandbox.network, .host, "the sandbox network defaults to host (the pre-clone runs inside)")
     }
 
     func testUnknownKeyIsNamed() {

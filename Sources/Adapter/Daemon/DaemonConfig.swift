@@ -125,7 +125,9 @@ public struct DaemonConfig: Sendable, Equatable {
         /// Host uids handed to sandboxes (root only); nil = the built-in default range.
         public var uidRange: Range<UInt32>?
 
-        public init(profile: String = "default", network: NetworkMode = .none, workspaceSize: UInt64 = 4 << 30,
+        /// `host` by default: the pre-clone runs inside the sandbox and must reach the
+        /// repository (`none` suits runtimes working on local repositories only).
+        public init(profile: String = "default", network: NetworkMode = .host, workspaceSize: UInt64 = 4 << 30,
                     memory: UInt64 = 4 << 30, pids: Int = 1024, cpus: Double? = nil, binds: [Bind] = [],
                     uidRange: Range<UInt32>? = nil) {
             self.profile = profile; self.network = network; self.workspaceSize = workspaceSize

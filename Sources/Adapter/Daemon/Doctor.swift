@@ -141,6 +141,9 @@ public enum Doctor {
             out.append(Check(.ok, "github", "not configured: no webhooks; outcomes are logged, not published"))
         }
         out.append(runtimeCheck(config))
+        if config.sandbox.network == .none {
+            out.append(Check(.warn, "sandbox network", "none: the pre-clone and pushes run inside the sandbox and cannot reach a remote repository"))
+        }
         out.append(stateDirectoryCheck(config.stateDirectory))
         if let tokenPath = config.api.tokenPath {
             do {
