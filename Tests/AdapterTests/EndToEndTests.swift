@@ -30,6 +30,9 @@ final class EndToEndTests: XCTestCase {
         exit 3;;
     sleep)
         trap '' TERM; sleep 300; exit 0;;
+    sleep-first)
+        if [ "$COVEN_ATTEMPT" = 1 ]; then trap '' TERM; sleep 300; exit 0; fi
+        exec "$0" ok "$@";;
     esac
     exit 64
     """#
@@ -38,12 +41,14 @@ final class EndToEndTests: XCTestCase {
         let dir: String
         let fake: FakeGitHubAPI
         let git: GitSmartHTTPServer
-        let daemon: Daemon
-        let port: UInt16
+        private(set) var daemon: Daemon
+        private(set) var port: UInt16
+        let config: DaemonConfig
+        let options: DaemonOptions
         let logs = AnnouncedTasks()   // any list of lines, thread-safe
         let mainSHA: String
 
-        init(mode: String, timeout: String = "60s", maxRetries: Int = 0) throws {
+        init(mode: String, timeout: String = "60s", maxRetries: Int = 0, shutdownGrace: String = "30s") throws {
             dir = NSTemporaryDirectory() + "coven-e2e-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: dir + "/repos", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: dir + "/runtime", withIntermediateDirectories: true)
@@ -84,26 +89,36 @@ final class EndToEndTests: XCTestCase {
             fake = f
             fakeBox.withLock { $0 = f }
 
-            let config = """
+            let configJSON = """
             {
               "listen": "127.0.0.1:0",
               "state_dir": "state",
               "github": {"app_id": 4242, "private_key_path": "app.pem", "webhook_secret_path": "webhook-secret",
                          "api_base_url": "\(try XCTUnwrap(f.baseURL).absoluteString)"},
               "worker": {"runtime": ["/opt/fake/runtime.sh", "\(mode)"], "timeout": "\(timeout)", "grace": "200ms",
-                         "max_retries": \(maxRetries), "backoff_base": "50ms", "concurrency": 1},
+                         "max_retries": \(maxRetries), "backoff_base": "50ms", "concurrency": 1,
+                         "shutdown_grace": "\(shutdownGrace)"},
               "sandbox": {"network": "host", "memory": "1G", "workspace_size": "256M", "pids": 256,
                           "binds": [{"source": "runtime", "destination": "/opt/fake"}]},
               "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "coven-cody[bot]"}]
             }
             """
-            try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+            try configJSON.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
             let logs = self.logs
             let options = DaemonOptions(log: { event, fields in
                 let line = ([event] + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
                 logs.append(line)
             }, publicationLog: FileHandle.nullDevice)
-            daemon = try Daemon(config: try ConfigLoader.load(path: dir + "/config.json"), options: options)
+            self.options = options
+            config = try ConfigLoader.load(path: dir + "/config.json")
+            daemon = try Daemon(config: config, options: options)
+            port = try daemon.start()
+        }
+
+        /// Stops the daemon (as SIGTERM does) and starts a new one on the same state.
+        func restart() throws {
+            daemon.stop()
+            daemon = try Daemon(config: config, options: options)
             port = try daemon.start()
         }
 
@@ -206,6 +221,27 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(run?.conclusion, "failure")
         XCTAssertEqual(w.fake.checkRuns.count, 1, "the retry updates the same Check Run")
         XCTAssertTrue(w.fake.pullRequestsCreated.isEmpty)
+    }
+
+    func testStopDuringAnAttemptLeavesItForRecoveryAfterRestart() throws {
+        let w = try World(mode: "sleep-first", maxRetries: 1, shutdownGrace: "300ms")
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        XCTAssertTrue(eventually(timeout: 60) {
+            (try? w.daemon.store.task(id: id))?.attempts.first?.state == .running
+                && w.fake.checkRuns.first?.status == "in_progress"
+        }, "the first attempt did not start\n\(w.log)")
+
+        w.daemon.stop()
+        let stopped = try XCTUnwrap(try w.daemon.store.task(id: id))
+        XCTAssertEqual(stopped.record.state, .running, "a stop leaves the task for recovery, not failed")
+        XCTAssertEqual(stopped.attempts.map(\.state), [.running], "the torn-down attempt is not recorded as finished")
+
+        try w.restart()
+        let (detail, run) = w.waitForPublishedEnd(taskID: id)
+        XCTAssertEqual(detail?.record.state, .completed, "the recovered task runs again and completes\n\(w.log)")
+        XCTAssertEqual(detail?.attempts.map(\.state), [.interrupted, .finished])
+        XCTAssertEqual(w.fake.checkRuns.count, 1, "the restarted daemon updates the task's Check Run instead of creating another")
+        XCTAssertEqual(run?.conclusion, "success")
     }
 
     func testRedeliveryOfTheSameWebhookRunsNothingTwice() throws {
