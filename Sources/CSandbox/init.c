@@ -83,6 +83,16 @@ __attribute__((noreturn)) static void supervise(pid_t workload, int status_fd, c
 
 __attribute__((noreturn)) void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int status_fd, int lifeline_fd);
 
+/* The workload's own stack while it shares init's memory (until execve). */
+static char spawn_stack[256 * 1024] __attribute__((aligned(16)));
+static struct { const struct cs_plan *plan; int setup_fd; int status_fd; } spawn_args;
+
+static int workload_main(void *arg) {
+    (void)arg;
+    close(spawn_args.status_fd);
+    cs_exec_workload(spawn_args.plan, spawn_args.setup_fd);
+}
+
 void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int status_fd, int lifeline_fd) {
     struct cs_plan p = *plan;
     /* Arrange our descriptors; drop every other one inherited from the daemon. */
@@ -135,12 +145,13 @@ void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int sta
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&watched, forwarded[i]);
     if (sigprocmask(SIG_BLOCK, &watched, NULL) != 0) cs_die(setup_fd, CS_STAGE_INIT_SIGNALS, NULL, errno);
 
-    pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    spawn_args.plan = &p;
+    spawn_args.setup_fd = setup_fd;
+    spawn_args.status_fd = status_fd;
+    /* vfork semantics: the workload borrows init's memory until it execs (no page-table
+       copy of the daemon-sized address space), init waits until then. */
+    pid_t child = clone(workload_main, spawn_stack + sizeof spawn_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &spawn_args);
     if (child < 0) cs_die(setup_fd, CS_STAGE_FORK, NULL, errno);
-    if (child == 0) {
-        close(status_fd);
-        cs_exec_workload(&p, setup_fd);
-    }
 
     /* 8. Init proper: only the status pipe stays open; the setup pipe reaches EOF when the command execs. */
     close(setup_fd);

@@ -18,9 +18,18 @@ final class CLITests: XCTestCase {
     /// Runs the CLI with `args`, optionally under setpriv as another user.
     func cli(_ args: [String], asUser: (uid: Int, gid: Int)? = nil) throws -> Run {
         let p = Process()
+        var scratch: String?
+        defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
         if let u = asUser {
+            // A copy the other user can reach, wherever this checkout lives.
+            let dir = try SandboxTestSupport.scratchDirectory("cli")
+            scratch = dir
+            let copy = dir + "/coven-supervisor"
+            try? FileManager.default.removeItem(atPath: copy)
+            try FileManager.default.copyItem(atPath: Self.binary, toPath: copy)
+            chmod(copy, 0o755)
             p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            p.arguments = ["--reuid", "\(u.uid)", "--regid", "\(u.gid)", "--clear-groups", Self.binary] + args
+            p.arguments = ["--reuid", "\(u.uid)", "--regid", "\(u.gid)", "--clear-groups", copy] + args
         } else {
             p.executableURL = URL(fileURLWithPath: Self.binary)
             p.arguments = args
