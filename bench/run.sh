@@ -5,3 +5,6 @@ cd "$(dirname "$0")/.."
 BIN=.build/release
 echo "== sandbox launch =="
 "$BIN/coven-bench" launch --iterations "${BENCH_ITERATIONS:-200}" --cli "$BIN/coven-supervisor"
+echo
+echo "== webhook ingestion =="
+"$BIN/coven-bench" webhook --requests "${BENCH_REQUESTS:-4000}" --concurrency "${BENCH_CONCURRENCY:-8}" --cli "$BIN/coven-supervisor"

@@ -18,7 +18,11 @@ case "launch":
                         cli: option("--cli", Bench.sibling("coven-supervisor")))
 case "phases":
     LaunchBenchmark.phases(iterations: Int(option("--iterations", "100")) ?? 100)
+case "webhook":
+    WebhookBenchmark.run(cli: option("--cli", Bench.sibling("coven-supervisor")),
+                         requests: Int(option("--requests", "4000")) ?? 4000,
+                         concurrency: Int(option("--concurrency", "8")) ?? 8)
 default:
-    FileHandle.standardError.write(Data("usage: coven-bench launch [--iterations N] [--cli PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook [--iterations N] [--requests N] [--concurrency N] [--cli PATH]\n".utf8))
     exit(2)
 }
