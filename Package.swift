@@ -7,6 +7,7 @@ let package = Package(
     name: "coven-supervisor",
     products: [
         .executable(name: "coven-supervisor", targets: ["coven-supervisor"]),
+        .executable(name: "coven-supervisor-daemon", targets: ["coven-supervisor-daemon"]),
         .executable(name: "coven-askpass", targets: ["coven-askpass"]),
     ],
     targets: [
@@ -34,9 +35,13 @@ let package = Package(
         // Benchmarks (`make bench`): side-by-side medians, never speed goals in tests.
         .executableTarget(name: "coven-bench", dependencies: ["Sandbox", "Supervisor", "Adapter"],
                           path: "Sources/coven-bench"),
-        .executableTarget(name: "coven-supervisor",
-                          dependencies: ["Sandbox", "Supervisor", "Adapter"],
+        // The command line: a lean binary for `sandbox exec` / `run-task` (fast start:
+        // no HTTP, TLS or libcurl), and the daemon binary for `serve` / `doctor`.
+        .target(name: "CovenCommands", dependencies: ["Sandbox", "Supervisor"], path: "Sources/CovenCommands"),
+        .executableTarget(name: "coven-supervisor", dependencies: ["CovenCommands"],
                           path: "Sources/coven-supervisor"),
+        .executableTarget(name: "coven-supervisor-daemon", dependencies: ["CovenCommands", "Adapter"],
+                          path: "Sources/coven-supervisor-daemon"),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], path: "Tests/SandboxTests"),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter"], path: "Tests/SupervisorTests"),

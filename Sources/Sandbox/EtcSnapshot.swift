@@ -70,21 +70,38 @@ public enum EtcSnapshot {
         return base
     }
 
-    /// A hash over every source path's type, mode, size, mtime and link target (recursively).
+    /// A hash over the curated entries' type, mode, size and mtime, and over the mtime
+    /// of every directory below them (a directory's mtime moves whenever an entry in it
+    /// is added, removed or replaced, which is how packages and update-alternatives /
+    /// update-ca-certificates change /etc). Files edited in place deeper down are picked
+    /// up when the snapshot ages out (`maxAge`). Cheap enough for every `sandbox exec`.
     static func signature(entries: [String], generated: [String: String]) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 } }
-        func walk(_ path: String, depth: Int) {
-            var st = stat()
-            guard lstat(path, &st) == 0 else { mix(path + ":absent;"); return }
-            mix("\(path):\(st.st_mode):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec);")
-            if (st.st_mode & S_IFMT) == S_IFDIR, depth < 8,
-               let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
-                for n in names.sorted() { walk(path + "/" + n, depth: depth + 1) }
+        func dirs(_ path: String, depth: Int) {
+            guard depth < 6, let d = opendir(path) else { return }
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                guard e.pointee.d_type == UInt8(DT_DIR) else { continue }
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name == "." || name == ".." { continue }
+                let sub = path + "/" + name
+                var st = stat()
+                guard lstat(sub, &st) == 0 else { continue }
+                mix("\(sub):\(st.st_mode):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec);")
+                dirs(sub, depth: depth + 1)
             }
         }
-        for e in entries { walk("/etc/" + e, depth: 0) }
+        for e in entries {
+            let path = "/etc/" + e
+            var st = stat()
+            guard lstat(path, &st) == 0 else { mix(path + ":absent;"); continue }
+            mix("\(path):\(st.st_mode):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec);")
+            if (st.st_mode & S_IFMT) == S_IFDIR { dirs(path, depth: 0) }
+        }
         for (n, c) in generated.sorted(by: { $0.key < $1.key }) { mix(n + "=" + c) }
+        // Age out hourly, so in-place edits deep inside are never stale for long.
+        mix("epoch-hour:\(Int(Date().timeIntervalSince1970) / 3600)")
         return h
     }
 

@@ -54,11 +54,16 @@ public enum MountPlan {
 
     static func lookUpHostSystemEntries(_ now: ContinuousClock.Instant) -> [MountEntry] {
         var out: [MountEntry] = []
-        let fm = FileManager.default
+        var buf = [CChar](repeating: 0, count: 4096)
         for path in systemDirectories + etcEntries.map({ "/etc/" + $0 }) {
-            if let target = try? fm.destinationOfSymbolicLink(atPath: path) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                let n = readlink(path, &buf, buf.count - 1)
+                guard n > 0 else { continue }
+                let target = buf[0..<n].withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0), as: UTF8.self) }
                 out.append(MountEntry(.symlink(target: target), at: path))
-            } else if fm.fileExists(atPath: path) {
+            } else {
                 out.append(MountEntry(.bindReadOnly(source: path), at: path, optional: true))
             }
         }

@@ -1,8 +1,10 @@
 import Foundation
+import CovenCommands
 
-// coven-supervisor: the command-line entry point. Each subcommand lives in its
-// own file (SandboxCommand.swift, DoctorCommand.swift, RunTaskCommand.swift,
-// ServeCommand.swift); this file only dispatches.
+// coven-supervisor: the command-line entry point. This binary is kept lean (the
+// sandbox and the supervisor, no HTTP, TLS or GitHub client) so `sandbox exec` and
+// `run-task` start fast; `serve` and `doctor` run in coven-supervisor-daemon, which is
+// installed beside it and which this binary execs.
 
 let usage = """
 usage: coven-supervisor <command> [options]
@@ -28,12 +30,15 @@ args.removeFirst()
 switch command {
 case "sandbox":
     exit(SandboxCommand.main(args))
-case "doctor":
-    exit(DoctorCommand.main(args))
 case "run-task":
     exit(RunTaskCommand.main(args))
-case "serve":
-    exit(ServeCommand.main(args))
+case "serve", "doctor":
+    let daemon = CLI.sibling("coven-supervisor-daemon")
+    let argv = [daemon, command] + args
+    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    execv(daemon, &cargs)
+    CLI.fail("coven-supervisor: cannot run \(daemon) for '\(command)': \(String(cString: strerror(errno))) (install it beside coven-supervisor)")
+    exit(2)
 case "help", "--help", "-h":
     print(usage)
     exit(0)

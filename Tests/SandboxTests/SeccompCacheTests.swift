@@ -29,7 +29,7 @@ final class SeccompCacheTests: XCTestCase {
     func testCorruptCacheFileIsIgnored() throws {
         let fresh = try SeccompCache.program(nameOrPath: "default")
         for f in try FileManager.default.contentsOfDirectory(atPath: dir) {
-            try Data("COVENBPF1\n[]\n1234567".utf8).write(to: URL(fileURLWithPath: dir + "/" + f))  // not a multiple of 8
+            try Data("COVENBPF2\n0\n1234567".utf8).write(to: URL(fileURLWithPath: dir + "/" + f))  // not a multiple of 8
         }
         XCTAssertEqual(try SeccompCache.program(nameOrPath: "default").filter, fresh.filter)
     }

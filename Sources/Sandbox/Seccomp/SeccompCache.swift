@@ -7,7 +7,7 @@ import CSeccomp
 /// release (`minKernel`) and libseccomp's version. The directory is private to the
 /// user (0700); `COVEN_SECCOMP_CACHE=off` disables it.
 public enum SeccompCache {
-    static let magic = "COVENBPF1\n"
+    static let magic = "COVENBPF2\n"
 
     /// The compiled program for a profile name or path, from the cache when possible.
     public static func program(nameOrPath: String) throws -> SeccompProgram {
@@ -70,21 +70,31 @@ public enum SeccompCache {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
+    /// Format: magic line, a line with the number of warnings, one line per warning, the BPF bytes.
     static func read(_ file: String) -> SeccompProgram? {
-        guard let data = FileManager.default.contents(atPath: file),
-              data.starts(with: Data(magic.utf8)),
-              let nl = data[magic.utf8.count...].firstIndex(of: 0x0a) else { return nil }
-        let header = data[magic.utf8.count..<nl]
-        let filter = [UInt8](data[(nl + 1)...])
-        guard filter.count % 8 == 0, !filter.isEmpty,
-              let warnings = try? JSONDecoder().decode([String].self, from: Data(header)) else { return nil }
-        return SeccompProgram(filter: filter, warnings: warnings, pseudoCode: "")
+        guard let data = FileManager.default.contents(atPath: file), data.starts(with: Data(magic.utf8)) else { return nil }
+        var lines: [String] = []
+        var pos = data.startIndex + magic.utf8.count
+        func line() -> String? {
+            guard let nl = data[pos...].firstIndex(of: 0x0a) else { return nil }
+            defer { pos = nl + 1 }
+            return String(decoding: data[pos..<nl], as: UTF8.self)
+        }
+        guard let countLine = line(), let count = Int(countLine), count >= 0, count < 10_000 else { return nil }
+        for _ in 0..<count {
+            guard let w = line() else { return nil }
+            lines.append(w)
+        }
+        let filter = [UInt8](data[pos...])
+        guard filter.count % 8 == 0, !filter.isEmpty else { return nil }
+        return SeccompProgram(filter: filter, warnings: lines, pseudoCode: "")
     }
 
     static func write(_ program: SeccompProgram, to file: String, in dir: String) {
         var data = Data(magic.utf8)
-        data.append((try? JSONEncoder().encode(program.warnings)) ?? Data("[]".utf8))
-        data.append(0x0a)
+        let warnings = program.warnings.map { $0.replacingOccurrences(of: "\n", with: " ") }
+        data.append(Data("\(warnings.count)\n".utf8))
+        for w in warnings { data.append(Data((w + "\n").utf8)) }
         data.append(contentsOf: program.filter)
         let tmp = dir + "/.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else { return }

@@ -1,4 +1,5 @@
 import Foundation
+import CovenCommands
 import Dispatch
 import Sandbox
 import Supervisor

@@ -1,4 +1,5 @@
 import Foundation
+import CovenCommands
 import Sandbox
 import Adapter
 

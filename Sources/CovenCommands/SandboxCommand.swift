@@ -2,7 +2,7 @@ import Foundation
 import Sandbox
 
 /// `coven-supervisor sandbox exec [options] -- CMD [ARGS...]`
-enum SandboxCommand {
+public enum SandboxCommand {
     static let help = """
     usage: coven-supervisor sandbox exec [options] -- CMD [ARGS...]
 
@@ -35,7 +35,7 @@ enum SandboxCommand {
     CMD was not found.
     """
 
-    static func main(_ args: [String]) -> Int32 {
+    public static func main(_ args: [String]) -> Int32 {
         guard let sub = args.first else {
             CLI.fail(help); return 125
         }

@@ -3,7 +3,7 @@ import Sandbox
 import Supervisor
 
 /// `coven-supervisor run-task --task FILE --runtime CMD [ARGS...]`
-enum RunTaskCommand {
+public enum RunTaskCommand {
     static let help = """
     usage: coven-supervisor run-task --task FILE [options] --runtime CMD [ARGS...]
 
@@ -31,7 +31,7 @@ enum RunTaskCommand {
     exit status: 0 completed, 1 failed or cancelled, 2 could not start.
     """
 
-    static func main(_ args: [String]) -> Int32 {
+    public static func main(_ args: [String]) -> Int32 {
         var taskFile: String?
         var tokenFile: String?
         var stateDir: String?
