@@ -235,7 +235,7 @@ public final class TaskSupervisor: @unchecked Sendable {
         do {
             try store.finishAttempt(taskID: spec.id, attempt: r.attempt, report: run.report, classification: o.attemptClass,
                                     note: o.noteText.isEmpty ? nil : o.noteText, stdout: run.stdout, stderr: run.stderr,
-                                    egressLog: nil)
+                                    egressLog: run.egress?.jsonString)
             let final: TaskOutcome?
             switch o.attemptClass {
             case .completed:

@@ -47,9 +47,21 @@ public final class EgressProxy: @unchecked Sendable {
         self.peerUID = peerUID
         self.localAddresses = AddressClassifier.hostAddresses()
 
+        // Paths past sun_path's 108 bytes (deep state directories) are bound through
+        // the directory's descriptor: /proc/self/fd/N/name.
+        let dirPath = (socketPath as NSString).deletingLastPathComponent
+        let name = (socketPath as NSString).lastPathComponent
+        var dirFD: Int32 = -1
+        var bindPath = socketPath
+        if socketPath.utf8.count >= 100 {
+            dirFD = open(dirPath.isEmpty ? "." : dirPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dirFD >= 0 else { throw EgressProxyError("open \(dirPath): \(String(cString: strerror(errno)))") }
+            bindPath = "/proc/self/fd/\(dirFD)/\(name)"
+        }
+        defer { if dirFD >= 0 { Glibc.close(dirFD) } }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
+        let bytes = Array(bindPath.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
             throw EgressProxyError("socket path too long (\(bytes.count) bytes): \(socketPath)")
         }
