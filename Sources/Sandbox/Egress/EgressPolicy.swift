@@ -90,6 +90,20 @@ public struct EgressPolicy: Sendable, Equatable, Codable {
         maxLogEntries = try c.decodeIfPresent(Int.self, forKey: .maxLogEntries) ?? d.maxLogEntries
     }
 
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(allowHosts, forKey: .allowHosts)
+        try c.encode(allowPorts, forKey: .allowPorts)
+        try c.encode(allowPrivateDestinations, forKey: .allowPrivateDestinations)
+        try c.encode(staticHosts, forKey: .staticHosts)
+        try c.encodeIfPresent(maxBytes, forKey: .maxBytes)
+        try c.encode(maxConnections, forKey: .maxConnections)
+        try c.encode(headerTimeout, forKey: .headerTimeout)
+        try c.encode(connectTimeout, forKey: .connectTimeout)
+        try c.encode(idleTimeout, forKey: .idleTimeout)   // null = no idle timeout
+        try c.encode(maxLogEntries, forKey: .maxLogEntries)
+    }
+
     /// Checks every entry and returns the form the proxy evaluates; the error names
     /// the first bad entry.
     public func compiled() throws -> CompiledEgressPolicy {
@@ -149,15 +163,15 @@ public struct CompiledEgressPolicy: Sendable {
 
 /// Why a destination is refused or allowed, in words an agent can act on.
 extension CompiledEgressPolicy {
-    /// Port, then host, against the lists (before anything is resolved). The allowing
+    /// Host, then port, against the lists (before anything is resolved). The allowing
     /// pattern, or the refusal text.
     public func check(host: String, port: Int) -> Result<HostPattern, EgressRefusal> {
+        guard let p = pattern(allowing: host) else {
+            return .failure(EgressRefusal(kind: .host, message: "host not in allowlist"))
+        }
         guard ports.contains(port) else {
             let listed = ports.sorted().map(String.init).joined(separator: ", ")
             return .failure(EgressRefusal(kind: .port, message: "port \(port) not allowed (allow_ports: \(listed.isEmpty ? "none" : listed))"))
-        }
-        guard let p = pattern(allowing: host) else {
-            return .failure(EgressRefusal(kind: .host, message: "host not in allowlist"))
         }
         return .success(p)
     }
