@@ -5,3 +5,6 @@ cd "$(dirname "$0")/.."
 BIN=.build/release
 echo "== sandbox launch =="
 "$BIN/coven-bench" launch --iterations "${BENCH_ITERATIONS:-200}" --cli "$BIN/coven-supervisor"
+echo
+echo "== egress proxy =="
+"$BIN/coven-bench" egress --iterations "${BENCH_EGRESS_ITERATIONS:-300}" --megabytes "${BENCH_EGRESS_MB:-256}"

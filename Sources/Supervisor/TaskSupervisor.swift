@@ -219,8 +219,14 @@ public final class TaskSupervisor: @unchecked Sendable {
         let shutdownTeardown = tearingDown && !r.cancelRequested
         cond.unlock()
         if !shutdownTeardown { record(r, run) }
-        log("attempt_finished", ["task": spec.id, "attempt": String(r.attempt), "class": run.outcome.attemptClass.rawValue,
-                                 "reason": run.outcome.reason])
+        var fields = ["task": spec.id, "attempt": String(r.attempt), "class": run.outcome.attemptClass.rawValue,
+                      "reason": run.outcome.reason]
+        if let e = run.egress?.totals {
+            fields["egress_allowed"] = String(e.connectionsAllowed)
+            fields["egress_denied"] = String(e.connectionsDenied)
+            fields["egress_bytes"] = String(e.bytesUp + e.bytesDown)
+        }
+        log("attempt_finished", fields)
 
         cond.lock()
         running[spec.id] = nil

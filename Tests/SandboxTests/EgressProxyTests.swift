@@ -163,6 +163,24 @@ final class EgressProxyTests: XCTestCase {
         XCTAssertEqual((obj?["policy"] as? [String: Any])?["allow_hosts"] as? [String], ["echo.test"])
     }
 
+    func testOneProxysCapDoesNotAffectAnother() throws {
+        var capped = E.loopbackPolicy(port: server.port)
+        capped.maxBytes = 10
+        let a = try EgressProxy(policy: capped, socketPath: dir + "/a.sock")
+        let b = try EgressProxy(policy: E.loopbackPolicy(port: server.port), socketPath: dir + "/b.sock")
+        defer { a.close(); b.close() }
+        let (fa, _) = try tunnel(a)
+        defer { Glibc.close(fa) }
+        ProxyClient.send(fa, String(repeating: "x", count: 100))
+        _ = ProxyClient.readAll(fa)
+        XCTAssertEqual(try tunnel(a).1.prefix(12), "HTTP/1.1 403", "the capped proxy refuses new tunnels")
+        let (fb, head) = try tunnel(b)
+        defer { Glibc.close(fb) }
+        ProxyClient.send(fb, "independent")
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 200 "), "another sandbox's proxy still tunnels: \(head)")
+        XCTAssertEqual(ProxyClient.readExactly(fb, 11), Array("independent".utf8))
+    }
+
     func testProcessWideMetricsCountEveryProxy() throws {
         let before = EgressMetrics.snapshot()
         let p = try proxy(E.loopbackPolicy(port: server.port))

@@ -35,6 +35,14 @@ final class EgressAttemptTests: XCTestCase {
         XCTAssertEqual(Set(EgressPolicy.defaultAllowlist).isSuperset(of: EgressPolicy.githubHosts), true)
     }
 
+    func testInvalidEgressPolicyFailsTheRunnerAtOnce() {
+        var c = fx.attemptConfig(mode: "ok")
+        c.egress.allowHosts = ["not a host"]
+        XCTAssertThrowsError(try AttemptRunner(config: c), "a bad policy is a configuration error, not a retried attempt") {
+            XCTAssertTrue("\($0)".contains("'not a host'"), "the error names the entry: \($0)")
+        }
+    }
+
     func testCloneAndPushThroughTheProxyAreRecordedInTheAttempt() throws {
         let d = try fx.run(mode: "ok")
         XCTAssertEqual(d.record.state, .completed, d.record.finalReason ?? "")

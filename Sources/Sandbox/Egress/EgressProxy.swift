@@ -14,6 +14,9 @@ import CSandbox
 /// timeouts and byte cap, so one sandbox's traffic or misbehaviour cannot starve
 /// another's.
 public final class EgressProxy: @unchecked Sendable {
+    /// Bytes buffered per direction of a tunnel.
+    public static let tunnelBufferSize = EgressConnection.bufferSize
+
     public let socketPath: String
     public let policy: CompiledEgressPolicy
     public let log: EgressLog

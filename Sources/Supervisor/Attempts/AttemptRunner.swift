@@ -28,6 +28,10 @@ public final class AttemptRunner: Sendable {
         } catch {
             throw AttemptError.setup("seccomp profile \(config.seccompProfile): \(error)")
         }
+        // A bad egress policy is a configuration error: fail now, not as a retried attempt.
+        if config.network == .proxy {
+            do { _ = try config.egress.compiled() } catch { throw AttemptError.setup("egress policy: \(error)") }
+        }
     }
 
     /// Runs the attempt to its end. `token` nil means no git credentials at all.
