@@ -1,5 +1,5 @@
 /*
- * The workload process (pid 2 in the sandbox): a new session, stdio wired, every
+ * The workload process (pid 2 in the sandbox, 3 after the egress relay): a new session, stdio wired, every
  * other descriptor closed on exec, every capability set emptied, no_new_privs,
  * and the seccomp filter loaded last, right before execve.
  */
