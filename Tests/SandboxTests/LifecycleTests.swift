@@ -101,11 +101,16 @@ final class LifecycleTests: XCTestCase {
         defer { a.cancel(); b.cancel(); _ = a.wait(); _ = b.wait() }
         XCTAssertNotEqual(a.hostUID, b.hostUID, "two concurrent sandboxes share a host uid")
         XCTAssertNotEqual(a.hostUID, 0)
-        // The kernel agrees: the init processes run as those host uids.
+        // The kernel agrees: the init processes run as those host uids (once init has
+        // taken its identity, which it does right after launch returns).
         for h in [a, b] {
-            let status = (try? String(contentsOfFile: "/proc/\(h.hostPID)/status", encoding: .utf8)) ?? ""
-            let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") } ?? ""
-            XCTAssertTrue(uidLine.contains("\t\(h.hostUID)\t"), "init does not run as its host uid: \(uidLine)")
+            var uidLine = ""
+            let took = S.eventually {
+                let status = (try? String(contentsOfFile: "/proc/\(h.hostPID)/status", encoding: .utf8)) ?? ""
+                uidLine = String(status.split(separator: "\n").first { $0.hasPrefix("Uid:") } ?? "")
+                return uidLine.contains("\t\(h.hostUID)\t")
+            }
+            XCTAssertTrue(took, "init does not run as its host uid: \(uidLine)")
         }
     }
 

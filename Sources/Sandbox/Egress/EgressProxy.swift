@@ -175,8 +175,8 @@ public final class EgressProxy: @unchecked Sendable {
             connections.removeAll { $0.state == .done }
         }
         for c in connections where c.state != .done {
-            finish(c, reason: c.tunnelOpen ? "sandbox ended" : nil, end: .normal)
             if c.record.outcome == .invalid && c.record.rule.isEmpty { c.record.rule = "sandbox ended before a complete request" }
+            finish(c, reason: c.tunnelOpen ? "sandbox ended" : nil, end: .normal)
         }
         connections.removeAll()
         Glibc.close(listenFD)
@@ -190,23 +190,34 @@ public final class EgressProxy: @unchecked Sendable {
             let fd = cs_accept(listenFD)
             if fd < 0 { return }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            let c = EgressConnection(id: nextID, client: fd, now: clock.now)
-            nextID += 1
-            connections.append(c)
             if let expected = peerUID {
                 var uid: uid_t = 0
                 if cs_peer_cred(fd, &uid, nil) != 0 || uid != expected {
-                    answer(c, status: 403, outcome: .denied, rule: "peer uid \(uid) is not the sandbox's", denial: .peer)
+                    refuseAtOnce(fd, status: 403, rule: "peer uid \(uid) is not the sandbox's", denial: .peer)
                     continue
                 }
             }
-            if connections.filter({ $0.state != .done }).count > policy.policy.maxConnections {
-                answer(c, status: 503, outcome: .denied,
-                       rule: "more than \(policy.policy.maxConnections) concurrent connections", denial: .connectionLimit)
+            // Past the limit nothing is kept: a flood of connections costs this daemon no descriptors.
+            if connections.count(where: { $0.state != .done }) >= policy.policy.maxConnections {
+                refuseAtOnce(fd, status: 503, rule: "more than \(policy.policy.maxConnections) concurrent connections",
+                             denial: .connectionLimit)
                 continue
             }
+            let c = EgressConnection(id: nextID, client: fd, now: clock.now)
+            nextID += 1
+            connections.append(c)
             c.deadline = c.accepted + .milliseconds(Int64(policy.policy.headerTimeout * 1000))
         }
+    }
+
+    /// Answers and closes a connection without reading from it or keeping anything.
+    private func refuseAtOnce(_ fd: Int32, status: Int, rule: String, denial: EgressDenial) {
+        let bytes = EgressResponse.error(status: status, message: "coven egress: request denied: \(rule)")
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+        shutdown(fd, Int32(SHUT_WR))
+        Glibc.close(fd)
+        log.add(EgressRecord(started: Date(), method: "", host: "", port: 0, address: nil, outcome: .denied, rule: rule,
+                             status: status, bytesUp: 0, bytesDown: 0, durationMs: 0, closeReason: nil), denial: denial)
     }
 
     // MARK: - Per-connection steps
