@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -47,6 +48,9 @@ static struct pollfd pfds[1 + 2 * RELAY_SLOTS];
 static int pfd_slot[1 + 2 * RELAY_SLOTS];
 static struct sockaddr_un proxy_addr;
 static socklen_t proxy_addr_len;
+/* Slots in use at most: RELAY_SLOTS, fewer when RLIMIT_NOFILE could not hold two fds each
+ * (accept failing with EMFILE would otherwise spin the poll loop). */
+static int max_slots = RELAY_SLOTS;
 
 static const char unavailable[] =
     "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 50\r\nConnection: close\r\n\r\n"
@@ -81,7 +85,7 @@ static int connect_proxy(void) {
 static void accept_clients(int listen_fd) {
     for (;;) {
         int slot = -1;
-        for (int i = 0; i < RELAY_SLOTS; i++) if (conns[i].client < 0) { slot = i; break; }
+        for (int i = 0; i < max_slots; i++) if (conns[i].client < 0) { slot = i; break; }
         if (slot < 0) return;   /* full: the rest waits in the backlog */
         int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0) return;      /* EAGAIN, or a transient error: poll again */
@@ -150,11 +154,15 @@ static void service(struct relay_conn *k, short crev, short urev) {
 
 __attribute__((noreturn)) static void relay_loop(int listen_fd) {
     for (int i = 0; i < RELAY_SLOTS; i++) { conns[i].client = -1; conns[i].upstream = -1; }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * RELAY_SLOTS + 8) {
+        max_slots = rl.rlim_cur > 10 ? (int)((rl.rlim_cur - 8) / 2) : 1;
+    }
     for (;;) {
         int n = 0;
         int active = 0;
         for (int i = 0; i < RELAY_SLOTS; i++) if (conns[i].client >= 0) active++;
-        add_pfd(&n, listen_fd, active < RELAY_SLOTS ? POLLIN : 0, -1);
+        add_pfd(&n, listen_fd, active < max_slots ? POLLIN : 0, -1);
         for (int i = 0; i < RELAY_SLOTS; i++) {
             struct relay_conn *k = &conns[i];
             if (k->client < 0) continue;

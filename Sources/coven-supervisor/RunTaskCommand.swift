@@ -27,6 +27,8 @@ enum RunTaskCommand {
       --allow-host PATTERN   proxy: also allow this host or *.suffix (repeatable)
       --allow-port N         proxy: allowed ports (repeatable; replaces the default 443)
       --allow-private ADDR   proxy: allow this private/loopback address or CIDR (repeatable)
+      --egress-host NAME=ADDR
+                             proxy: resolve NAME to ADDR without DNS (repeatable)
       --memory SIZE          memory limit per attempt (default: 4G)
       --workspace-size SIZE  /workspace size (default: 4G)
       --ro-bind SRC[:DST]    extra read-only bind (repeatable)
@@ -75,6 +77,13 @@ enum RunTaskCommand {
                     let v = try it.value(for: a)
                     guard CIDR(v) != nil else { throw CLI.UsageError("--allow-private: '\(v)' is not an address or CIDR") }
                     config.egress.allowPrivateDestinations.append(v)
+                case "--egress-host":
+                    let v = try it.value(for: a)
+                    let kv = v.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard kv.count == 2, HostPattern.normalizedName(kv[0]) != nil, IPAddress(kv[1]) != nil else {
+                        throw CLI.UsageError("--egress-host: expected NAME=ADDRESS, got '\(v)'")
+                    }
+                    config.egress.staticHosts[kv[0]] = kv[1]
                 case "--memory": config.limits.memoryBytes = try it.size(for: a)
                 case "--workspace-size": config.workspaceSize = try it.size(for: a)
                 case "--ro-bind": config.binds.append(try Bind.parse(try it.value(for: a), writable: false))

@@ -51,6 +51,12 @@ final class AttemptLoopFixture {
                      staticHosts: [Self.gitHost: "127.0.0.1"])
     }
 
+    /// `egressPolicy` as run-task options.
+    var egressArguments: [String] {
+        ["--network", "proxy", "--allow-host", Self.gitHost, "--allow-port", String(git.port),
+         "--allow-private", "127.0.0.1", "--egress-host", "\(Self.gitHost)=127.0.0.1"]
+    }
+
     func attemptConfig(mode: String, timeout: Duration = .seconds(60)) -> AttemptConfig {
         var c = AttemptConfig(runtime: ["/opt/fake/runtime.sh", mode], attemptsDirectory: dir + "/state/attempts")
         c.binds = [Bind(source: runtimeDir, destination: "/opt/fake")]
