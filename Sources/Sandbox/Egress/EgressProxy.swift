@@ -320,7 +320,6 @@ public final class EgressProxy: @unchecked Sendable {
             answer(c, status: 403, outcome: .denied, rule: refusal.message, denial: .address)
         case .success(let list):
             c.candidates = list.prefix(4).map(\.0)
-            if let range = list.first?.1 { c.record.rule += ", allow_private \(range)" }
             c.candidateIndex = 0
             connectNext(c)
         }
@@ -403,6 +402,7 @@ public final class EgressProxy: @unchecked Sendable {
         c.tunnelOpen = true
         c.record.outcome = .allowed
         c.record.address = c.connectingTo?.description
+        if let ip = c.connectingTo, let range = policy.privateException(for: ip) { c.record.rule += ", allow_private \(range)" }
         let down = RelayBuffer(capacity: EgressConnection.bufferSize)
         c.down = down
         let leftover = c.up.unwritten
