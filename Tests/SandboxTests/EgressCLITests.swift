@@ -30,6 +30,28 @@ final class EgressCLITests: XCTestCase {
         XCTAssertTrue(r.err.contains("--allow-host: 'http://github.com/' is not a host name"), r.err)
     }
 
+    func testProxyModeWorksRootless() throws {
+        try XCTSkipUnless(SandboxTestSupport.isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                          "needs root to switch to an unprivileged user with setpriv")
+        let server = try TestTCPServer(mode: .http(body: "rootless ok"))
+        defer { server.shutdown() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid", "65534", "--regid", "65534", "--clear-groups", CLITests.binary, "sandbox", "exec",
+                       "--network", "proxy", "--allow-host", "web.test", "--allow-port", String(server.port),
+                       "--allow-private", "127.0.0.1", "--egress-host", "web.test=127.0.0.1", "--",
+                       "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://web.test:\(server.port)/', timeout=10).read().decode())"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(String(decoding: o, as: UTF8.self), "rootless ok\n",
+                       "an unprivileged caller's proxy sandbox should reach the allowed endpoint: \(String(decoding: e, as: UTF8.self))")
+    }
+
     func testEgressLogRecordsTheDecisions() throws {
         let dir = try SandboxTestSupport.scratchDirectory("egress-cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }

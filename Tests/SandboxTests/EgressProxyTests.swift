@@ -129,6 +129,16 @@ final class EgressProxyTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: p.socketPath), "the socket is removed")
     }
 
+    func testIPv4MappedLiteralIsJudgedAsIPv4() throws {
+        let p = try proxy(EgressPolicy(allowHosts: ["127.0.0.1"], allowPorts: [Int(server.port)]))
+        defer { p.close() }
+        let (fd, head) = try tunnel(p, "[::ffff:127.0.0.1]")
+        Glibc.close(fd)
+        XCTAssertTrue(head.hasPrefix("HTTP/1.1 403 ") && head.contains("::ffff:127.0.0.1 (loopback) not allowed"),
+                      "an IPv4-mapped loopback literal must be refused as loopback: \(head)")
+        XCTAssertEqual(server.connections, 0)
+    }
+
     func testUnresolvableNameIsA502() throws {
         let p = try proxy(EgressPolicy(allowHosts: ["no-such-host.invalid"], allowPorts: [443]))
         defer { p.close() }
