@@ -4,7 +4,7 @@
 SWIFT      ?= swift
 CONFIG     ?= debug
 BIN        := .build/$(CONFIG)/coven-supervisor
-DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-config git bubblewrap util-linux iproute2 procps
+DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-config git bubblewrap util-linux iproute2 procps curl python3
 SHARED     ?= ../shared
 
 .PHONY: deps build test run bench conformance clean

@@ -8,3 +8,6 @@ echo "== sandbox launch =="
 echo
 echo "== webhook ingestion =="
 "$BIN/coven-bench" webhook --requests "${BENCH_REQUESTS:-4000}" --concurrency "${BENCH_CONCURRENCY:-8}" --cli "$BIN/coven-supervisor"
+echo
+echo "== egress proxy =="
+"$BIN/coven-bench" egress --iterations "${BENCH_EGRESS_ITERATIONS:-300}" --megabytes "${BENCH_EGRESS_MB:-256}"

@@ -2,8 +2,9 @@
  * The sandbox's init (pid 1 of its pid namespace), from clone() to the end:
  * wait for the supervisor to map ids and place us in our cgroups, take the
  * sandbox identity, arrange to die with the supervisor, build the filesystem,
- * set hostname, loopback, cgroup namespace and rlimits, fork the workload, then
- * reap zombies and forward signals until the workload exits.
+ * set hostname, loopback, cgroup namespace and rlimits, start the egress relay
+ * (proxy mode), fork the workload, then reap zombies and forward signals until
+ * the workload exits.
  */
 #include "internal.h"
 #include <string.h>
@@ -144,6 +145,9 @@ void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int sta
     int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD };
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&watched, forwarded[i]);
     if (sigprocmask(SIG_BLOCK, &watched, NULL) != 0) cs_die(setup_fd, CS_STAGE_INIT_SIGNALS, NULL, errno);
+
+    /* 7a. Proxy mode: the egress relay listens on loopback before the command exists. */
+    if (p.egress_socket) cs_start_egress_relay(&p, setup_fd);
 
     spawn_args.plan = &p;
     spawn_args.setup_fd = setup_fd;

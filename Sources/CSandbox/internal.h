@@ -28,6 +28,17 @@ int cs_loopback_up(void);
 /* In the forked workload: drop every privilege, load seccomp, execve. Never returns. */
 __attribute__((noreturn)) void cs_exec_workload(const struct cs_plan *p, int setup_fd);
 
+/* Empty every capability set (bounding, ambient, effective/permitted/inheritable).
+ * Returns 0, or -1 with errno set and *step naming the set that failed. */
+int cs_drop_capabilities(const char **step);
+
+/* Load the plan's seccomp filter (if any) with no_new_privs. 0, or -1 with errno and *step. */
+int cs_load_seccomp(const struct cs_plan *p, const char **step);
+
+/* Proxy mode: listen on 127.0.0.1:egress_port and fork the egress relay (a child of
+ * init) before the command starts. Fails the set-up with CS_STAGE_EGRESS_RELAY. */
+void cs_start_egress_relay(const struct cs_plan *p, int setup_fd);
+
 /* Close every descriptor >= 3 except those listed. */
 void cs_close_fds_except(const int *keep, int nkeep);
 

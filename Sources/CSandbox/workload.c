@@ -1,15 +1,11 @@
 /*
- * The workload process (pid 2 in the sandbox): a new session, stdio wired, every
+ * The workload process (pid 2 in the sandbox, 3 after the egress relay): a new session, stdio wired, every
  * other descriptor closed on exec, every capability set emptied, no_new_privs,
  * and the seccomp filter loaded last, right before execve.
  */
 #include "internal.h"
 #include <string.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <linux/close_range.h>
 
 static void reset_signals(void) {
@@ -37,18 +33,8 @@ static void wire_stdio(const struct cs_plan *p, int setup_fd) {
 }
 
 static void drop_capabilities(int setup_fd) {
-    for (int cap = 0; cap <= 63; cap++) {
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-            if (errno == EINVAL) break;   /* past the kernel's last capability */
-            cs_die(setup_fd, CS_STAGE_CAPS, "bounding set", errno);
-        }
-    }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-        cs_die(setup_fd, CS_STAGE_CAPS, "ambient set", errno);
-    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-    struct __user_cap_data_struct data[2];
-    memset(data, 0, sizeof data);
-    if (syscall(SYS_capset, &hdr, data) < 0) cs_die(setup_fd, CS_STAGE_CAPS, "capset", errno);
+    const char *step = "";
+    if (cs_drop_capabilities(&step) != 0) cs_die(setup_fd, CS_STAGE_CAPS, step, errno);
 }
 
 static void try_exec(const char *path, const struct cs_plan *p) {
@@ -93,11 +79,8 @@ void cs_exec_workload(const struct cs_plan *p, int setup_fd) {
     wire_stdio(p, setup_fd);
     if (chdir(p->cwd ? p->cwd : "/") != 0) cs_die(setup_fd, CS_STAGE_CHDIR, p->cwd, errno);
     drop_capabilities(setup_fd);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) cs_die(setup_fd, CS_STAGE_NO_NEW_PRIVS, NULL, errno);
-    if (p->seccomp_filter && p->seccomp_len > 0) {
-        struct sock_fprog prog = { .len = p->seccomp_len, .filter = (struct sock_filter *)p->seccomp_filter };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
-            cs_die(setup_fd, CS_STAGE_SECCOMP, NULL, errno);
-    }
+    const char *step = "";
+    if (cs_load_seccomp(p, &step) != 0)
+        cs_die(setup_fd, step[0] == 'n' ? CS_STAGE_NO_NEW_PRIVS : CS_STAGE_SECCOMP, NULL, errno);
     exec_command(p, setup_fd);
 }

@@ -21,7 +21,14 @@ public enum RunTaskCommand {
       --grace DURATION       SIGTERM-to-SIGKILL grace (default: 10s)
       --max-retries N        further attempts after retry-safe failures (default: 2)
       --backoff DURATION     first retry delay, doubled each time (default: 2s)
-      --network none|host    the sandbox's network (default: host)
+      --network none|host|proxy
+                             the sandbox's network (default: proxy: only the egress
+                             allowlist, GitHub and the model providers by default)
+      --allow-host PATTERN   proxy: also allow this host or *.suffix (repeatable)
+      --allow-port N         proxy: allowed ports (repeatable; replaces the default 443)
+      --allow-private ADDR   proxy: allow this private/loopback address or CIDR (repeatable)
+      --egress-host NAME=ADDR
+                             proxy: resolve NAME to ADDR without DNS (repeatable)
       --memory SIZE          memory limit per attempt (default: 4G)
       --workspace-size SIZE  /workspace size (default: 4G)
       --ro-bind SRC[:DST]    extra read-only bind (repeatable)
@@ -38,6 +45,7 @@ public enum RunTaskCommand {
         var runtime: [String] = []
         var retry = RetryPolicy()
         var config = AttemptConfig(runtime: [], attemptsDirectory: "")
+        var ports: [Int] = []
         var it = CLI.Arguments(args)
         do {
             while let a = it.next() {
@@ -55,8 +63,27 @@ public enum RunTaskCommand {
                 case "--backoff": retry.baseDelay = try it.duration(for: a).seconds
                 case "--network":
                     let v = try it.value(for: a)
-                    guard let m = NetworkMode(rawValue: v) else { throw CLI.UsageError("--network: expected none or host, got '\(v)'") }
+                    guard let m = NetworkMode(rawValue: v) else { throw CLI.UsageError("--network: expected none, host or proxy, got '\(v)'") }
                     config.network = m
+                case "--allow-host":
+                    let v = try it.value(for: a)
+                    guard HostPattern(v) != nil else { throw CLI.UsageError("--allow-host: '\(v)' is not a host name, *.suffix or IP address") }
+                    config.egress.allowHosts.append(v)
+                case "--allow-port":
+                    let v = try it.value(for: a)
+                    guard let n = Int(v), (1...65535).contains(n) else { throw CLI.UsageError("--allow-port: expected a port number, got '\(v)'") }
+                    ports.append(n)
+                case "--allow-private":
+                    let v = try it.value(for: a)
+                    guard CIDR(v) != nil else { throw CLI.UsageError("--allow-private: '\(v)' is not an address or CIDR") }
+                    config.egress.allowPrivateDestinations.append(v)
+                case "--egress-host":
+                    let v = try it.value(for: a)
+                    let kv = v.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard kv.count == 2, HostPattern.normalizedName(kv[0]) != nil, IPAddress(kv[1]) != nil else {
+                        throw CLI.UsageError("--egress-host: expected NAME=ADDRESS, got '\(v)'")
+                    }
+                    config.egress.staticHosts[kv[0]] = kv[1]
                 case "--memory": config.limits.memoryBytes = try it.size(for: a)
                 case "--workspace-size": config.workspaceSize = try it.size(for: a)
                 case "--ro-bind": config.binds.append(try Bind.parse(try it.value(for: a), writable: false))
@@ -65,6 +92,7 @@ public enum RunTaskCommand {
                 default: throw CLI.UsageError("unknown option '\(a)'")
                 }
             }
+            if !ports.isEmpty { config.egress.allowPorts = ports }
             guard let taskFile else { throw CLI.UsageError("--task FILE is required") }
             guard !runtime.isEmpty else { throw CLI.UsageError("--runtime CMD is required (and comes last)") }
             guard let data = FileManager.default.contents(atPath: taskFile) else { throw CLI.UsageError("cannot read task file \(taskFile)") }

@@ -12,7 +12,19 @@ public enum SandboxCommand {
 
     options:
       --profile NAME|PATH     seccomp profile (default: default; 'none' disables it)
-      --network none|host     network namespace mode (default: none)
+      --network none|host|proxy
+                              network mode (default: none). proxy: own namespace with
+                              only loopback plus an egress proxy at 127.0.0.1:3128
+                              (HTTPS_PROXY & co. set) that allows only the hosts below
+      --allow-host PATTERN    proxy: allow a host, `*.suffix` or IP literal (repeatable;
+                              none given = everything denied)
+      --allow-port N          proxy: allow a destination port (repeatable; default 443
+                              when none given; plain-HTTP forwarding needs 80)
+      --allow-private ADDR    proxy: allow connecting to this loopback/private/link-local
+                              address or CIDR (repeatable; the host must still be allowed)
+      --egress-host NAME=ADDR proxy: resolve NAME to ADDR without DNS (repeatable)
+      --max-egress SIZE       proxy: cap on bytes moved through the proxy (default: none)
+      --egress-log PATH       proxy: write every egress decision as JSON to PATH
       --workspace-size SIZE   size of the /workspace tmpfs, the disk quota (default: 1G)
       --tmp-size SIZE         size of the /tmp tmpfs (default: 256M)
       --memory SIZE           memory limit (default: 2G)
@@ -42,7 +54,7 @@ public enum SandboxCommand {
         if sub == "-h" || sub == "--help" { print(help); return 0 }
         guard sub == "exec" else { CLI.fail("sandbox: unknown subcommand '\(sub)'\n\n\(help)"); return 125 }
         do {
-            let (spec, reportPath) = try parse(Array(args.dropFirst()))
+            let (spec, reportPath, egressLogPath) = try parse(Array(args.dropFirst()))
             guard let spec else { print(help); return 0 }
             let result = Sandbox.run(spec)
             Sandbox.finishCleanup()
@@ -57,6 +69,9 @@ public enum SandboxCommand {
             if let reportPath {
                 try ExitReportJSON.encode(result.report).write(to: URL(fileURLWithPath: reportPath))
             }
+            if let egressLogPath, let egress = result.egress {
+                try egress.jsonData().write(to: URL(fileURLWithPath: egressLogPath))
+            }
             return result.report.shellStatus
         } catch let e as CLI.UsageError {
             CLI.fail("sandbox exec: \(e.message)\nRun 'coven-supervisor sandbox exec --help' for usage.")
@@ -67,24 +82,47 @@ public enum SandboxCommand {
         }
     }
 
-    static func parse(_ args: [String]) throws -> (SandboxSpec?, String?) {
+    static func parse(_ args: [String]) throws -> (SandboxSpec?, String?, String?) {
         var spec = SandboxSpec(command: [])
         spec.stdout = .forward(fd: 1, limit: OutputSink.defaultLimit)
         spec.stderr = .forward(fd: 2, limit: OutputSink.defaultLimit)
         var report: String?
+        var egressLog: String?
         var outputLimit = OutputSink.defaultLimit
+        var ports: [Int] = []
         var it = CLI.Arguments(args)
         while let arg = it.next() {
             switch arg {
             case "--": spec.command = it.rest(); 
-            case "-h", "--help": return (nil, nil)
+            case "-h", "--help": return (nil, nil, nil)
             case "--profile":
                 let v = try it.value(for: arg)
                 spec.seccompProfile = v == "none" ? nil : v
             case "--network":
                 let v = try it.value(for: arg)
-                guard let mode = NetworkMode(rawValue: v) else { throw CLI.UsageError("--network: expected none or host, got '\(v)'") }
+                guard let mode = NetworkMode(rawValue: v) else { throw CLI.UsageError("--network: expected none, host or proxy, got '\(v)'") }
                 spec.network = mode
+            case "--allow-host":
+                let v = try it.value(for: arg)
+                guard HostPattern(v) != nil else { throw CLI.UsageError("--allow-host: '\(v)' is not a host name, *.suffix or IP address") }
+                spec.egress.allowHosts.append(v)
+            case "--allow-port":
+                let v = try it.value(for: arg)
+                guard let n = Int(v), (1...65535).contains(n) else { throw CLI.UsageError("--allow-port: expected a port number, got '\(v)'") }
+                ports.append(n)
+            case "--allow-private":
+                let v = try it.value(for: arg)
+                guard CIDR(v) != nil else { throw CLI.UsageError("--allow-private: '\(v)' is not an address or CIDR") }
+                spec.egress.allowPrivateDestinations.append(v)
+            case "--egress-host":
+                let v = try it.value(for: arg)
+                let kv = v.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2, HostPattern.normalizedName(kv[0]) != nil, IPAddress(kv[1]) != nil else {
+                    throw CLI.UsageError("--egress-host: expected NAME=ADDRESS, got '\(v)'")
+                }
+                spec.egress.staticHosts[kv[0]] = kv[1]
+            case "--max-egress": spec.egress.maxBytes = try it.size(for: arg)
+            case "--egress-log": egressLog = try it.value(for: arg)
             case "--workspace-size": spec.workspaceSize = try it.size(for: arg)
             case "--tmp-size": spec.tmpSize = try it.size(for: arg)
             case "--memory": spec.limits.memoryBytes = try it.size(for: arg)
@@ -116,8 +154,14 @@ public enum SandboxCommand {
             }
         }
         guard !spec.command.isEmpty else { throw CLI.UsageError("no command given (use -- CMD [ARGS...])") }
+        if !ports.isEmpty { spec.egress.allowPorts = ports }
+        let proxyOptions = !spec.egress.allowHosts.isEmpty || !ports.isEmpty || !spec.egress.allowPrivateDestinations.isEmpty
+            || !spec.egress.staticHosts.isEmpty || spec.egress.maxBytes != nil || egressLog != nil
+        if proxyOptions && spec.network != .proxy {
+            throw CLI.UsageError("--allow-host, --allow-port, --allow-private, --egress-host, --max-egress and --egress-log need --network proxy")
+        }
         spec.stdout = .forward(fd: 1, limit: outputLimit)
         spec.stderr = .forward(fd: 2, limit: outputLimit)
-        return (spec, report)
+        return (spec, report, egressLog)
     }
 }

@@ -43,6 +43,16 @@ public enum Sandbox {
         var cleanup = LaunchCleanup(pool: identities, pooledID: pooled)
         defer { cleanup.run() }
 
+        // 2a. Proxy mode: this sandbox's own egress proxy, on a socket only its host uid may use.
+        var mountSpec = spec
+        var egress: EgressProxy?
+        if spec.network == .proxy {
+            let e = try startEgressProxy(spec, hostUID: hostUID, hostGID: hostGID)
+            egress = e.proxy
+            cleanup.egress = e
+            mountSpec.binds.append(Bind(source: e.directory, destination: SandboxSpec.egressSocketDirectory))
+        }
+
         // 3. Cgroup with the limits (before the child runs: it joins before it is released).
         var cgroup: SandboxCgroup?
         do {
@@ -62,16 +72,21 @@ public enum Sandbox {
         let arena = CArena()
         var plan = cs_plan()
         var flags = CS_NEWUSER | CS_NEWNS | CS_NEWPID | CS_NEWIPC | CS_NEWUTS
-        if spec.network == .none { flags |= CS_NEWNET }
+        let ownNetwork = spec.network == .none || spec.network == .proxy
+        if ownNetwork { flags |= CS_NEWNET }
         plan.clone_flags = Int32(flags)
         plan.unshare_cgroup = 1
-        plan.net_loopback = spec.network == .none ? 1 : 0
+        plan.net_loopback = ownNetwork ? 1 : 0
+        if egress != nil {
+            plan.egress_socket = arena.string(SandboxSpec.egressSocketInside)
+            plan.egress_port = Int32(SandboxSpec.egressPort)
+        }
         plan.inner_uid = SandboxSpec.innerUID
         plan.inner_gid = SandboxSpec.innerGID
         plan.host_uid = hostUID
         plan.host_gid = hostGID
         plan.root_tmpfs_options = arena.string("mode=0755,size=4194304")
-        let entries = MountPlan.entries(for: spec)
+        let entries = MountPlan.entries(for: mountSpec)
         plan.mounts = UnsafePointer(arena.mounts(entries))
         plan.nmounts = Int32(entries.count)
         plan.hostname = arena.string(spec.hostname)
@@ -107,7 +122,28 @@ public enum Sandbox {
         let launchLatency = ContinuousClock.now - started
         return SandboxHandle(child: child, spec: spec, cgroup: cgroup, stdout: out, stderr: err,
                              hostUID: hostUID, hostGID: hostGID, pool: pooled.map { (identities, $0) },
-                             warnings: warnings, started: started, launchLatency: launchLatency)
+                             egress: cleanup.egress, warnings: warnings, started: started, launchLatency: launchLatency)
+    }
+
+    /// Makes a fresh 0711 directory for the sandbox's proxy socket and starts the proxy
+    /// there (socket owned by the sandbox's host uid, 0600, peer uid checked).
+    static func startEgressProxy(_ spec: SandboxSpec, hostUID: uid_t, hostGID: gid_t) throws -> EgressEndpoint {
+        var parent = spec.egressSocketParent ?? NSTemporaryDirectory()
+        while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
+        let dir = parent + "/coven-egress-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        guard mkdir(dir, 0o711) == 0 else {
+            throw SandboxError(stage: "egress proxy", errno: errno, message: "egress proxy: mkdir \(dir): \(String(cString: strerror(errno)))")
+        }
+        chmod(dir, 0o711)
+        do {
+            let proxy = try EgressProxy(policy: spec.egress, socketPath: dir + "/proxy.sock",
+                                        socketOwner: geteuid() == 0 ? (hostUID, hostGID) : nil, peerUID: hostUID)
+            return EgressEndpoint(proxy: proxy, directory: dir)
+        } catch {
+            rmdir(dir)
+            let e = error as? EgressPolicyError
+            throw SandboxError(stage: "egress proxy", errno: EINVAL, message: e.map { "egress policy: \($0)" } ?? "egress proxy: \(error)")
+        }
     }
 
     /// Waits until the cgroups of finished sandboxes are removed (they are removed in
@@ -135,6 +171,21 @@ public struct SandboxResult: Sendable {
     public var report: ExitReport
     public var stdout: Data
     public var stderr: Data
+    /// Proxy mode: every egress decision of the sandbox.
+    public var egress: EgressReport? = nil
+}
+
+/// A proxy-mode sandbox's proxy and the host directory its socket lives in.
+struct EgressEndpoint {
+    let proxy: EgressProxy
+    let directory: String
+
+    /// Closes the proxy (its log is final after) and removes the directory.
+    func stop() {
+        proxy.close()
+        unlink(directory + "/proxy.sock")
+        rmdir(directory)
+    }
 }
 
 /// A pipe for one output stream.
@@ -169,6 +220,7 @@ struct LaunchCleanup {
     let pooledID: UInt32?
     var cgroup: SandboxCgroup?
     var pipes: [OutputPipe] = []
+    var egress: EgressEndpoint?
     private var armed = true
 
     init(pool: HostIdentityPool, pooledID: UInt32?) { self.pool = pool; self.pooledID = pooledID }
@@ -178,6 +230,7 @@ struct LaunchCleanup {
     func run() {
         guard armed else { return }
         for p in pipes { p.closeAll() }
+        egress?.stop()
         cgroup?.destroy()
         if let id = pooledID { pool.release(id) }
     }

@@ -13,6 +13,8 @@ public final class SandboxHandle: @unchecked Sendable {
     public let hostGID: gid_t
     /// Time from `launch` called to the sandbox released.
     public let launchLatency: Duration
+    /// Proxy mode: the sandbox's egress proxy (live counters and log).
+    public var egress: EgressProxy? { egressEndpoint?.proxy }
 
     private let child: cs_child
     private let spec: SandboxSpec
@@ -20,6 +22,7 @@ public final class SandboxHandle: @unchecked Sendable {
     private let stdoutPipe: OutputPipe
     private let stderrPipe: OutputPipe
     private let pool: (HostIdentityPool, UInt32)?
+    private let egressEndpoint: EgressEndpoint?
     private let warnings: [String]
     private let started: ContinuousClock.Instant
     private let wakeRead: Int32
@@ -30,7 +33,7 @@ public final class SandboxHandle: @unchecked Sendable {
     private var result: SandboxResult?
 
     init(child: cs_child, spec: SandboxSpec, cgroup: SandboxCgroup?, stdout: OutputPipe, stderr: OutputPipe,
-         hostUID: uid_t, hostGID: gid_t, pool: (HostIdentityPool, UInt32)?, warnings: [String],
+         hostUID: uid_t, hostGID: gid_t, pool: (HostIdentityPool, UInt32)?, egress: EgressEndpoint?, warnings: [String],
          started: ContinuousClock.Instant, launchLatency: Duration) {
         self.child = child
         self.hostPID = child.pid
@@ -41,6 +44,7 @@ public final class SandboxHandle: @unchecked Sendable {
         self.hostUID = hostUID
         self.hostGID = hostGID
         self.pool = pool
+        self.egressEndpoint = egress
         self.warnings = warnings
         self.started = started
         self.launchLatency = launchLatency
@@ -197,6 +201,9 @@ public final class SandboxHandle: @unchecked Sendable {
         // Init is reaped, so its pid namespace is gone; the cgroup check is the belt to those braces.
         if let cg = cgroup, !cg.isEmpty { cg.killAll() }
         if let (pool, id) = pool { pool.release(id) }
+        // Every process of the sandbox is gone, so are its connections: the log is final.
+        egressEndpoint?.stop()
+        let egressReport = egressEndpoint?.proxy.report()
 
         let exitClass: ExitClass
         if let rec = setupRecord {
@@ -246,7 +253,7 @@ public final class SandboxHandle: @unchecked Sendable {
         close(wakeWrite)
 
         done.lock()
-        result = SandboxResult(report: report, stdout: outData, stderr: errData)
+        result = SandboxResult(report: report, stdout: outData, stderr: errData, egress: egressReport)
         done.broadcast()
         done.unlock()
         // Removing cgroup directories is slow (kernfs) and nobody waits for it.

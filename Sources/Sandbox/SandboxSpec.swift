@@ -6,6 +6,10 @@ public enum NetworkMode: String, Sendable, Codable, CaseIterable {
     case none
     /// The host's network namespace (no network isolation).
     case host
+    /// Own network namespace with only loopback, plus an egress proxy: tools use
+    /// `http://127.0.0.1:3128` (set in the environment), which reaches the
+    /// supervisor's per-sandbox `EgressProxy` and only what `SandboxSpec.egress` allows.
+    case proxy
 }
 
 /// A host path made visible inside the sandbox.
@@ -83,6 +87,12 @@ public struct SandboxSpec: Sendable {
     public var workingDirectory: String
     public var hostname: String
     public var network: NetworkMode
+    /// What a `.proxy` sandbox may reach (ignored in the other modes).
+    public var egress: EgressPolicy
+    /// Host directory in which a `.proxy` sandbox's socket directory is made (and
+    /// removed after); nil = the temporary directory. Must be traversable by the
+    /// sandbox's host uid.
+    public var egressSocketParent: String?
     /// Seccomp profile: "default", a profile name, a path; nil disables seccomp (tests only).
     public var seccompProfile: String?
     /// A precompiled program wins over `seccompProfile` (the supervisor compiles once).
@@ -132,6 +142,8 @@ public struct SandboxSpec: Sendable {
         self.workingDirectory = workingDirectory
         self.hostname = hostname
         self.network = network
+        self.egress = EgressPolicy()
+        self.egressSocketParent = nil
         self.seccompProfile = seccompProfile
         self.seccompProgram = nil
         self.limits = limits
@@ -153,9 +165,29 @@ public struct SandboxSpec: Sendable {
     public static let innerUID: uid_t = 1000
     public static let innerGID: gid_t = 1000
 
+    /// Where a `.proxy` sandbox finds its egress relay, and the proxy's socket inside.
+    public static let egressPort = 3128
+    public static let egressProxyURL = "http://127.0.0.1:\(egressPort)"
+    public static let egressSocketDirectory = "/run/coven-egress"
+    public static let egressSocketInside = egressSocketDirectory + "/proxy.sock"
+
+    /// What a `.proxy` sandbox's environment says about the proxy (both cases: curl
+    /// only reads lower-case http_proxy, other tools only upper case).
+    public static let proxyEnvironment: [String: String] = {
+        var env: [String: String] = [:]
+        for k in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"] {
+            env[k] = egressProxyURL
+            env[k.lowercased()] = egressProxyURL
+        }
+        env["NO_PROXY"] = "localhost,127.0.0.1"
+        env["no_proxy"] = "localhost,127.0.0.1"
+        return env
+    }()
+
     /// The environment the command actually gets.
     public var effectiveEnvironment: [String: String] {
         var env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
+        if network == .proxy { env.merge(Self.proxyEnvironment) { a, _ in a } }
         for (k, v) in environment { env[k] = v }
         return env
     }

@@ -239,8 +239,14 @@ public final class TaskSupervisor: @unchecked Sendable {
         cond.unlock()
         if !shutdownTeardown { record(r, run) }
         observer?.attemptFinished(spec, r.attempt, run.outcome, run.report)
-        log("attempt_finished", ["task": spec.id, "attempt": String(r.attempt), "class": run.outcome.attemptClass.rawValue,
-                                 "reason": run.outcome.reason])
+        var fields = ["task": spec.id, "attempt": String(r.attempt), "class": run.outcome.attemptClass.rawValue,
+                      "reason": run.outcome.reason]
+        if let e = run.egress?.totals {
+            fields["egress_allowed"] = String(e.connectionsAllowed)
+            fields["egress_denied"] = String(e.connectionsDenied)
+            fields["egress_bytes"] = String(e.bytesUp + e.bytesDown)
+        }
+        log("attempt_finished", fields)
 
         cond.lock()
         running[spec.id] = nil
@@ -255,7 +261,7 @@ public final class TaskSupervisor: @unchecked Sendable {
         do {
             try store.finishAttempt(taskID: spec.id, attempt: r.attempt, report: run.report, classification: o.attemptClass,
                                     note: o.noteText.isEmpty ? nil : o.noteText, stdout: run.stdout, stderr: run.stderr,
-                                    egressLog: nil)
+                                    egressLog: run.egress?.jsonString)
             let final: TaskOutcome?
             switch o.attemptClass {
             case .completed:

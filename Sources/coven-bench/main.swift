@@ -3,6 +3,7 @@ import Sandbox
 
 // coven-bench: side-by-side benchmarks, medians and ratios in one run.
 //   coven-bench launch [--iterations N] [--cli PATH]
+//   coven-bench egress [--iterations N] [--megabytes M] [--runs R] [--tunnels T]
 
 let args = Array(CommandLine.arguments.dropFirst())
 let what = args.first ?? "launch"
@@ -16,6 +17,11 @@ switch what {
 case "launch":
     LaunchBenchmark.run(iterations: Int(option("--iterations", "200")) ?? 200,
                         cli: option("--cli", Bench.sibling("coven-supervisor")))
+case "egress":
+    EgressBenchmark.run(iterations: Int(option("--iterations", "300")) ?? 300,
+                        megabytes: Int(option("--megabytes", "256")) ?? 256,
+                        runs: Int(option("--runs", "5")) ?? 5,
+                        tunnels: Int(option("--tunnels", "200")) ?? 200)
 case "phases":
     LaunchBenchmark.phases(iterations: Int(option("--iterations", "100")) ?? 100)
 case "webhook":
@@ -23,6 +29,6 @@ case "webhook":
                          requests: Int(option("--requests", "4000")) ?? 4000,
                          concurrency: Int(option("--concurrency", "8")) ?? 8)
 default:
-    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook [--iterations N] [--requests N] [--concurrency N] [--cli PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook|egress [--iterations N] [--requests N] [--concurrency N] [--megabytes M] [--runs R] [--tunnels T] [--cli PATH]\n".utf8))
     exit(2)
 }

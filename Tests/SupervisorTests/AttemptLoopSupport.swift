@@ -34,9 +34,27 @@ final class AttemptLoopFixture {
 
     func task(id: String = TaskSpec.newID(), installation: Int64? = nil, cloneURL: String? = nil) -> TaskSpec {
         TaskSpec(id: id, installationID: installation,
-                 repo: RepoRef(owner: "acme", name: "widget", cloneURL: cloneURL ?? git.url("acme/widget"), defaultBranch: "main"),
+                 repo: RepoRef(owner: "acme", name: "widget", cloneURL: cloneURL ?? proxiedURL("acme/widget"), defaultBranch: "main"),
                  trigger: .issueAssigned, kind: .fixIssue(issueNumber: 1, title: "Fix it", body: "Please"),
                  familiar: FamiliarRef(id: "cody", displayName: "Cody"))
+    }
+
+    /// The name the sandbox uses for the git server: pinned to 127.0.0.1 in the egress
+    /// policy (no DNS), and not in NO_PROXY, so git goes through the proxy.
+    static let gitHost = "git.test"
+
+    func proxiedURL(_ repo: String) -> String { "http://\(Self.gitHost):\(git.port)/\(repo).git" }
+
+    /// Exactly the git server: its name, its port, and the loopback exception for it.
+    var egressPolicy: EgressPolicy {
+        EgressPolicy(allowHosts: [Self.gitHost], allowPorts: [Int(git.port)], allowPrivateDestinations: ["127.0.0.1"],
+                     staticHosts: [Self.gitHost: "127.0.0.1"])
+    }
+
+    /// `egressPolicy` as run-task options.
+    var egressArguments: [String] {
+        ["--network", "proxy", "--allow-host", Self.gitHost, "--allow-port", String(git.port),
+         "--allow-private", "127.0.0.1", "--egress-host", "\(Self.gitHost)=127.0.0.1"]
     }
 
     func attemptConfig(mode: String, timeout: Duration = .seconds(60)) -> AttemptConfig {
@@ -44,7 +62,8 @@ final class AttemptLoopFixture {
         c.binds = [Bind(source: runtimeDir, destination: "/opt/fake")]
         c.timeout = timeout
         c.grace = .milliseconds(500)
-        c.network = .host
+        c.network = .proxy
+        c.egress = egressPolicy
         c.limits = ResourceLimits(memoryBytes: 1 << 30, pids: 256)
         c.workspaceSize = 256 << 20
         return c
@@ -52,9 +71,9 @@ final class AttemptLoopFixture {
 
     /// Runs one task to its final state through a TaskSupervisor.
     func run(mode: String, maxRetries: Int = 0, timeout: Duration = .seconds(60), token: String? = nil,
-             task: TaskSpec? = nil) throws -> TaskDetail {
+             task: TaskSpec? = nil, egress: EgressPolicy? = nil) throws -> TaskDetail {
         let store = try TaskStore(path: dir + "/state/coven-\(UUID().uuidString.prefix(6)).db")
-        let sup = try supervisor(store: store, mode: mode, maxRetries: maxRetries, timeout: timeout, token: token)
+        let sup = try supervisor(store: store, mode: mode, maxRetries: maxRetries, timeout: timeout, token: token, egress: egress)
         let t = task ?? self.task()
         try sup.submit(t)
         try sup.start()
@@ -64,7 +83,8 @@ final class AttemptLoopFixture {
     }
 
     func supervisor(store: TaskStore, mode: String, maxRetries: Int = 0, timeout: Duration = .seconds(60),
-                    token: String? = nil, settings: SupervisorSettings? = nil, runtime: [String]? = nil) throws -> TaskSupervisor {
+                    token: String? = nil, settings: SupervisorSettings? = nil, runtime: [String]? = nil,
+                    egress: EgressPolicy? = nil) throws -> TaskSupervisor {
         try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
         chmod(dir + "/state", 0o711)
         let tokenFile = dir + "/token-\(UUID().uuidString.prefix(6))"
@@ -73,6 +93,7 @@ final class AttemptLoopFixture {
         s.retry = RetryPolicy(maxRetries: maxRetries, baseDelay: 0.05, maxDelay: 0.2, jitter: 0)
         var config = attemptConfig(mode: mode, timeout: timeout)
         if let runtime { config.runtime = runtime }
+        if let egress { config.egress = egress }
         return TaskSupervisor(store: store, runner: try AttemptRunner(config: config),
                               tokens: FileTokenProvider(path: tokenFile), publisher: NullPublisher(), settings: s)
     }

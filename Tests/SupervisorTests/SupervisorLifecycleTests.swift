@@ -99,7 +99,8 @@ final class SupervisorLifecycleTests: XCTestCase {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: cli)
             p.arguments = ["run-task", "--task", taskFile, "--state-dir", stateDir, "--git-token-file", tokenFile,
-                           "--backoff", "100ms", "--ro-bind", fx.runtimeDir + ":/opt/fake", "--runtime", "/opt/fake/runtime.sh", mode]
+                           "--backoff", "100ms", "--ro-bind", fx.runtimeDir + ":/opt/fake"]
+                + fx.egressArguments + ["--runtime", "/opt/fake/runtime.sh", mode]
             p.standardOutput = Pipe()
             p.standardError = FileHandle.nullDevice
             try p.run()

@@ -55,7 +55,7 @@ enum cs_stage {
     CS_STAGE_UMOUNT_OLDROOT, CS_STAGE_PIVOT_ROOT, CS_STAGE_HOSTNAME, CS_STAGE_LOOPBACK,
     CS_STAGE_CGROUP_NS, CS_STAGE_RLIMIT, CS_STAGE_FORK, CS_STAGE_SETSID, CS_STAGE_STDIO,
     CS_STAGE_CHDIR, CS_STAGE_CAPS, CS_STAGE_NO_NEW_PRIVS, CS_STAGE_SECCOMP, CS_STAGE_EXEC,
-    CS_STAGE_INIT_SIGNALS, CS_STAGE_COUNT
+    CS_STAGE_INIT_SIGNALS, CS_STAGE_EGRESS_RELAY, CS_STAGE_COUNT
 };
 
 /* Returns a short name for a stage ("mount /proc" style phrases). */
@@ -72,6 +72,14 @@ struct cs_plan {
     int clone_flags;             /* CLONE_NEW* namespace flags (user, mount, pid, ipc, uts, net) */
     int unshare_cgroup;          /* unshare(CLONE_NEWCGROUP) after joining the cgroup */
     int net_loopback;            /* bring `lo` up (own net namespace) */
+
+    /* Egress relay (network `proxy` mode). When egress_socket is set, init listens on
+     * 127.0.0.1:egress_port inside the sandbox's net namespace before the command
+     * starts and forks a relay that connects each client to the unix socket at
+     * egress_socket (a path inside the sandbox, bind-mounted from the host), copying
+     * both ways. NULL = no relay. */
+    const char *egress_socket;
+    int egress_port;
 
     uid_t inner_uid; gid_t inner_gid;   /* ids inside the sandbox (1000) */
     uid_t host_uid; gid_t host_gid;     /* what they map to on the host */
@@ -120,6 +128,9 @@ enum {
     CS_NEWNS = 0x00020000, CS_NEWCGROUP = 0x02000000, CS_NEWUTS = 0x04000000, CS_NEWIPC = 0x08000000,
     CS_NEWUSER = 0x10000000, CS_NEWPID = 0x20000000, CS_NEWNET = 0x40000000,
 };
+
+/* Most connections the egress relay carries at once (more wait in the listen backlog). */
+enum { CS_RELAY_MAX_CONNECTIONS = 64 };
 
 /* Helpers for the Swift side. */
 /* pipe2 with O_CLOEXEC (and O_NONBLOCK on both ends when nonblock). */

@@ -7,7 +7,11 @@ public struct AttemptConfig: Sendable {
     public var runtime: [String]
     public var timeout: Duration
     public var grace: Duration
+    /// `.proxy` (the default): only what `egress` allows, through a per-attempt proxy.
     public var network: NetworkMode
+    /// What an attempt may reach in `.proxy` mode. The repository's host must be
+    /// covered (the default covers github.com).
+    public var egress: EgressPolicy
     /// Seccomp profile name or path; compiled once per config.
     public var seccompProfile: String
     public var limits: ResourceLimits
@@ -24,7 +28,8 @@ public struct AttemptConfig: Sendable {
     public var askpassBinary: String
 
     public init(runtime: [String], attemptsDirectory: String, askpassBinary: String = AttemptConfig.defaultAskpassBinary(),
-                timeout: Duration = .seconds(1800), grace: Duration = .seconds(10), network: NetworkMode = .host,
+                timeout: Duration = .seconds(1800), grace: Duration = .seconds(10), network: NetworkMode = .proxy,
+                egress: EgressPolicy = .daemonDefault,
                 seccompProfile: String = "default",
                 limits: ResourceLimits = ResourceLimits(memoryBytes: 4 << 30, pids: 1024, cpus: nil),
                 workspaceSize: UInt64 = 4 << 30, binds: [Bind] = [], exposeTokenEnv: Bool = false,
@@ -35,6 +40,7 @@ public struct AttemptConfig: Sendable {
         self.timeout = timeout
         self.grace = grace
         self.network = network
+        self.egress = egress
         self.seccompProfile = seccompProfile
         self.limits = limits
         self.workspaceSize = workspaceSize

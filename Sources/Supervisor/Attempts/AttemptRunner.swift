@@ -8,6 +8,8 @@ public struct AttemptRun: Sendable {
     public var stdout: RedactedOutput
     public var stderr: RedactedOutput
     public var askpass: [AskpassRequestLog]
+    /// Proxy mode: every egress decision of the attempt (stored as its egress log).
+    public var egress: EgressReport? = nil
 }
 
 /// Runs one attempt: a fresh sandbox that pre-clones the repository into
@@ -25,6 +27,10 @@ public final class AttemptRunner: Sendable {
             program = try SeccompProfile.load(nameOrPath: config.seccompProfile).compile()
         } catch {
             throw AttemptError.setup("seccomp profile \(config.seccompProfile): \(error)")
+        }
+        // A bad egress policy is a configuration error: fail now, not as a retried attempt.
+        if config.network == .proxy {
+            do { _ = try config.egress.compiled() } catch { throw AttemptError.setup("egress policy: \(error)") }
         }
     }
 
@@ -85,6 +91,8 @@ public final class AttemptRunner: Sendable {
         var spec = SandboxSpec(command: ["/bin/sh", AttemptDirectory.insideRoot + "/attempt.sh"] + config.runtime)
         spec.environment = environment(task: task, attempt: attempt, token: token)
         spec.network = config.network
+        spec.egress = config.egress
+        spec.egressSocketParent = dir.path   // removed with the attempt directory at the latest
         spec.seccompProgram = program
         spec.limits = config.limits
         spec.workspaceSize = config.workspaceSize
@@ -132,11 +140,11 @@ public final class AttemptRunner: Sendable {
             return AttemptRun(outcome: AttemptOutcome(attemptClass: o.attemptClass, disposition: o.disposition,
                                                       reason: "runtime \(config.runtime[0]) \(status == "not-found" ? "not found" : "not executable") in the sandbox"),
                               report: report, stdout: redactor.redact(result.stdout), stderr: redactor.redact(result.stderr),
-                              askpass: askpass?.requests ?? [])
+                              askpass: askpass?.requests ?? [], egress: result.egress)
         }
         return AttemptRun(outcome: outcome, report: result.report,
                           stdout: redactor.redact(result.stdout), stderr: redactor.redact(result.stderr),
-                          askpass: askpass?.requests ?? [])
+                          askpass: askpass?.requests ?? [], egress: result.egress)
     }
 
     private func readResult(_ dir: AttemptDirectory) -> Result<ResultEnvelope, ContractViolation> {
