@@ -17,7 +17,20 @@
 #include <sched.h>
 
 /* Descriptors init holds, moved to fixed high slots so they never collide with 0-2. */
-enum { SLOT_SYNC = 1000, SLOT_SETUP, SLOT_STATUS, SLOT_LIFELINE, SLOT_STDOUT, SLOT_STDERR };
+enum { SLOT_SYNC = 1000, SLOT_SETUP, SLOT_STATUS, SLOT_LIFELINE, SLOT_STDOUT, SLOT_STDERR, SLOT_CGROUP = 1010 };
+#define MAX_CGROUP_JOIN 8
+
+/* Moves this (single-threaded) process into its cgroups through the `tasks` files the
+   supervisor opened: "0" means the calling thread, which the kernel migrates without
+   taking its global threadgroup lock. */
+static void join_cgroups(const int *fds, int n, int setup_fd) {
+    for (int i = 0; i < n; i++) {
+        ssize_t w;
+        do { w = write(fds[i], "0", 1); } while (w < 0 && errno == EINTR);
+        if (w != 1) cs_die(setup_fd, CS_STAGE_CGROUP_JOIN, "tasks", w < 0 ? errno : EIO);
+        close(fds[i]);
+    }
+}
 
 static int move_fd(int fd, int slot) {
     if (fd < 0) return -1;
@@ -103,8 +116,12 @@ void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int sta
     lifeline_fd = move_fd(lifeline_fd, SLOT_LIFELINE);
     p.stdout_fd = move_fd(p.stdout_fd, SLOT_STDOUT);
     p.stderr_fd = move_fd(p.stderr_fd, SLOT_STDERR);
-    int keep[6] = { sync_fd, setup_fd, status_fd, lifeline_fd, p.stdout_fd, p.stderr_fd };
-    cs_close_fds_except(keep, 6);
+    int join[MAX_CGROUP_JOIN];
+    int njoin = p.ncgroup_join_fds < MAX_CGROUP_JOIN ? p.ncgroup_join_fds : MAX_CGROUP_JOIN;
+    for (int i = 0; i < njoin; i++) join[i] = move_fd(p.cgroup_join_fds[i], SLOT_CGROUP + i);
+    int keep[6 + MAX_CGROUP_JOIN] = { sync_fd, setup_fd, status_fd, lifeline_fd, p.stdout_fd, p.stderr_fd };
+    for (int i = 0; i < njoin; i++) keep[6 + i] = join[i];
+    cs_close_fds_except(keep, 6 + njoin);
 
     /* 1. Wait until the supervisor wrote our id maps and cgroups (EOF: it gave up or died). */
     char go = 0;
@@ -112,6 +129,7 @@ void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int sta
     do { r = read(sync_fd, &go, 1); } while (r < 0 && errno == EINTR);
     if (r != 1 || go != 'G') _exit(125);
     close(sync_fd);
+    join_cgroups(join, njoin, setup_fd);
 
     /* 2. Become the sandbox identity (mapped, so tmpfs inodes are ours); caps stay in our namespace. */
     if (syscall(SYS_setresgid, p.inner_gid, p.inner_gid, p.inner_gid) != 0) cs_die(setup_fd, CS_STAGE_SETGID, NULL, errno);

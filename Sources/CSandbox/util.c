@@ -37,6 +37,7 @@ static const char *const stage_names[CS_STAGE_COUNT] = {
     [CS_STAGE_SECCOMP] = "load seccomp filter",
     [CS_STAGE_EXEC] = "execve",
     [CS_STAGE_INIT_SIGNALS] = "init signal mask",
+    [CS_STAGE_CGROUP_JOIN] = "join cgroup",
     [CS_STAGE_EGRESS_RELAY] = "start egress relay",
 };
 

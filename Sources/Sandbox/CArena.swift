@@ -34,6 +34,13 @@ final class CArena {
         return arr
     }
 
+    func ints(_ values: [Int32]) -> UnsafeMutablePointer<Int32> {
+        let arr = UnsafeMutablePointer<Int32>.allocate(capacity: max(values.count, 1))
+        for (i, v) in values.enumerated() { arr[i] = v }
+        allocated.append(UnsafeMutableRawPointer(arr))
+        return arr
+    }
+
     func bytes(_ data: [UInt8]) -> UnsafeRawPointer? {
         guard !data.isEmpty else { return nil }
         let p = UnsafeMutableRawPointer.allocate(byteCount: data.count, alignment: 8)

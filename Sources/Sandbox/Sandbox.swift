@@ -104,9 +104,24 @@ public enum Sandbox {
         plan.rlimit_fsize = Int64(clamping: spec.maxFileSize ?? spec.workspaceSize)
         plan.stdout_fd = out.writeFD
         plan.stderr_fd = err.writeFD
-        let procs = cgroup?.procsFiles ?? []
+        // v1: init moves itself through pre-opened `tasks` fds (no global lock); v2: we write its pid.
+        var joinFDs: [Int32] = []
+        defer { for fd in joinFDs { close(fd) } }
+        var procs = cgroup?.procsFiles ?? []
+        if let files = cgroup?.selfJoinFiles, !files.isEmpty, files.count <= 8 {
+            for f in files {
+                let fd = open(f, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else {
+                    throw SandboxError(stage: "cgroup", errno: errno, message: "cgroup: open \(f): \(String(cString: strerror(errno)))")
+                }
+                joinFDs.append(fd)
+            }
+            procs = []
+        }
         plan.cgroup_procs = UnsafePointer(arena.constStringArray(procs))
         plan.ncgroup_procs = Int32(procs.count)
+        plan.cgroup_join_fds = UnsafePointer(arena.ints(joinFDs))
+        plan.ncgroup_join_fds = Int32(joinFDs.count)
 
         // 6. Clone.
         var child = cs_child()

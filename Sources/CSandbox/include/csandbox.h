@@ -55,7 +55,7 @@ enum cs_stage {
     CS_STAGE_UMOUNT_OLDROOT, CS_STAGE_PIVOT_ROOT, CS_STAGE_HOSTNAME, CS_STAGE_LOOPBACK,
     CS_STAGE_CGROUP_NS, CS_STAGE_RLIMIT, CS_STAGE_FORK, CS_STAGE_SETSID, CS_STAGE_STDIO,
     CS_STAGE_CHDIR, CS_STAGE_CAPS, CS_STAGE_NO_NEW_PRIVS, CS_STAGE_SECCOMP, CS_STAGE_EXEC,
-    CS_STAGE_INIT_SIGNALS, CS_STAGE_EGRESS_RELAY, CS_STAGE_COUNT
+    CS_STAGE_INIT_SIGNALS, CS_STAGE_EGRESS_RELAY, CS_STAGE_CGROUP_JOIN, CS_STAGE_COUNT
 };
 
 /* Returns a short name for a stage ("mount /proc" style phrases). */
@@ -104,8 +104,14 @@ struct cs_plan {
     int stdout_fd;               /* host fds that become the command's stdout / stderr */
     int stderr_fd;
 
-    const char *const *cgroup_procs;   /* cgroup.procs files to put the sandbox into */
+    const char *const *cgroup_procs;   /* cgroup.procs files the launcher writes the pid into */
     int ncgroup_procs;
+    /* cgroup v1: `tasks` files opened (O_WRONLY) by the supervisor; init writes "0" to each
+     * to move itself. Migrating the calling thread skips the kernel's global threadgroup
+     * lock (an RCU grace period, tens of ms on an idle host) that a pid write takes; the
+     * permission check uses the opener's credentials. At most 8. */
+    const int *cgroup_join_fds;
+    int ncgroup_join_fds;
 };
 
 struct cs_child {

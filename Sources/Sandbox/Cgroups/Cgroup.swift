@@ -205,6 +205,14 @@ public final class SandboxCgroup: Sendable {
     /// C code writes the child's pid into each of these before the child starts running.
     public var procsFiles: [String] { backend.directories.map { $0 + "/cgroup.procs" } }
 
+    /// v1: the `tasks` files a process can write "0" to, to move its calling thread (for a
+    /// single-threaded child: itself) without the kernel's global threadgroup lock, which a
+    /// pid write to `cgroup.procs` takes (an RCU grace period). Empty on v2, where a
+    /// thread move needs threaded mode: write `procsFiles` instead.
+    public var selfJoinFiles: [String] {
+        version == .v1 ? backend.directories.map { $0 + "/tasks" } : []
+    }
+
     /// Moves `pid` (the whole process) into the cgroup in every hierarchy.
     public func attach(pid: pid_t) throws {
         for file in procsFiles {
