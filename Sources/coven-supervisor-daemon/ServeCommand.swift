@@ -98,7 +98,9 @@ enum ServeCommand {
                 }
                 let state = absoluteState ?? (cwd + "/state")
                 let local = try LocalMode(stateDirectory: state)
-                config = LocalMode.config(stateDirectory: state, examplesDirectory: examples)
+                // The listen address first: the sandboxes' egress policy names it.
+                config = listen.map { LocalMode.config(stateDirectory: state, examplesDirectory: examples, listen: $0) }
+                    ?? LocalMode.config(stateDirectory: state, examplesDirectory: examples)
                 options.local = local
             }
             if let listen { config.listen = listen }

@@ -41,7 +41,11 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.github?.apiBaseURL.absoluteString, "https://api.github.com")
         XCTAssertEqual(c.worker.timeout, .seconds(1800))
         XCTAssertEqual(c.worker.concurrency, 4)
-        XCTAssertEqual(c.sandbox.network, .host)
+        XCTAssertEqual(c.sandbox.network, .proxy)
+        XCTAssertEqual(c.sandbox.egress.allowHosts, EgressPolicy.defaultAllowlist + ["*.pypi.org", "files.pythonhosted.org"])
+        XCTAssertEqual(c.sandbox.egress.maxBytes, 4 << 30)
+        XCTAssertEqual(c.familiars.first?.egress?.allowHosts, ["download.swift.org"])
+        XCTAssertNoThrow(try c.egressPolicy(familiar: "cody").compiled())
         XCTAssertEqual(c.sandbox.memory, 4 << 30)
         XCTAssertEqual(c.sandbox.cpus, 2)
         XCTAssertEqual(c.sandbox.binds, [Bind(source: "/opt/coven-code", destination: "/opt/coven-code")])
@@ -56,7 +60,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.listen.description, "127.0.0.1:8787")
         XCTAssertNil(c.github, "no github section: local publication")
         XCTAssertNil(c.api.tokenPath, "no api section: the task API stays closed")
-        XCTAssertEqual(c.sandbox.network, .host, "the sandbox network defaults to host (the pre-clone runs inside)")
+        XCTAssertEqual(c.sandbox.network, .proxy, "the sandbox network defaults to proxy (the pre-clone goes through the egress proxy)")
+        XCTAssertEqual(c.sandbox.egress, .daemonDefault)
     }
 
     func testUnknownKeyIsNamed() {

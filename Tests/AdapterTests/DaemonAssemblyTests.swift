@@ -68,4 +68,30 @@ final class DaemonAssemblyTests: XCTestCase {
         XCTAssertThrowsError(try HTTPClient(keepAlive: false).get("http://127.0.0.1:\(port)/healthz", timeout: 2),
                              "nothing answers after stop")
     }
+
+    func testLocalModeProxyPolicyAllowsExactlyTheListener() throws {
+        let p = LocalMode.egressPolicy(listen: .init(host: "127.0.0.1", port: 8787))
+        XCTAssertEqual(p.allowHosts, [LocalMode.sandboxHostName], "no default hosts in local mode")
+        XCTAssertEqual(p.allowPorts, [8787])
+        XCTAssertEqual(p.allowPrivateDestinations, ["127.0.0.1/32"])
+        XCTAssertEqual(p.staticHosts, [LocalMode.sandboxHostName: "127.0.0.1"])
+        let compiled = try p.compiled()
+        XCTAssertNoThrow(try compiled.check(host: LocalMode.sandboxHostName, port: 8787).get())
+        XCTAssertThrowsError(try compiled.check(host: LocalMode.sandboxHostName, port: 22).get(), "only the listener's port")
+        XCTAssertThrowsError(try compiled.check(host: "github.com", port: 8787).get(), "nothing but the listener")
+        XCTAssertEqual(LocalMode.egressPolicy(listen: .init(host: "0.0.0.0", port: 9000)).staticHosts,
+                       [LocalMode.sandboxHostName: "127.0.0.1"], "all interfaces: reached on 127.0.0.1")
+        XCTAssertEqual(LocalMode.egressPolicy(listen: .init(host: "::1", port: 9000)).allowPrivateDestinations, ["::1/128"])
+        let c = LocalMode.config(stateDirectory: dir, examplesDirectory: dir, listen: .init(host: "127.0.0.1", port: 9001))
+        XCTAssertEqual(c.sandbox.network, .proxy)
+        XCTAssertEqual(c.attemptConfig(attemptsDirectory: dir).egress.allowPorts, [9001])
+    }
+
+    func testLocalModeOnPortZeroIsRefused() throws {
+        let local = try LocalMode(stateDirectory: dir + "/state")
+        let c = LocalMode.config(stateDirectory: dir + "/state", examplesDirectory: dir, listen: .init(host: "127.0.0.1", port: 0))
+        XCTAssertThrowsError(try Daemon(config: c, options: DaemonOptions(local: local, log: { _, _ in }))) { e in
+            XCTAssertTrue("\(e)".contains("fixed listen port"), "\(e)")
+        }
+    }
 }

@@ -50,7 +50,7 @@ final class DaemonDoctorTests: XCTestCase {
         let r = try doctor(["--config", try writeConfig(keyPath: "app.pem")])
         XCTAssertEqual(r.status, 0, "every check passes on this host with a complete config:\n\(r.out)")
         for name in ["user namespaces", "seccomp", "cgroups", "config", "github app key", "webhook secret", "runtime",
-                     "state dir", "task api token"] {
+                     "sandbox network", "state dir", "task api token"] {
             XCTAssertTrue(r.out.contains("ok    \(name):"), "an ok line for \(name):\n\(r.out)")
         }
         XCTAssertFalse(r.out.contains(webhookSecret), "the webhook secret must never be printed")
@@ -72,5 +72,45 @@ final class DaemonDoctorTests: XCTestCase {
         let r = try doctor(["--config", dir + "/bad.json"])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.out.contains(#"FAIL  config: worker.timeout: "soon" is not a duration"#), r.out)
+    }
+
+    func config(_ sandbox: String, familiar: String = "") throws -> DaemonConfig {
+        try ConfigLoader.parse(Data(#"""
+        {"state_dir": "/var/lib/coven", "worker": {"runtime": ["/bin/true"]}, "sandbox": \#(sandbox),
+         "github": {"app_id": 1, "private_key_path": "/k.pem", "webhook_secret_env": "S", "api_base_url": "https://ghe.corp.example/api/v3"},
+         "familiars": [{"id": "cody", "bot_username": "coven-cody[bot]"\#(familiar)}]}
+        """#.utf8), baseDirectory: "/etc")
+    }
+
+    func testProxyModeReportsTheEffectiveAllowlist() throws {
+        let c = try config(#"{"egress": {"allow_hosts": ["*.pypi.org"], "allow_private": ["10.20.0.0/16"], "static_hosts": {"ghe.corp.example": "10.20.0.5"}, "max_bytes": "1G"}}"#,
+                           familiar: #", "egress": {"allow_hosts": ["api.mistral.ai"]}"#)
+        let check = Doctor.networkCheck(c)
+        XCTAssertEqual(check.level, .ok)
+        XCTAssertTrue(check.detail.hasPrefix("proxy"), check.line)
+        let text = check.line
+        for part in ["github.com", "api.anthropic.com", "*.pypi.org", "ghe.corp.example", "allow_ports: 443",
+                     "allow_private: 10.20.0.0/16", "static_hosts: ghe.corp.example=10.20.0.5", "max_bytes: 1073741824",
+                     "added for github.api_base_url: ghe.corp.example", "familiar cody adds: allow_hosts api.mistral.ai"] {
+            XCTAssertTrue(text.contains(part), "'\(part)' is reported:\n\(text)")
+        }
+    }
+
+    func testHostAndNoneWarn() throws {
+        let host = Doctor.networkCheck(try config(#"{"network": "host"}"#))
+        XCTAssertEqual(host.level, .warn)
+        XCTAssertTrue(host.detail.contains("no egress policy"), host.line)
+        let none = Doctor.networkCheck(try config(#"{"network": "none"}"#))
+        XCTAssertEqual(none.level, .warn)
+        XCTAssertTrue(none.detail.contains("cannot reach a remote repository"), none.line)
+    }
+
+    func testProxyWarnsAboutNothingAllowedAndTheMetadataAddress() throws {
+        var c = try config(#"{"egress": {"default_hosts": false}}"#)
+        c.github = nil
+        XCTAssertEqual(Doctor.networkCheck(c).level, .warn, "an empty allowlist cannot clone")
+        let wide = Doctor.networkCheck(try config(#"{"egress": {"allow_private": ["169.254.0.0/16"]}}"#))
+        XCTAssertEqual(wide.level, .warn)
+        XCTAssertTrue(wide.detail.contains("169.254.169.254"), wide.line)
     }
 }

@@ -49,6 +49,12 @@ final class DaemonMetricsTests: XCTestCase {
             XCTAssertEqual(value(before, name), 0, "\(name) is exposed from the start")
         }
         XCTAssertNotNil(value(before, "coven_attempts_total", #"{class="completed"}"#), "attempt classes are exposed at zero")
+        for (name, labels) in [("coven_egress_connections_total", #"{outcome="allowed"}"#),
+                               ("coven_egress_connections_total", #"{outcome="denied"}"#),
+                               ("coven_egress_bytes_total", #"{direction="up"}"#), ("coven_egress_bytes_total", #"{direction="down"}"#),
+                               ("coven_egress_proxies_active", "")] {
+            XCTAssertNotNil(value(before, name, labels), "\(name)\(labels) is exposed from the start")
+        }
 
         _ = try f.deliver(event: "issues", delivery: "d-metrics", body: WebhookFixtures.issuesAssigned(assignee: "coven-cody[bot]"))
         _ = try f.deliver(event: "issues", delivery: "d-bad", body: "{}", signature: .some(nil))
@@ -69,6 +75,29 @@ final class DaemonMetricsTests: XCTestCase {
         XCTAssertEqual(value(s, "coven_sandbox_launch_seconds_count"), 5)
         XCTAssertEqual(value(s, "coven_sandbox_launch_seconds_sum") ?? 0, 30.743, accuracy: 1e-9)
         XCTAssertEqual(value(s, "coven_store_up"), 0, "no store: store_up says so")
+    }
+
+    func testEgressCountersAreExported() throws {
+        var c = EgressCounters()
+        c.connectionsAllowed = 7; c.connectionsDenied = 3; c.connectionsInvalid = 1; c.connectionsFailed = 2
+        c.deniedHost = 2; c.deniedAddress = 1
+        c.bytesUp = 1200; c.bytesDown = 98_765
+        c.byteCapCloses = 1; c.idleTimeouts = 4; c.tunnelsOpen = 5
+        let counters = c
+        let s = parse(DaemonMetrics(egress: { (counters, 2) }).render(store: nil))
+        XCTAssertEqual(value(s, "coven_egress_connections_total", #"{outcome="allowed"}"#), 7)
+        XCTAssertEqual(value(s, "coven_egress_connections_total", #"{outcome="denied"}"#), 3)
+        XCTAssertEqual(value(s, "coven_egress_connections_total", #"{outcome="invalid"}"#), 1)
+        XCTAssertEqual(value(s, "coven_egress_connections_total", #"{outcome="failed"}"#), 2)
+        XCTAssertEqual(value(s, "coven_egress_denied_total", #"{rule="host"}"#), 2)
+        XCTAssertEqual(value(s, "coven_egress_denied_total", #"{rule="address"}"#), 1)
+        XCTAssertEqual(value(s, "coven_egress_denied_total", #"{rule="byte_cap"}"#), 0)
+        XCTAssertEqual(value(s, "coven_egress_bytes_total", #"{direction="up"}"#), 1200)
+        XCTAssertEqual(value(s, "coven_egress_bytes_total", #"{direction="down"}"#), 98_765)
+        XCTAssertEqual(value(s, "coven_egress_byte_cap_closes_total"), 1)
+        XCTAssertEqual(value(s, "coven_egress_idle_timeouts_total"), 4)
+        XCTAssertEqual(value(s, "coven_egress_tunnels_open"), 5)
+        XCTAssertEqual(value(s, "coven_egress_proxies_active"), 2)
     }
 
     func testObserverFeedsTheHistograms() throws {

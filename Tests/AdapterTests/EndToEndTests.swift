@@ -14,6 +14,10 @@ import Sandbox
 final class EndToEndTests: XCTestCase {
     static let secret = "e2e webhook secret"
     static let installation: Int64 = 4711
+    /// The git server as sandboxes reach it: through the egress proxy, by a name the
+    /// config pins to 127.0.0.1 (127.0.0.1 itself is the sandbox's own loopback), with
+    /// the loopback exception an operator would configure for an on-premises host.
+    static let gitHost = "git.test"
 
     /// A fake runtime (run inside the sandbox): MODE --headless --context B --output R.
     static let runtime = #"""
@@ -98,7 +102,10 @@ final class EndToEndTests: XCTestCase {
               "worker": {"runtime": ["/opt/fake/runtime.sh", "\(mode)"], "timeout": "\(timeout)", "grace": "200ms",
                          "max_retries": \(maxRetries), "backoff_base": "50ms", "concurrency": 1,
                          "shutdown_grace": "\(shutdownGrace)"},
-              "sandbox": {"network": "host", "memory": "1G", "workspace_size": "256M", "pids": 256,
+              "sandbox": {"network": "proxy", "memory": "1G", "workspace_size": "256M", "pids": 256,
+                          "egress": {"default_hosts": false, "allow_hosts": ["\(EndToEndTests.gitHost)"],
+                                     "allow_ports": [\(git.port)], "allow_private": ["127.0.0.1/32"],
+                                     "static_hosts": {"\(EndToEndTests.gitHost)": "127.0.0.1"}},
                           "binds": [{"source": "runtime", "destination": "/opt/fake"}]},
               "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "coven-cody[bot]"}]
             }
@@ -131,13 +138,15 @@ final class EndToEndTests: XCTestCase {
 
         var log: String { logs.ids.joined(separator: "\n") }
 
+        var cloneURL: String { "http://\(EndToEndTests.gitHost):\(git.port)/acme/widgets.git" }
+
         /// A signed `issues.assigned` delivery of issue #1 to Cody.
         func deliverAssigned(delivery: String = UUID().uuidString) throws -> HTTPClientResponse {
             let body = """
             {"action": "assigned",
              "issue": {"number": 1, "title": "Widgets wobble", "body": "They wobble.", "user": {"login": "octocat"}},
              "assignee": {"login": "coven-cody[bot]", "type": "Bot"},
-             "repository": {"name": "widgets", "owner": {"login": "acme"}, "clone_url": "\(git.url("acme/widgets"))",
+             "repository": {"name": "widgets", "owner": {"login": "acme"}, "clone_url": "\(cloneURL)",
                             "default_branch": "main"},
              "installation": {"id": \(EndToEndTests.installation)},
              "sender": {"login": "octocat"}}
@@ -175,6 +184,9 @@ final class EndToEndTests: XCTestCase {
         let pushed = w.git.head(of: "acme/widgets", branch: "coven/fix-1")
         XCTAssertNotNil(pushed, "the runtime pushed its branch with the fake's installation token\n\(w.log)")
         XCTAssertEqual(detail?.record.result?.commits.first?.sha, pushed)
+        let egress = try XCTUnwrap(detail?.attempts.first?.egressLog, "proxy mode from the config: the attempt has an egress log")
+        XCTAssertTrue(egress.contains("\"host\":\"\(EndToEndTests.gitHost)\""), egress)
+        XCTAssertFalse(egress.contains("\"outcome\":\"denied\""), "nothing the runtime needed was denied: \(egress)")
 
         let r = try XCTUnwrap(run, "a Check Run was created\n\(w.log)")
         XCTAssertEqual(w.fake.checkRuns.count, 1, "one Check Run per task")

@@ -91,7 +91,21 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(pushed, (result?["commits"] as? [[String: Any]])?.first?["sha"] as? String,
                        "the demo repository has the branch at the reported commit")
 
+        // Local mode runs attempts in proxy mode: the clone and the push went through the
+        // egress proxy to the daemon's listener, by the pinned name, and nowhere else.
+        XCTAssertTrue(String(decoding: demo, as: UTF8.self).contains("http://\(LocalMode.sandboxHostName):\(d.port)/git/"),
+                      "the demo clone URL names the listener as sandboxes reach it")
+        let egress = ((last["attempts"] as? [[String: Any]])?.first?["egress"] as? [String: Any])?["connections"] as? [[String: Any]] ?? []
+        XCTAssertFalse(egress.isEmpty, "the attempt's egress log has the git requests: \(last)")
+        for c in egress {
+            XCTAssertEqual(c["host"] as? String, LocalMode.sandboxHostName)
+            XCTAssertEqual(c["port"] as? Int, Int(d.port))
+            XCTAssertEqual(c["outcome"] as? String, "allowed", "\(c)")
+        }
+
         let metrics = try client.get(d.base + "/metrics").text ?? ""
+        XCTAssertTrue(metrics.contains("coven_egress_connections_total{outcome=\"allowed\"} \(egress.count)"), metrics)
+        XCTAssertTrue(metrics.contains("coven_egress_proxies_active 0"), "the attempt's proxy is gone: \(metrics)")
         XCTAssertTrue(metrics.contains("coven_attempts_total{class=\"completed\"} 1"), metrics)
         XCTAssertTrue(metrics.contains("coven_sandbox_launch_seconds_count 1"), "launch latency observed: \(metrics)")
         XCTAssertTrue(metrics.contains("coven_attempt_duration_seconds_count 1"), "attempt duration observed: \(metrics)")

@@ -71,9 +71,11 @@ final class AttemptLoopFixture {
 
     /// Runs one task to its final state through a TaskSupervisor.
     func run(mode: String, maxRetries: Int = 0, timeout: Duration = .seconds(60), token: String? = nil,
-             task: TaskSpec? = nil, egress: EgressPolicy? = nil) throws -> TaskDetail {
+             task: TaskSpec? = nil, egress: EgressPolicy? = nil,
+             egressForFamiliar: [String: EgressPolicy] = [:]) throws -> TaskDetail {
         let store = try TaskStore(path: dir + "/state/coven-\(UUID().uuidString.prefix(6)).db")
-        let sup = try supervisor(store: store, mode: mode, maxRetries: maxRetries, timeout: timeout, token: token, egress: egress)
+        let sup = try supervisor(store: store, mode: mode, maxRetries: maxRetries, timeout: timeout, token: token, egress: egress,
+                                 egressForFamiliar: egressForFamiliar)
         let t = task ?? self.task()
         try sup.submit(t)
         try sup.start()
@@ -84,7 +86,7 @@ final class AttemptLoopFixture {
 
     func supervisor(store: TaskStore, mode: String, maxRetries: Int = 0, timeout: Duration = .seconds(60),
                     token: String? = nil, settings: SupervisorSettings? = nil, runtime: [String]? = nil,
-                    egress: EgressPolicy? = nil) throws -> TaskSupervisor {
+                    egress: EgressPolicy? = nil, egressForFamiliar: [String: EgressPolicy] = [:]) throws -> TaskSupervisor {
         try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
         chmod(dir + "/state", 0o711)
         let tokenFile = dir + "/token-\(UUID().uuidString.prefix(6))"
@@ -94,6 +96,7 @@ final class AttemptLoopFixture {
         var config = attemptConfig(mode: mode, timeout: timeout)
         if let runtime { config.runtime = runtime }
         if let egress { config.egress = egress }
+        config.egressForFamiliar = egressForFamiliar
         return TaskSupervisor(store: store, runner: try AttemptRunner(config: config),
                               tokens: FileTokenProvider(path: tokenFile), publisher: NullPublisher(), settings: s)
     }

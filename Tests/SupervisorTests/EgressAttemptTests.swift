@@ -84,4 +84,36 @@ final class EgressAttemptTests: XCTestCase {
         XCTAssertEqual(first?["rule"] as? String, "resolves to 127.0.0.1 (loopback), not allowed")
         XCTAssertTrue(fx.git.requests.isEmpty, "the git server must not have been reached")
     }
+
+    func testPolicyIsPickedByTheTasksFamiliar() {
+        var c = AttemptConfig(runtime: ["x"], attemptsDirectory: "/tmp")
+        c.egress = .denyAll
+        c.egressForFamiliar = ["cody": fx.egressPolicy]
+        XCTAssertEqual(c.egress(for: fx.task()), fx.egressPolicy, "the task's familiar (cody) has a policy of its own")
+        var other = fx.task()
+        other.familiar = FamiliarRef(id: "nova", displayName: "Nova")
+        XCTAssertEqual(c.egress(for: other), .denyAll, "a familiar without its own policy gets the sandbox-level one")
+    }
+
+    func testFamiliarPolicyReachesTheAttempt() throws {
+        // The sandbox-level policy allows nothing; cody's own policy allows the git server.
+        let d = try fx.run(mode: "ok", egress: .denyAll, egressForFamiliar: ["cody": fx.egressPolicy])
+        XCTAssertEqual(d.record.state, .completed, "cody's policy let the clone and push through: \(d.record.finalReason ?? "")")
+        let policy = try egress(d)["policy"] as? [String: Any]
+        XCTAssertEqual(policy?["allow_hosts"] as? [String], [AttemptLoopFixture.gitHost], "the attempt ran under cody's policy")
+
+        var other = fx.task()
+        other.familiar = FamiliarRef(id: "nova", displayName: "Nova")
+        let refused = try fx.run(mode: "ok", task: other, egress: .denyAll, egressForFamiliar: ["cody": fx.egressPolicy])
+        XCTAssertEqual(refused.record.state, .failed, "another familiar's task gets the sandbox-level policy")
+        XCTAssertEqual(try connections(refused).first?["rule"] as? String, "host not in allowlist")
+    }
+
+    func testInvalidFamiliarPolicyFailsTheRunnerNamingTheFamiliar() {
+        var c = fx.attemptConfig(mode: "ok")
+        c.egressForFamiliar = ["cody": EgressPolicy(allowHosts: ["*"])]
+        XCTAssertThrowsError(try AttemptRunner(config: c)) {
+            XCTAssertTrue("\($0)".contains("familiar cody") && "\($0)".contains("'*'"), "\($0)")
+        }
+    }
 }

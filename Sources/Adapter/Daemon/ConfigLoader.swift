@@ -63,8 +63,16 @@ public enum ConfigLoader {
             try a.allow(["token_path"])
             api.tokenPath = try a.path("token_path", base: base)
         }
-        return DaemonConfig(listen: listen, stateDirectory: stateDir, github: github, worker: worker,
-                            sandbox: sandbox, familiars: familiars, api: api)
+        let config = DaemonConfig(listen: listen, stateDirectory: stateDir, github: github, worker: worker,
+                                  sandbox: sandbox, familiars: familiars, api: api)
+        // Every policy an attempt can get compiles (each entry was checked on its own already).
+        for (i, f) in familiars.enumerated() {
+            do { _ = try config.egressPolicy(familiar: f.id).compiled() } catch {
+                throw ConfigError(f.egress != nil ? "familiars[\(i)].egress" : "sandbox.egress", "\(error)")
+            }
+        }
+        do { _ = try config.egressPolicy().compiled() } catch { throw ConfigError("sandbox.egress", "\(error)") }
+        return config
     }
 
     // MARK: - Sections
@@ -133,13 +141,14 @@ public enum ConfigLoader {
     }
 
     private static func parseSandbox(_ s: Obj, base: String) throws(ConfigError) -> DaemonConfig.SandboxSettings {
-        try s.allow(["profile", "network", "workspace_size", "memory", "pids", "cpus", "binds", "uid_range"])
+        try s.allow(["profile", "network", "egress", "workspace_size", "memory", "pids", "cpus", "binds", "uid_range"])
         var out = DaemonConfig.SandboxSettings()
         if let p = try s.string("profile") {
             guard !p.isEmpty else { throw ConfigError(s.key("profile"), "must not be empty (\"default\" is the built-in profile)") }
             out.profile = p.contains("/") ? absolutePath(p, base: base) : p
         }
         if let n = try s.string("network") { out.network = try parseNetwork(n, key: s.key("network")) }
+        if let e = try s.object("egress") { out.egress = try parseEgress(e) }
         if let v = try s.size("workspace_size") { out.workspaceSize = v }
         if let v = try s.size("memory") { out.memory = v }
         if let n = try s.integer("pids", min: 1, max: 4_194_304) { out.pids = n }
@@ -179,13 +188,72 @@ public enum ConfigLoader {
         return mode
     }
 
+    /// `sandbox.egress`: the sandbox-level policy, `default_hosts` applied.
+    private static func parseEgress(_ e: Obj) throws(ConfigError) -> EgressPolicy {
+        try e.allow(["default_hosts", "allow_hosts", "allow_ports", "allow_private", "static_hosts", "max_bytes",
+                     "max_connections", "header_timeout", "connect_timeout", "idle_timeout", "max_log_entries"])
+        let listed = try parseEgressAdditions(e)
+        let defaultHosts = try e.bool("default_hosts") ?? true
+        var policy = EgressPolicy(allowHosts: defaultHosts ? EgressPolicy.defaultAllowlist : [])
+        policy = EgressAdditions(allowHosts: listed.allowHosts, allowPrivate: listed.allowPrivate,
+                                 staticHosts: listed.staticHosts, maxBytes: listed.maxBytes).applied(to: policy)
+        if e.fields["allow_ports"] != nil && e.fields["allow_ports"] != .null { policy.allowPorts = listed.allowPorts }
+        if let n = try e.integer("max_connections", min: 1, max: 65536) { policy.maxConnections = n }
+        if let d = try e.duration("header_timeout", positive: true) { policy.headerTimeout = d.seconds }
+        if let d = try e.duration("connect_timeout", positive: true) { policy.connectTimeout = d.seconds }
+        if let d = try e.duration("idle_timeout", positive: true) { policy.idleTimeout = d.seconds }
+        if let n = try e.integer("max_log_entries", min: 0, max: 1_000_000) { policy.maxLogEntries = n }
+        do { _ = try policy.compiled() } catch { throw ConfigError(e.path, "\(error)") }
+        return policy
+    }
+
+    /// The list keys an egress object shares with `familiars[].egress`, each entry
+    /// checked and named by its key path.
+    private static func parseEgressAdditions(_ e: Obj) throws(ConfigError) -> EgressAdditions {
+        var out = EgressAdditions()
+        for (i, h) in (try e.stringArray("allow_hosts") ?? []).enumerated() {
+            guard HostPattern(h) != nil, h == h.trimmingCharacters(in: .whitespaces) else {
+                throw ConfigError("\(e.key("allow_hosts"))[\(i)]", "\(quote(h)) is not a host name, *.suffix or IP address (e.g. \"github.com\", \"*.githubusercontent.com\", \"203.0.113.7\")")
+            }
+            out.allowHosts.append(h)
+        }
+        if let ports = try e.array("allow_ports") {
+            for (i, v) in ports.enumerated() {
+                guard case .number(let n) = v, n == n.rounded(), n >= 1, n <= 65535 else {
+                    throw ConfigError("\(e.key("allow_ports"))[\(i)]", "must be a port number from 1 to 65535, not \(describe(v))")
+                }
+                out.allowPorts.append(Int(n))
+            }
+        }
+        for (i, a) in (try e.stringArray("allow_private") ?? []).enumerated() {
+            guard CIDR(a) != nil else {
+                throw ConfigError("\(e.key("allow_private"))[\(i)]", "\(quote(a)) is not an address or CIDR (e.g. \"10.20.0.5\", \"10.20.0.0/16\", \"fd00::/8\")")
+            }
+            out.allowPrivate.append(a)
+        }
+        if let hosts = try e.object("static_hosts") {
+            for name in hosts.fields.keys.sorted() {
+                guard HostPattern.normalizedName(name) != nil else {
+                    throw ConfigError(hosts.key(name), "\(quote(name)) is not a host name")
+                }
+                guard let addr = try hosts.string(name) else { throw ConfigError(hosts.key(name), "must be an IP address") }
+                guard IPAddress(addr) != nil else {
+                    throw ConfigError(hosts.key(name), "\(quote(addr)) is not an IP address (e.g. \"10.20.0.5\")")
+                }
+                out.staticHosts[name] = addr
+            }
+        }
+        out.maxBytes = try e.size("max_bytes")
+        return out
+    }
+
     private static func parseFamiliars(_ top: Obj) throws(ConfigError) -> [FamiliarConfig] {
         guard let list = try top.array("familiars") else { return [] }
         var out: [FamiliarConfig] = []
         var ids = Set<String>()
         for (i, item) in list.enumerated() {
             let f = try Obj(item, path: "familiars[\(i)]")
-            try f.allow(["id", "display_name", "bot_username", "trigger_labels", "model", "skills"])
+            try f.allow(["id", "display_name", "bot_username", "trigger_labels", "model", "skills", "egress"])
             guard let id = try f.string("id"), !id.isEmpty else { throw ConfigError(f.key("id"), "is required") }
             guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 throw ConfigError(f.key("id"), "\(quote(id)) may hold only letters, digits, '-' and '_'")
@@ -196,7 +264,11 @@ public enum ConfigLoader {
             }
             out.append(FamiliarConfig(id: id, displayName: try f.string("display_name") ?? id, botUsername: bot,
                                       triggerLabels: try f.stringArray("trigger_labels") ?? [],
-                                      model: try f.string("model"), skills: try f.stringArray("skills") ?? []))
+                                      model: try f.string("model"), skills: try f.stringArray("skills") ?? [],
+                                      egress: try f.object("egress").map { e throws(ConfigError) in
+                                          try e.allow(["allow_hosts", "allow_ports", "allow_private", "static_hosts", "max_bytes"])
+                                          return try parseEgressAdditions(e)
+                                      }))
         }
         return out
     }
@@ -220,7 +292,8 @@ public enum ConfigLoader {
         case .object(let o):
             for (k, child) in o.sorted(by: { $0.key < $1.key }) {
                 let p = path.isEmpty ? k : path + "." + k
-                if isSecretKey(k), child != .null {
+                // static_hosts keys are host names ("token.corp.example"), not settings.
+                if isSecretKey(k), child != .null, !path.hasSuffix(".static_hosts") {
                     throw ConfigError(p, "secrets are never written in the config file: put it in a file readable only by the daemon and give its path as \(k)_path\(k.lowercased().contains("webhook") ? " (or name an environment variable with \(k)_env)" : "")")
                 }
                 try refuseInlineSecrets(child, path: p)

@@ -61,6 +61,9 @@ public final class Daemon: @unchecked Sendable {
         self.log = options.log
         let log = options.log
 
+        if options.local != nil, config.sandbox.network == .proxy, config.listen.port == 0 {
+            throw DaemonError("local mode needs a fixed listen port: the sandboxes' egress allowlist names the daemon's port")
+        }
         try Self.prepareStateDirectory(config.stateDirectory)
         let store: TaskStore
         do {
@@ -150,7 +153,9 @@ public final class Daemon: @unchecked Sendable {
         }
         if let local {
             let host = ["0.0.0.0", "::", ""].contains(config.listen.host) ? "127.0.0.1" : config.listen.host
-            local.attach(baseURL: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+            let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+            // In proxy mode sandboxes reach the listener by the name the egress policy pins.
+            local.attach(baseURL: base, sandboxBaseURL: config.sandbox.network == .proxy ? LocalMode.sandboxBaseURL(port: port) : base)
             try local.writeDemoTask()
         }
         log("listening", ["address": config.listen.host, "port": String(port),

@@ -117,6 +117,11 @@ public struct DaemonConfig: Sendable, Equatable {
         /// Seccomp profile: "default", a name from profiles/, or a path.
         public var profile: String
         public var network: NetworkMode
+        /// `proxy` mode: what every attempt may reach (`sandbox.egress`, with the default
+        /// hosts already in `allowHosts` unless `default_hosts` is false). The configured
+        /// GitHub's hosts and a familiar's own `egress` are added per attempt
+        /// (`DaemonConfig.egressPolicy(familiar:)`).
+        public var egress: EgressPolicy
         public var workspaceSize: UInt64
         public var memory: UInt64
         public var pids: Int
@@ -125,12 +130,13 @@ public struct DaemonConfig: Sendable, Equatable {
         /// Host uids handed to sandboxes (root only); nil = the built-in default range.
         public var uidRange: Range<UInt32>?
 
-        /// `host` by default: the pre-clone runs inside the sandbox and must reach the
-        /// repository (`none` suits runtimes working on local repositories only).
-        public init(profile: String = "default", network: NetworkMode = .host, workspaceSize: UInt64 = 4 << 30,
-                    memory: UInt64 = 4 << 30, pids: Int = 1024, cpus: Double? = nil, binds: [Bind] = [],
-                    uidRange: Range<UInt32>? = nil) {
-            self.profile = profile; self.network = network; self.workspaceSize = workspaceSize
+        /// `proxy` by default: the pre-clone and the runtime's pushes go through a
+        /// per-attempt egress proxy that allows only `egress` (GitHub and the model
+        /// providers unless configured otherwise).
+        public init(profile: String = "default", network: NetworkMode = .proxy, egress: EgressPolicy = .daemonDefault,
+                    workspaceSize: UInt64 = 4 << 30, memory: UInt64 = 4 << 30, pids: Int = 1024, cpus: Double? = nil,
+                    binds: [Bind] = [], uidRange: Range<UInt32>? = nil) {
+            self.profile = profile; self.network = network; self.egress = egress; self.workspaceSize = workspaceSize
             self.memory = memory; self.pids = pids; self.cpus = cpus; self.binds = binds; self.uidRange = uidRange
         }
     }
@@ -161,10 +167,76 @@ public struct DaemonConfig: Sendable, Equatable {
         c.timeout = worker.timeout
         c.grace = worker.grace
         c.network = sandbox.network
+        c.egress = egressPolicy()
+        for f in familiars where f.egress != nil { c.egressForFamiliar[f.id] = egressPolicy(familiar: f.id) }
         c.seccompProfile = sandbox.profile
         c.limits = ResourceLimits(memoryBytes: sandbox.memory, pids: sandbox.pids, cpus: sandbox.cpus)
         c.workspaceSize = sandbox.workspaceSize
         c.binds = sandbox.binds
         return c
+    }
+
+    // MARK: - Egress
+
+    /// What attempts must reach of the configured GitHub, when `sandbox.egress` does
+    /// not cover it already: the host of `github.api_base_url` and its git host (for
+    /// `api.NAME`, `NAME`: `api.github.com` → `github.com`, `api.octo.ghe.com` →
+    /// `octo.ghe.com`; GitHub Enterprise Server's `HOST/api/v3` → `HOST`), and the
+    /// URL's port (443, 80 for `http`, or the one it names). Empty without a github
+    /// section.
+    public var gitHubEgress: EgressAdditions {
+        guard let url = github?.apiBaseURL, var host = url.host?.lowercased(), !host.isEmpty else { return EgressAdditions() }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var hosts = [host]
+        if host.hasPrefix("api."), HostPattern.normalizedName(String(host.dropFirst(4)))?.contains(".") == true {
+            hosts.append(String(host.dropFirst(4)))
+        }
+        let patterns = sandbox.egress.allowHosts.compactMap(HostPattern.init)
+        var out = EgressAdditions()
+        out.allowHosts = hosts.filter { h in HostPattern(h) != nil && !patterns.contains { $0.matches(h) } }
+        let port = url.port ?? (url.scheme?.lowercased() == "http" ? 80 : 443)
+        if !sandbox.egress.allowPorts.contains(port) { out.allowPorts = [port] }
+        return out
+    }
+
+    /// The policy of an attempt in `proxy` mode: `sandbox.egress`, plus `gitHubEgress`,
+    /// plus the own `egress` of the familiar with id `familiar` (nil, or a familiar
+    /// without one: the sandbox-level policy).
+    public func egressPolicy(familiar: String? = nil) -> EgressPolicy {
+        var policy = gitHubEgress.applied(to: sandbox.egress)
+        if let familiar, let extra = familiars.first(where: { $0.id == familiar })?.egress {
+            policy = extra.applied(to: policy)
+        }
+        return policy
+    }
+}
+
+/// What is added to the sandbox-level egress policy: a familiar's `egress` object, or
+/// the configured GitHub's hosts. Lists are appended (an addition never removes
+/// anything); a `static_hosts` entry replaces the one for the same name; `max_bytes`
+/// replaces the cap.
+public struct EgressAdditions: Sendable, Equatable {
+    public var allowHosts: [String]
+    public var allowPorts: [Int]
+    public var allowPrivate: [String]
+    public var staticHosts: [String: String]
+    public var maxBytes: UInt64?
+
+    public init(allowHosts: [String] = [], allowPorts: [Int] = [], allowPrivate: [String] = [],
+                staticHosts: [String: String] = [:], maxBytes: UInt64? = nil) {
+        self.allowHosts = allowHosts; self.allowPorts = allowPorts; self.allowPrivate = allowPrivate
+        self.staticHosts = staticHosts; self.maxBytes = maxBytes
+    }
+
+    public var isEmpty: Bool { self == EgressAdditions() }
+
+    public func applied(to policy: EgressPolicy) -> EgressPolicy {
+        var p = policy
+        for h in allowHosts where !p.allowHosts.contains(h) { p.allowHosts.append(h) }
+        for port in allowPorts where !p.allowPorts.contains(port) { p.allowPorts.append(port) }
+        for a in allowPrivate where !p.allowPrivateDestinations.contains(a) { p.allowPrivateDestinations.append(a) }
+        p.staticHosts.merge(staticHosts) { _, new in new }
+        if let maxBytes { p.maxBytes = maxBytes }
+        return p
     }
 }

@@ -141,9 +141,7 @@ public enum Doctor {
             out.append(Check(.ok, "github", "not configured: no webhooks; outcomes are logged, not published"))
         }
         out.append(runtimeCheck(config))
-        if config.sandbox.network == .none {
-            out.append(Check(.warn, "sandbox network", "none: the pre-clone and pushes run inside the sandbox and cannot reach a remote repository"))
-        }
+        out.append(networkCheck(config))
         out.append(stateDirectoryCheck(config.stateDirectory))
         if let tokenPath = config.api.tokenPath {
             do {
@@ -159,6 +157,56 @@ public enum Doctor {
             out.append(Check(.fail, "bind", "\(b.source) does not exist: every sandbox set-up will fail"))
         }
         return (config, out)
+    }
+
+    /// The network mode, and in `proxy` mode the effective allowlist (host names,
+    /// ports, addresses: nothing secret).
+    static func networkCheck(_ config: DaemonConfig) -> Check {
+        switch config.sandbox.network {
+        case .none:
+            return Check(.warn, "sandbox network", "none: the pre-clone and pushes run inside the sandbox and cannot reach a remote repository")
+        case .host:
+            return Check(.warn, "sandbox network", "host: attempts share this host's network (its loopback services, private networks, the cloud metadata endpoint) and no egress policy applies; \"proxy\" allows only an allowlist")
+        case .proxy:
+            let policy = config.egressPolicy()
+            var notes = describe(policy)
+            let github = config.gitHubEgress
+            if !github.isEmpty {
+                notes.append("added for github.api_base_url: " + (github.allowHosts + github.allowPorts.map { "port \($0)" }).joined(separator: ", "))
+            }
+            for f in config.familiars {
+                guard let extra = f.egress, !extra.isEmpty else { continue }
+                var parts: [String] = []
+                if !extra.allowHosts.isEmpty { parts.append("allow_hosts " + extra.allowHosts.joined(separator: ", ")) }
+                if !extra.allowPorts.isEmpty { parts.append("allow_ports " + extra.allowPorts.map(String.init).joined(separator: ", ")) }
+                if !extra.allowPrivate.isEmpty { parts.append("allow_private " + extra.allowPrivate.joined(separator: ", ")) }
+                if !extra.staticHosts.isEmpty {
+                    parts.append("static_hosts " + extra.staticHosts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+                }
+                if let cap = extra.maxBytes { parts.append("max_bytes \(cap)") }
+                notes.append("familiar \(f.id) adds: " + parts.joined(separator: "; "))
+            }
+            if policy.allowHosts.isEmpty || policy.allowPorts.isEmpty {
+                return Check(.warn, "sandbox network", "proxy with nothing allowed: attempts cannot clone or push (list hosts in sandbox.egress.allow_hosts)", notes: notes)
+            }
+            let metadata = IPAddress("169.254.169.254")!
+            if let wide = policy.allowPrivateDestinations.first(where: { CIDR($0)?.contains(metadata) == true }) {
+                return Check(.warn, "sandbox network", "proxy, but allow_private \(wide) covers the cloud metadata address 169.254.169.254", notes: notes)
+            }
+            return Check(.ok, "sandbox network", "proxy: attempts reach only this allowlist, through a per-attempt egress proxy", notes: notes)
+        }
+    }
+
+    /// One line per part of an egress policy.
+    static func describe(_ p: EgressPolicy) -> [String] {
+        var lines = ["allow_hosts: " + (p.allowHosts.isEmpty ? "(none)" : p.allowHosts.joined(separator: ", ")),
+                     "allow_ports: " + (p.allowPorts.isEmpty ? "(none)" : p.allowPorts.map(String.init).joined(separator: ", "))]
+        if !p.allowPrivateDestinations.isEmpty { lines.append("allow_private: " + p.allowPrivateDestinations.joined(separator: ", ")) }
+        if !p.staticHosts.isEmpty {
+            lines.append("static_hosts: " + p.staticHosts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+        }
+        if let cap = p.maxBytes { lines.append("max_bytes: \(cap) per attempt") }
+        return lines
     }
 
     /// The runtime as the sandbox will see it.

@@ -23,7 +23,8 @@ public final class LocalMode: Sendable {
     public let stateDirectory: String
     public let apiTokenPath: String
     public let git: GitSmartHTTPServer
-    private let baseURL = Mutex<String?>(nil)
+    /// The listener as seen from this host, and as seen from sandboxes.
+    private let baseURLs = Mutex<(host: String, sandbox: String)?>(nil)
 
     /// Prepares the state directory: the API token file (kept across restarts), the
     /// demo repository (created once) and the git server with a fresh random token.
@@ -45,19 +46,39 @@ public final class LocalMode: Sendable {
     }
 
     /// The embedded configuration: 127.0.0.1:8787, the example runtime in real sandboxes
-    /// with the host network (so the sandbox reaches the daemon's loopback git server),
+    /// in `proxy` network mode allowing exactly the daemon's listener (`egressPolicy`),
     /// one example familiar, the task API on with the token file above.
     public static func config(stateDirectory: String, examplesDirectory: String,
                               listen: DaemonConfig.ListenAddress = .init(host: "127.0.0.1", port: 8787)) -> DaemonConfig {
         let worker = DaemonConfig.Worker(runtime: [examplesMount + "/" + exampleRuntimeName], timeout: .seconds(300),
                                          grace: .seconds(5), maxRetries: 1, backoffBase: .seconds(2),
                                          concurrency: 2, perInstallationConcurrency: 2, shutdownGrace: .seconds(10))
-        let sandbox = DaemonConfig.SandboxSettings(profile: "default", network: .host, workspaceSize: 512 << 20,
-                                                   memory: 1 << 30, pids: 512,
+        let sandbox = DaemonConfig.SandboxSettings(profile: "default", network: .proxy, egress: egressPolicy(listen: listen),
+                                                   workspaceSize: 512 << 20, memory: 1 << 30, pids: 512,
                                                    binds: [Bind(source: examplesDirectory, destination: examplesMount)])
         let familiar = FamiliarConfig(id: "example", displayName: "Example Familiar", botUsername: "coven-example[bot]")
         return DaemonConfig(listen: listen, stateDirectory: stateDirectory, github: nil, worker: worker, sandbox: sandbox,
                             familiars: [familiar], api: DaemonConfig.API(tokenPath: stateDirectory + "/api-token"))
+    }
+
+    /// The name sandboxes reach the daemon's listener by. Inside a sandbox 127.0.0.1 is
+    /// the sandbox's own loopback (and in its NO_PROXY), so the demo clone URL uses this
+    /// name instead: git sends it to the egress proxy, which resolves it through the
+    /// policy's `static_hosts` (no DNS) to the listener's address.
+    public static let sandboxHostName = "coven-daemon.internal"
+
+    /// `http://coven-daemon.internal:PORT`
+    public static func sandboxBaseURL(port: UInt16) -> String { "http://\(sandboxHostName):\(port)" }
+
+    /// Exactly the daemon's listener: `sandboxHostName` pinned to its address (127.0.0.1
+    /// when it listens on every interface), that address as the one private exception,
+    /// its port as the one port. Nothing else, not even the default hosts.
+    public static func egressPolicy(listen: DaemonConfig.ListenAddress) -> EgressPolicy {
+        var address = IPAddress(listen.host) ?? IPAddress("127.0.0.1")!
+        if AddressClassifier.classify(address) == .unspecified { address = IPAddress("127.0.0.1")! }
+        return EgressPolicy(allowHosts: [sandboxHostName], allowPorts: [Int(listen.port)],
+                            allowPrivateDestinations: ["\(address)/\(address.isIPv4 ? 32 : 128)"],
+                            staticHosts: [sandboxHostName: "\(address)"])
     }
 
     /// `examples/` of the checkout: searched upwards from the executable, then from the
@@ -77,14 +98,21 @@ public final class LocalMode: Sendable {
         return nil
     }
 
-    /// Called once the listener is up: the demo clone URLs use its address.
-    func attach(baseURL url: String) { baseURL.withLock { $0 = url } }
+    /// Called once the listener is up: its URL from this host, and from sandboxes (the
+    /// demo clone URL uses the latter).
+    func attach(baseURL url: String, sandboxBaseURL: String? = nil) {
+        baseURLs.withLock { $0 = (url, sandboxBaseURL ?? url) }
+    }
 
     /// `http://127.0.0.1:PORT` once started.
-    public var daemonBaseURL: String? { baseURL.withLock { $0 } }
+    public var daemonBaseURL: String? { baseURLs.withLock { $0?.host } }
 
-    /// The demo repository's clone URL (no credentials in it).
-    public var demoCloneURL: String? { daemonBaseURL.map { $0 + Self.gitMount + "/" + Self.demoRepository + ".git" } }
+    /// The listener as sandboxes reach it: `http://coven-daemon.internal:PORT` in proxy
+    /// mode, else `daemonBaseURL`.
+    public var sandboxBaseURL: String? { baseURLs.withLock { $0?.sandbox } }
+
+    /// The demo repository's clone URL as attempts use it (no credentials in it).
+    public var demoCloneURL: String? { sandboxBaseURL.map { $0 + Self.gitMount + "/" + Self.demoRepository + ".git" } }
 
     /// The demo task as the task API takes it.
     public func demoTaskJSON() -> String? {
@@ -116,7 +144,11 @@ public final class LocalMode: Sendable {
     struct LocalTokenProvider: GitTokenProvider {
         let mode: LocalMode
         func gitToken(for task: TaskSpec) async throws -> String {
-            guard let base = mode.daemonBaseURL, task.repo.cloneURL.hasPrefix(base + LocalMode.gitMount + "/") else {
+            guard let base = mode.sandboxBaseURL, task.repo.cloneURL.hasPrefix(base + LocalMode.gitMount + "/") else {
+                if let host = mode.daemonBaseURL, let base = mode.sandboxBaseURL, host != base,
+                   task.repo.cloneURL.hasPrefix(host + LocalMode.gitMount + "/") {
+                    throw DaemonError("sandboxes reach the daemon as \(base) (\(host) inside a sandbox is its own loopback): use clone_url \(base)\(LocalMode.gitMount)/…")
+                }
                 throw DaemonError("local mode holds git credentials only for its demo repositories (\(LocalMode.gitMount)/… on the daemon's listener); run with --config for others")
             }
             return mode.git.currentToken
@@ -127,9 +159,10 @@ public final class LocalMode: Sendable {
     public func banner() -> String {
         let base = daemonBaseURL ?? "http://127.0.0.1:8787"
         let rel = Self.displayPath(stateDirectory)
+        let proxied = sandboxBaseURL.map { $0 != base } ?? false
         return """
         coven-supervisor is running in local mode on \(base) (no GitHub App: outcomes are logged, not published).
-        State: \(rel)   Task API token: \(rel)/api-token   Demo repository: \(demoCloneURL ?? "-")
+        State: \(rel)   Task API token: \(rel)/api-token   Demo repository: \(demoCloneURL ?? "-")\(proxied ? "\nSandboxes reach nothing but this listener (network proxy; \(Self.sandboxHostName) is pinned to it)." : "")
 
         Submit the demo task (fix issue #1 of demo/hello with the example runtime):
 

@@ -48,12 +48,23 @@ public final class Histogram: Sendable {
 /// - `coven_sandbox_launch_seconds` (histogram): launch latency of attempt sandboxes
 /// - `coven_attempt_duration_seconds` (histogram): wall time of attempts (exit report)
 /// - `coven_store_up` (gauge): 1 when the store answers
+/// - egress (`proxy` network mode), summed over every attempt's proxy since the start
+///   (`EgressMetrics`): `coven_egress_connections_total{outcome}`,
+///   `coven_egress_denied_total{rule}`, `coven_egress_bytes_total{direction}`,
+///   `coven_egress_byte_cap_closes_total`, `coven_egress_idle_timeouts_total`
+///   (counters); `coven_egress_tunnels_open`, `coven_egress_proxies_active` (gauges)
 public final class DaemonMetrics: Sendable {
     public let sandboxLaunch = Histogram(buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
     public let attemptDuration = Histogram(buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600])
     private let webhookResponses = Mutex<[Int: UInt64]>([:])
+    /// The process-wide egress counters and the number of proxies running.
+    private let egress: @Sendable () -> (counters: EgressCounters, activeProxies: Int)
 
-    public init() {}
+    public init(egress: @escaping @Sendable () -> (counters: EgressCounters, activeProxies: Int) = {
+        (EgressMetrics.snapshot(), EgressMetrics.activeProxies)
+    }) {
+        self.egress = egress
+    }
 
     public func countWebhookResponse(status: Int) {
         webhookResponses.withLock { $0[status, default: 0] += 1 }
@@ -106,6 +117,29 @@ public final class DaemonMetrics: Sendable {
         out += sandboxLaunch.render(name: "coven_sandbox_launch_seconds")
         header("coven_attempt_duration_seconds", "histogram", "Wall time of attempts, launch to teardown.")
         out += attemptDuration.render(name: "coven_attempt_duration_seconds")
+
+        let (e, proxies) = egress()
+        header("coven_egress_connections_total", "counter", "Connections through attempts' egress proxies by outcome.")
+        for (outcome, n) in [("allowed", e.connectionsAllowed), ("denied", e.connectionsDenied),
+                             ("invalid", e.connectionsInvalid), ("failed", e.connectionsFailed)] {
+            out.append("coven_egress_connections_total{outcome=\"\(outcome)\"} \(n)")
+        }
+        header("coven_egress_denied_total", "counter", "Egress connections denied, by the rule that denied them.")
+        for (rule, n) in [("host", e.deniedHost), ("port", e.deniedPort), ("address", e.deniedAddress),
+                          ("byte_cap", e.deniedByteCap), ("connection_limit", e.deniedConnectionLimit), ("peer", e.deniedPeer)] {
+            out.append("coven_egress_denied_total{rule=\"\(rule)\"} \(n)")
+        }
+        header("coven_egress_bytes_total", "counter", "Bytes moved through egress proxies (up: to destinations, down: from them).")
+        out.append("coven_egress_bytes_total{direction=\"up\"} \(e.bytesUp)")
+        out.append("coven_egress_bytes_total{direction=\"down\"} \(e.bytesDown)")
+        header("coven_egress_byte_cap_closes_total", "counter", "Egress tunnels closed because an attempt reached its byte cap.")
+        out.append("coven_egress_byte_cap_closes_total \(e.byteCapCloses)")
+        header("coven_egress_idle_timeouts_total", "counter", "Egress tunnels closed for being idle.")
+        out.append("coven_egress_idle_timeouts_total \(e.idleTimeouts)")
+        header("coven_egress_tunnels_open", "gauge", "Egress tunnels open now.")
+        out.append("coven_egress_tunnels_open \(e.tunnelsOpen)")
+        header("coven_egress_proxies_active", "gauge", "Egress proxies running now (attempts in proxy network mode).")
+        out.append("coven_egress_proxies_active \(proxies)")
         return out.joined(separator: "\n") + "\n"
     }
 

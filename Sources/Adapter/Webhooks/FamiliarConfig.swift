@@ -15,11 +15,14 @@ public struct FamiliarConfig: Sendable, Codable, Equatable {
     public var model: String?
     /// Skills made available to the agent.
     public var skills: [String]
+    /// What this familiar's attempts may reach besides the sandbox-level egress policy
+    /// (`familiars[].egress` in the configuration; not part of the Codable form).
+    public var egress: EgressAdditions?
 
     public init(id: String, displayName: String, botUsername: String, triggerLabels: [String] = [],
-                model: String? = nil, skills: [String] = []) {
+                model: String? = nil, skills: [String] = [], egress: EgressAdditions? = nil) {
         self.id = id; self.displayName = displayName; self.botUsername = botUsername
-        self.triggerLabels = triggerLabels; self.model = model; self.skills = skills
+        self.triggerLabels = triggerLabels; self.model = model; self.skills = skills; self.egress = egress
     }
 
     enum CodingKeys: String, CodingKey {
@@ -35,6 +38,7 @@ public struct FamiliarConfig: Sendable, Codable, Equatable {
         triggerLabels = try c.decodeIfPresent([String].self, forKey: .triggerLabels) ?? []
         model = try c.decodeIfPresent(String.self, forKey: .model)
         skills = try c.decodeIfPresent([String].self, forKey: .skills) ?? []
+        egress = nil
     }
 
     /// The mention handle: the bot username without `@` or a trailing `[bot]`, e.g. "coven-cody".

@@ -12,6 +12,9 @@ public struct AttemptConfig: Sendable {
     /// What an attempt may reach in `.proxy` mode. The repository's host must be
     /// covered (the default covers github.com).
     public var egress: EgressPolicy
+    /// Policies for the tasks of particular familiars (familiar id → policy), used
+    /// instead of `egress` for them; tasks of other familiars get `egress`.
+    public var egressForFamiliar: [String: EgressPolicy]
     /// Seccomp profile name or path; compiled once per config.
     public var seccompProfile: String
     public var limits: ResourceLimits
@@ -29,7 +32,7 @@ public struct AttemptConfig: Sendable {
 
     public init(runtime: [String], attemptsDirectory: String, askpassBinary: String = AttemptConfig.defaultAskpassBinary(),
                 timeout: Duration = .seconds(1800), grace: Duration = .seconds(10), network: NetworkMode = .proxy,
-                egress: EgressPolicy = .daemonDefault,
+                egress: EgressPolicy = .daemonDefault, egressForFamiliar: [String: EgressPolicy] = [:],
                 seccompProfile: String = "default",
                 limits: ResourceLimits = ResourceLimits(memoryBytes: 4 << 30, pids: 1024, cpus: nil),
                 workspaceSize: UInt64 = 4 << 30, binds: [Bind] = [], exposeTokenEnv: Bool = false,
@@ -41,12 +44,18 @@ public struct AttemptConfig: Sendable {
         self.grace = grace
         self.network = network
         self.egress = egress
+        self.egressForFamiliar = egressForFamiliar
         self.seccompProfile = seccompProfile
         self.limits = limits
         self.workspaceSize = workspaceSize
         self.binds = binds
         self.exposeTokenEnv = exposeTokenEnv
         self.outputCap = outputCap
+    }
+
+    /// The policy `task`'s attempts run under in `.proxy` mode.
+    public func egress(for task: TaskSpec) -> EgressPolicy {
+        egressForFamiliar[task.familiar.id] ?? egress
     }
 
     /// `coven-askpass` next to the running executable (or the test runner), or $COVEN_ASKPASS.

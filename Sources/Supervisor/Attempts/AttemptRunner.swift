@@ -31,6 +31,11 @@ public final class AttemptRunner: Sendable {
         // A bad egress policy is a configuration error: fail now, not as a retried attempt.
         if config.network == .proxy {
             do { _ = try config.egress.compiled() } catch { throw AttemptError.setup("egress policy: \(error)") }
+            for (familiar, policy) in config.egressForFamiliar.sorted(by: { $0.key < $1.key }) {
+                do { _ = try policy.compiled() } catch {
+                    throw AttemptError.setup("egress policy of familiar \(familiar): \(error)")
+                }
+            }
         }
     }
 
@@ -91,7 +96,7 @@ public final class AttemptRunner: Sendable {
         var spec = SandboxSpec(command: ["/bin/sh", AttemptDirectory.insideRoot + "/attempt.sh"] + config.runtime)
         spec.environment = environment(task: task, attempt: attempt, token: token)
         spec.network = config.network
-        spec.egress = config.egress
+        spec.egress = config.egress(for: task)
         spec.egressSocketParent = dir.path   // removed with the attempt directory at the latest
         spec.seccompProgram = program
         spec.limits = config.limits
