@@ -24,7 +24,7 @@ build: deps
 	$(SWIFT) build -c $(CONFIG)
 
 test: build
-	$(SWIFT) test -c $(CONFIG)
+	$(SWIFT) test -c $(CONFIG) --disable-swift-testing
 
 run: build
 	$(BIN) serve
@@ -34,7 +34,7 @@ bench: deps
 	./bench/run.sh
 
 conformance: build
-	$(SWIFT) test -c $(CONFIG) --filter Conformance
+	COVEN_SHARED_DIR=$(abspath $(SHARED)) COVEN_FIXTURES_DIR=$(abspath $(SHARED))/fixtures $(SWIFT) test -c $(CONFIG) --disable-swift-testing --filter Conformance
 
 clean:
 	rm -rf .build
