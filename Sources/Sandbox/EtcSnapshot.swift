@@ -20,12 +20,18 @@ public enum EtcSnapshot {
         let now = ContinuousClock.now
         if let s = state.withLock({ $0 }), now - s.checkedAt < checkInterval { return s.path }
         guard let base = baseDirectory() else { return nil }
+        // Another process checked the sources moments ago (the `current` link's age): trust it.
+        if state.withLock({ $0 }) == nil, let recent = recentlyChecked(base) {
+            state.withLock { $0 = State(path: recent, signature: 0, checkedAt: now) }
+            return recent
+        }
         let sig = signature(entries: entries, generated: generated)
-        if let s = state.withLock({ $0 }), s.signature == sig, FileManager.default.fileExists(atPath: s.path) {
+        let name = "etc-" + String(sig, radix: 16)
+        if let s = state.withLock({ $0 }), s.path == base + "/" + name, FileManager.default.fileExists(atPath: s.path) {
             state.withLock { $0?.checkedAt = now }
+            markChecked(base, name)
             return s.path
         }
-        let name = "etc-" + String(sig, radix: 16)
         let target = base + "/" + name
         if !FileManager.default.fileExists(atPath: target) {
             let tmp = base + "/.build-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -43,11 +49,33 @@ public enum EtcSnapshot {
             prune(base, keep: name)
         }
         state.withLock { $0 = State(path: target, signature: sig, checkedAt: now) }
+        markChecked(base, name)
         return target
     }
 
+    /// `<base>/current` names the snapshot last found up to date; its mtime says when.
+    /// Short-lived processes (`sandbox exec`) reuse a check younger than `checkInterval`.
+    static func recentlyChecked(_ base: String) -> String? {
+        var st = stat()
+        guard lstat(base + "/current", &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return nil }
+        let age = Date().timeIntervalSince1970 - (Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+        guard age >= 0, age < checkInterval.seconds,
+              let name = try? FileManager.default.destinationOfSymbolicLink(atPath: base + "/current"),
+              name.hasPrefix("etc-"), !name.contains("/") else { return nil }
+        let path = base + "/" + name
+        var dst = stat()
+        guard lstat(path, &dst) == 0, (dst.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        return path
+    }
+
+    static func markChecked(_ base: String, _ name: String) {
+        let tmp = base + "/.current-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard symlink(name, tmp) == 0 else { return }
+        if rename(tmp, base + "/current") != 0 { unlink(tmp) }
+    }
+
     static func baseDirectory() -> String? {
-        let env = ProcessInfo.processInfo.environment
+        let env = EnvironmentReader()
         let base: String
         if geteuid() == 0 {
             base = "/var/cache/coven-supervisor/etc"
@@ -130,7 +158,7 @@ public enum EtcSnapshot {
     /// Removes snapshots other than `keep` that are more than a day old.
     static func prune(_ base: String, keep: String) {
         let cutoff = Date().addingTimeInterval(-86_400)
-        for n in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where n != keep && n.hasPrefix("etc-") {
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where n != keep && n.hasPrefix("etc-") && n != "current" {
             let p = base + "/" + n
             if let m = (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date, m < cutoff {
                 try? FileManager.default.removeItem(atPath: p)

@@ -23,7 +23,7 @@ public enum SeccompCache {
     }
 
     static func directory() -> String? {
-        let env = ProcessInfo.processInfo.environment
+        let env = EnvironmentReader()
         if env["COVEN_SECCOMP_CACHE"] == "off" { return nil }
         let base: String
         if let d = env["COVEN_SECCOMP_CACHE"], d.hasPrefix("/") {

@@ -561,13 +561,12 @@ extension SeccompProfile {
     /// `<executable dir>/profiles`, `<executable dir>/../../profiles`.
     public static var searchDirectories: [String] {
         var dirs: [String] = []
-        if let env = ProcessInfo.processInfo.environment["COVEN_PROFILE_DIR"], !env.isEmpty {
+        if let env = Environment.value("COVEN_PROFILE_DIR"), !env.isEmpty {
             dirs.append(env)
         }
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            let dir = (exe as NSString).deletingLastPathComponent
-            dirs.append((dir as NSString).appendingPathComponent("profiles"))
-            dirs.append(((dir as NSString).appendingPathComponent("../../profiles") as NSString).standardizingPath)
+        if let dir = Environment.executableDirectory() {
+            dirs.append(dir + "/profiles")
+            dirs.append(((dir + "/../../profiles") as NSString).standardizingPath)
         }
         return dirs
     }
