@@ -96,6 +96,17 @@ static void tmpfs_mount(const char *dst, const char *options, const char *dest_f
 static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 
 /* A minimal /dev: tmpfs holding binds of a few host nodes, a private devpts, shm, and the usual links. */
+/* devpts and shm on top of a /dev (prepared or built). */
+static void dev_pts_and_shm(const char *base, int setup_fd) {
+    char node[PATH_CAP];
+    cs_join(node, sizeof node, base, "/pts");
+    if (mount("devpts", node, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") != 0)
+        cs_die(setup_fd, CS_STAGE_DEVPTS, "/dev/pts", errno);
+    cs_join(node, sizeof node, base, "/shm");
+    if (mount("tmpfs", node, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=67108864") != 0)
+        cs_die(setup_fd, CS_STAGE_DEV, "/dev/shm", errno);
+}
+
 static void dev_mount(const struct cs_mount *m, int setup_fd) {
     char base[PATH_CAP];
     char node[PATH_CAP];
@@ -104,6 +115,16 @@ static void dev_mount(const struct cs_mount *m, int setup_fd) {
     if (bl + 32 >= sizeof base) cs_die(setup_fd, CS_STAGE_DEV, m->dest, ENAMETOOLONG);
     memcpy(base, dst, bl + 1);
     make_dir(base, 0755, m->dest, setup_fd);
+    if (m->source) {
+        /* A host directory the supervisor prepared (device nodes, pts/ and shm/ mount
+           points, the usual links): one read-only bind instead of a bind per node. */
+        const char *src = in_old_root(m->source, setup_fd);
+        if (mount(src, base, NULL, MS_BIND, NULL) != 0) cs_die(setup_fd, CS_STAGE_DEV, m->dest, errno);
+        unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC | locked_flags(base);
+        if (mount(NULL, base, NULL, flags & ~(unsigned long)MS_NODEV, NULL) != 0) cs_die(setup_fd, CS_STAGE_DEV, m->dest, errno);
+        dev_pts_and_shm(base, setup_fd);
+        return;
+    }
     if (mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536") != 0)
         cs_die(setup_fd, CS_STAGE_DEV, m->dest, errno);
     for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++) {
@@ -121,12 +142,9 @@ static void dev_mount(const struct cs_mount *m, int setup_fd) {
     }
     cs_join(node, sizeof node, base, "/pts");
     if (mkdir(node, 0755) != 0) cs_die(setup_fd, CS_STAGE_DEVPTS, "/dev/pts", errno);
-    if (mount("devpts", node, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") != 0)
-        cs_die(setup_fd, CS_STAGE_DEVPTS, "/dev/pts", errno);
     cs_join(node, sizeof node, base, "/shm");
     if (mkdir(node, 01777) != 0) cs_die(setup_fd, CS_STAGE_DEV, "/dev/shm", errno);
-    if (mount("tmpfs", node, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=67108864") != 0)
-        cs_die(setup_fd, CS_STAGE_DEV, "/dev/shm", errno);
+    dev_pts_and_shm(base, setup_fd);
     static const char *const links[][2] = {
         { "ptmx", "pts/ptmx" }, { "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
         { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },

@@ -62,6 +62,7 @@ final class CArena {
             case .tmpfs(let opts): m.kind = Int32(CS_MOUNT_TMPFS.rawValue); m.data = string(opts)
             case .proc: m.kind = Int32(CS_MOUNT_PROC.rawValue)
             case .dev: m.kind = Int32(CS_MOUNT_DEV.rawValue)
+            case .preparedDev(let src): m.kind = Int32(CS_MOUNT_DEV.rawValue); m.source = string(src)
             case .directory(let mode): m.kind = Int32(CS_MOUNT_DIR.rawValue); m.mode = mode
             case .symlink(let target): m.kind = Int32(CS_MOUNT_SYMLINK.rawValue); m.source = string(target)
             case .file(let contents, let mode): m.kind = Int32(CS_MOUNT_FILE.rawValue); m.data = string(contents); m.mode = mode

@@ -9,6 +9,8 @@ public struct MountEntry: Sendable, Equatable {
         case tmpfs(options: String)
         case proc
         case dev
+        /// /dev as one read-only bind of a prepared host directory (see DevDirectory).
+        case preparedDev(source: String)
         case directory(mode: UInt32)
         case symlink(target: String)
         case file(contents: String, mode: UInt32)
@@ -106,7 +108,11 @@ public enum MountPlan {
         }
 
         out.append(MountEntry(.proc, at: "/proc"))
-        out.append(MountEntry(.dev, at: "/dev"))
+        if let dev = DevDirectory.path() {
+            out.append(MountEntry(.preparedDev(source: dev), at: "/dev"))
+        } else {
+            out.append(MountEntry(.dev, at: "/dev"))
+        }
         out.append(MountEntry(.tmpfs(options: "mode=1777,size=\(spec.tmpSize)"), at: "/tmp"))
         out.append(MountEntry(.tmpfs(options: "mode=0755,uid=\(uid),gid=\(gid),size=\(spec.workspaceSize)"), at: "/workspace"))
         out.append(MountEntry(.directory(mode: 0o755), at: "/run"))

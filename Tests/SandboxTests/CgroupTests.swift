@@ -153,12 +153,21 @@ final class CgroupTests: XCTestCase {
 
     func testCreatePutsCgroupUnderOwnCgroupInCovenParent() throws {
         try requireCgroups()
-        let cg = try makeCgroup()
+        let cg = try makeCgroup(ResourceLimits(memoryBytes: 64 << 20, pids: 16, cpus: 1))  // every controller in use
         let own = CgroupHost.probe()
         let parents = cg.version == .v2 ? [own.v2Base! + "/coven"]
                                         : Array(Set(own.v1Dirs.values)).map { $0 + "/coven" }
         let expected = Set(parents.map { $0 + "/" + cg.name })
         XCTAssertEqual(Set(cg.directories), expected, "sandbox cgroups are not <own cgroup>/coven/<name>")
+    }
+
+    func testNoCpuCgroupWithoutACpuLimit() throws {
+        try requireCgroups()
+        let cg = try makeCgroup(ResourceLimits(memoryBytes: 64 << 20))
+        guard cg.version == .v1, let cpu = CgroupHost.probe().v1Dirs["cpu"], CgroupHost.probe().v1Dirs["cpuacct"] != cpu else {
+            throw XCTSkip("needs a v1 cpu hierarchy mounted apart from cpuacct")
+        }
+        XCTAssertFalse(cg.directories.contains(cpu + "/coven/" + cg.name), "a cpu cgroup was made with no cpu limit to carry")
     }
 
     func testProcsFilesExistForEveryHierarchy() throws {

@@ -28,6 +28,9 @@ struct CgroupV1: CgroupBackend {
         var leaves: [String: String] = [:]
         for controller in CgroupHost.v1Controllers {
             guard let own = hierarchies[controller] else { continue }
+            // A cpu cgroup only carries a quota: without one it is a directory to make and
+            // remove per launch for nothing (cpuacct, often co-mounted, keeps the accounting).
+            if controller == "cpu" && limits.cpus == nil && hierarchies["cpuacct"] != own { continue }
             leaves[controller] = own + "/coven/" + name
         }
         let cgroup = CgroupV1(dirs: leaves)
