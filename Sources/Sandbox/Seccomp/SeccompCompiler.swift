@@ -147,6 +147,9 @@ extension SeccompProfile {
         // The launcher sets no_new_privs itself before loading; this only matters for
         // seccomp_load, which we never call, but say so explicitly.
         try check(seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0), "\(prefix): cannot clear SCMP_FLTATR_CTL_NNP")
+        // A binary tree of syscall numbers instead of a linear list: every syscall the agent's
+        // tools make (git, compilers: millions) is decided in ~log2(n) comparisons, not ~n/2.
+        _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
 
         for e in entries {
             var cmps = e.rule.args.map { a in
