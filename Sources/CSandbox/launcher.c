@@ -58,7 +58,26 @@ static int do_launch(const struct cs_plan *p, struct cs_child *out, char *err, s
         return fail(err, errlen, "pipe", e);
     }
 
-    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0);
+    pid_t pid = -1;
+    int into_cgroup = 0;
+    if (p->cgroup_dir_fd >= 0) {
+        /* Born in its cgroup: no migration, so no threadgroup lock (an RCU grace period). */
+        struct clone_args_v2 {
+            uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+        } args;
+        memset(&args, 0, sizeof args);
+        args.flags = (uint64_t)(unsigned int)p->clone_flags | 0x200000000ULL /* CLONE_INTO_CGROUP */;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)p->cgroup_dir_fd;
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0) into_cgroup = 1;
+        else if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) {
+            int e = errno;
+            close(syncp[0]); close(syncp[1]); close(setupp[0]); close(setupp[1]); close(statusp[0]); close(statusp[1]);
+            return fail(err, errlen, "clone3 into cgroup", e);
+        }
+    }
+    if (!into_cgroup) pid = (pid_t)syscall(SYS_clone, (unsigned long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0);
     if (pid == 0) {
         /* Child: from here on only async-signal-safe code. */
         cs_init_main(p, syncp[0], setupp[1], statusp[1], lifeline[0]);
@@ -85,7 +104,7 @@ static int do_launch(const struct cs_plan *p, struct cs_child *out, char *err, s
         snprintf(text, sizeof text, "%u %u 1\n", p->inner_gid, p->host_gid);
         if (write_text(path, text) < 0) { step = "write gid_map"; e = errno; goto bail; }
     }
-    for (int i = 0; i < p->ncgroup_procs; i++) {
+    for (int i = 0; !into_cgroup && i < p->ncgroup_procs; i++) {
         snprintf(text, sizeof text, "%d", pid);
         if (write_text(p->cgroup_procs[i], text) < 0) {
             e = errno;
@@ -101,6 +120,7 @@ static int do_launch(const struct cs_plan *p, struct cs_child *out, char *err, s
     close(syncp[1]);
 
     out->pid = pid;
+    out->cloned_into_cgroup = into_cgroup;
     out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (out->pidfd >= 0) fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
     out->setup_fd = setupp[0];

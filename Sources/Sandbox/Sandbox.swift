@@ -8,6 +8,13 @@ public enum Sandbox {
     /// (invalid spec, seccomp profile, cgroup, clone); set-up failures inside the
     /// new namespaces are reported by the handle as `setupFailed(stage, errno)`.
     public static func launch(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) throws -> SandboxHandle {
+        try launch(spec, identities: identities) { name in try Cgroups.create(name: name, limits: spec.limits) }
+    }
+
+    /// `launch` with the cgroup made by `makeCgroup` (tests use it to exercise the v2 path
+    /// on a v1 host's hybrid unified hierarchy).
+    static func launch(_ spec: SandboxSpec, identities: HostIdentityPool,
+                       makeCgroup: (String) throws -> SandboxCgroup) throws -> SandboxHandle {
         let started = ContinuousClock.now
         guard let first = spec.command.first, !first.isEmpty else { throw SandboxError.invalidSpec("no command given") }
         guard spec.workingDirectory.hasPrefix("/") else {
@@ -56,7 +63,7 @@ public enum Sandbox {
         // 3. Cgroup with the limits (before the child runs: it joins before it is released).
         var cgroup: SandboxCgroup?
         do {
-            cgroup = try Cgroups.create(name: "sbx-\(hostUID)-\(UInt32.random(in: 0...UInt32.max))", limits: spec.limits)
+            cgroup = try makeCgroup("sbx-\(hostUID)-\(UInt32.random(in: 0...UInt32.max))")
             cleanup.cgroup = cgroup
         } catch {
             if geteuid() == 0 { throw SandboxError(stage: "cgroup", errno: 0, message: "\(error)") }
@@ -122,6 +129,12 @@ public enum Sandbox {
         plan.ncgroup_procs = Int32(procs.count)
         plan.cgroup_join_fds = UnsafePointer(arena.ints(joinFDs))
         plan.ncgroup_join_fds = Int32(joinFDs.count)
+        // v2: born inside the cgroup (clone3 CLONE_INTO_CGROUP); the pid write stays as the fallback.
+        plan.cgroup_dir_fd = -1
+        if let dir = cgroup?.cloneIntoDirectory {
+            plan.cgroup_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
+        defer { if plan.cgroup_dir_fd >= 0 { close(plan.cgroup_dir_fd) } }
 
         // 6. Clone.
         var child = cs_child()

@@ -32,6 +32,9 @@ public final class SandboxHandle: @unchecked Sendable {
     private let done = NSCondition()
     private var result: SandboxResult?
 
+    /// True when the sandbox was created directly inside its (v2) cgroup.
+    var bornInCgroup: Bool { child.cloned_into_cgroup != 0 }
+
     init(child: cs_child, spec: SandboxSpec, cgroup: SandboxCgroup?, stdout: OutputPipe, stderr: OutputPipe,
          hostUID: uid_t, hostGID: gid_t, pool: (HostIdentityPool, UInt32)?, egress: EgressEndpoint?, warnings: [String],
          started: ContinuousClock.Instant, launchLatency: Duration) {

@@ -556,3 +556,23 @@ private final class GatedChild {
         _ = waitForExit(timeout: 5)
     }
 }
+
+extension CgroupTests {
+    // MARK: a sandbox born inside its v2 cgroup
+
+    func testSandboxIsClonedStraightIntoItsV2Cgroup() throws {
+        try XCTSkipUnless(Self.mountType(Self.unified) == "cgroup2", "\(Self.unified) is not a cgroup2 mount")
+        var made: SandboxCgroup?
+        var spec = SandboxSpec(command: ["/bin/sleep", "30"])
+        spec.limits = ResourceLimits()          // the hybrid hierarchy has no controllers
+        spec.grace = .milliseconds(200)
+        let h = try Sandbox.launch(spec, identities: .shared) { name in
+            let cg = SandboxCgroup(name: name, backend: try CgroupV2.create(root: Self.unified, name: name, limits: ResourceLimits()))
+            made = cg
+            return cg
+        }
+        defer { h.cancel(); _ = h.wait() }
+        XCTAssertTrue(h.bornInCgroup, "clone3(CLONE_INTO_CGROUP) was not used for a v2 cgroup")
+        XCTAssertTrue(made?.pids().contains(h.hostPID) ?? false, "the sandbox's init is not in its v2 cgroup")
+    }
+}

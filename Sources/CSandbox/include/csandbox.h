@@ -112,9 +112,14 @@ struct cs_plan {
      * permission check uses the opener's credentials. At most 8. */
     const int *cgroup_join_fds;
     int ncgroup_join_fds;
+    /* cgroup v2: an fd of the sandbox's cgroup directory, or -1. The child is then created
+     * in it (clone3 CLONE_INTO_CGROUP, no migration and no global lock); on kernels without
+     * it, the launcher falls back to clone + writing the pid to cgroup_procs. */
+    int cgroup_dir_fd;
 };
 
 struct cs_child {
+    int cloned_into_cgroup;   /* 1 when clone3 put the child straight into cgroup_dir_fd */
     pid_t pid;        /* host pid of the sandbox init */
     int pidfd;        /* pidfd of init (poll: readable when it exited), -1 if unsupported */
     int setup_fd;     /* read end: a cs_error_record on failure, EOF once the command exec'd */

@@ -205,6 +205,12 @@ public final class SandboxCgroup: Sendable {
     /// C code writes the child's pid into each of these before the child starts running.
     public var procsFiles: [String] { backend.directories.map { $0 + "/cgroup.procs" } }
 
+    /// v2: the cgroup's directory, for creating the sandbox straight inside it
+    /// (`clone3` with `CLONE_INTO_CGROUP`); nil on v1.
+    public var cloneIntoDirectory: String? {
+        version == .v2 ? backend.directories.first : nil
+    }
+
     /// v1: the `tasks` files a process can write "0" to, to move its calling thread (for a
     /// single-threaded child: itself) without the kernel's global threadgroup lock, which a
     /// pid write to `cgroup.procs` takes (an RCU grace period). Empty on v2, where a
