@@ -174,6 +174,13 @@ public enum Sandbox {
         }
     }
 
+    /// Keeps `count` network namespaces made ahead of time, so a launch that needs its own
+    /// (network none or proxy) skips their creation, the most expensive part of the clone.
+    /// Root only; meant for long-lived processes (the daemon). 0 turns it off.
+    public static func keepNetworkNamespacesReady(_ count: Int) {
+        cs_set_netns_pool(Int32(clamping: count))
+    }
+
     /// Waits until the cgroups of finished sandboxes are removed (they are removed in
     /// the background so results return sooner). Call before a short-lived process exits.
     public static func finishCleanup() {

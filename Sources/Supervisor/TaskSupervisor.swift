@@ -89,6 +89,9 @@ public final class TaskSupervisor: @unchecked Sendable {
                                                                                   reason: detail.record.finalReason))
             }
         }
+        if runner.config.network != .host {
+            Sandbox.keepNetworkNamespacesReady(min(max(settings.globalConcurrency, 1), 4))
+        }
         let t = Thread { [self] in dispatchLoop() }
         t.name = "supervisor-dispatch"
         dispatcher = t

@@ -143,6 +143,12 @@ enum {
 /* Most connections the egress relay carries at once (more wait in the listen backlog). */
 enum { CS_RELAY_MAX_CONNECTIONS = 64 };
 
+/* Keep `count` network namespaces ready (root only; 0 turns it off). For long-lived
+ * processes that launch many sandboxes: the daemon, the in-process benchmark. */
+void cs_set_netns_pool(int count);
+/* How many are ready now (for tests). */
+int cs_netns_pool_ready(void);
+
 /* Helpers for the Swift side. */
 /* pipe2 with O_CLOEXEC (and O_NONBLOCK on both ends when nonblock). */
 int cs_pipe(int fds[2], int nonblock);
