@@ -65,6 +65,27 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(S.hostProcesses(containing: marker), [])
     }
 
+    func testInitForwardsSignalsToTheCommand() throws {
+        let dir = try S.scratchDirectory("signal")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o777)
+        let h = try Sandbox.launch(S.spec("trap 'echo got-term; exit 0' TERM; touch /out/ready; while :; do sleep 0.05; done") {
+            $0.binds = [Bind(source: dir, destination: "/out", writable: true)]
+        })
+        // The trap is installed once /out/ready exists.
+        XCTAssertTrue(S.eventually { FileManager.default.fileExists(atPath: dir + "/ready") }, "the command never got ready")
+        h.signal(SIGTERM)
+        let r = h.wait()
+        XCTAssertTrue(r.out.contains("got-term"), "SIGTERM sent to the sandbox did not reach the command: \(r.out)")
+        XCTAssertEqual(r.report.exitClass, .exited(code: 0))
+    }
+
+    func testInitReapsOrphanedZombies() {
+        // An orphan re-parented to init exits; init must reap it (no state Z left).
+        let r = S.run("( sleep 0.1 & ) ; sleep 1; z=0; for f in /proc/[0-9]*/stat; do read p c st rest < $f; [ \"$st\" = Z ] && z=$((z+1)); done; echo zombies=$z")
+        XCTAssertEqual(r.out, "zombies=0\n", "init left zombies behind: \(r.out) \(r.err)")
+    }
+
     func testStdoutIsCappedWithMarker() {
         let r = S.run("head -c 100000 /dev/zero | tr '\\0' a") { $0.stdout = .capture(limit: 1000) }
         XCTAssertEqual(r.report.stdoutBytes, 100_000, "all output must be counted")
