@@ -19,7 +19,33 @@ enum Environment {
     }
 }
 
-/// `env["NAME"]` over getenv, for code written against a dictionary.
-struct EnvironmentReader {
-    subscript(_ name: String) -> String? { Environment.value(name) }
+/// Our cache directories: `/var/cache/coven-supervisor/<name>` for root, else under
+/// `$XDG_CACHE_HOME` or `~/.cache`. A directory is used only if we own it and nobody
+/// else can write to it (what is cached there is trusted: compiled filters, /etc).
+enum CacheDirectory {
+    /// - Parameter mode: 0700 for private caches, 0755 for what sandbox uids must traverse.
+    static func path(_ name: String, mode: mode_t) -> String? {
+        let base: String
+        if geteuid() == 0 {
+            base = "/var/cache/coven-supervisor/" + name
+        } else if let x = Environment.value("XDG_CACHE_HOME"), x.hasPrefix("/") {
+            base = x + "/coven-supervisor/" + name
+        } else if let h = Environment.value("HOME"), h.hasPrefix("/") {
+            base = h + "/.cache/coven-supervisor/" + name
+        } else {
+            return nil
+        }
+        return trusted(base, mode: mode)
+    }
+
+    /// Creates `dir` if needed and returns it when it is ours and not writable by others.
+    static func trusted(_ dir: String, mode: mode_t) -> String? {
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: mode])
+        var st = stat()
+        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+            return nil
+        }
+        return dir
+    }
 }

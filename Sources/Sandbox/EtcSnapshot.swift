@@ -75,24 +75,8 @@ public enum EtcSnapshot {
     }
 
     static func baseDirectory() -> String? {
-        let env = EnvironmentReader()
-        let base: String
-        if geteuid() == 0 {
-            base = "/var/cache/coven-supervisor/etc"
-        } else if let x = env["XDG_CACHE_HOME"], x.hasPrefix("/") {
-            base = x + "/coven-supervisor/etc"
-        } else if let h = env["HOME"], h.hasPrefix("/") {
-            base = h + "/.cache/coven-supervisor/etc"
-        } else {
-            return nil
-        }
-        try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o755])
-        // Traversable by sandbox uids; writable only by us.
-        var st = stat()
-        guard lstat(base, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
-            return nil
-        }
+        // Traversable by sandbox uids (0755); writable only by us.
+        guard let base = CacheDirectory.path("etc", mode: 0o755) else { return nil }
         chmod(base, 0o755)
         if geteuid() == 0 { chmod("/var/cache/coven-supervisor", 0o755) }
         return base

@@ -23,28 +23,10 @@ public enum SeccompCache {
     }
 
     static func directory() -> String? {
-        let env = EnvironmentReader()
-        if env["COVEN_SECCOMP_CACHE"] == "off" { return nil }
-        let base: String
-        if let d = env["COVEN_SECCOMP_CACHE"], d.hasPrefix("/") {
-            base = d
-        } else if geteuid() == 0 {
-            base = "/var/cache/coven-supervisor/seccomp"
-        } else if let x = env["XDG_CACHE_HOME"], x.hasPrefix("/") {
-            base = x + "/coven-supervisor/seccomp"
-        } else if let h = env["HOME"], h.hasPrefix("/") {
-            base = h + "/.cache/coven-supervisor/seccomp"
-        } else {
-            return nil
-        }
-        try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o700])
-        // Only a directory we own and nobody else can write is trusted.
-        var st = stat()
-        guard lstat(base, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
-            return nil
-        }
-        return base
+        let setting = Environment.value("COVEN_SECCOMP_CACHE")
+        if setting == "off" { return nil }
+        if let d = setting, d.hasPrefix("/") { return CacheDirectory.trusted(d, mode: 0o700) }
+        return CacheDirectory.path("seccomp", mode: 0o700)
     }
 
     static func key(for profile: Data) -> String {
