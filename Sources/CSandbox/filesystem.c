@@ -51,6 +51,8 @@ static void make_dir(const char *dst, unsigned int mode, const char *dest_for_er
 }
 
 static void make_file(const char *dst, const char *dest_for_error, int setup_fd) {
+    struct stat st;
+    if (lstat(dst, &st) == 0 && !S_ISDIR(st.st_mode)) return;   /* a mount point already there (e.g. in a read-only bind) */
     make_parents(dst, dest_for_error, setup_fd);
     int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && errno != EEXIST) cs_die(setup_fd, CS_STAGE_MKDIR, dest_for_error, errno);

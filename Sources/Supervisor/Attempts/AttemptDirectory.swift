@@ -4,7 +4,7 @@ import Foundation
 ///
 ///     session-brief.json   the tokenless brief (0644)
 ///     attempt.sh           pre-clone, then exec the runtime (0755)
-///     askpass              the GIT_ASKPASS helper (0755, holds no secret)
+///     askpass              placeholder; the shared GIT_ASKPASS helper is bound over it
 ///     askpass.sock         the supervisor's answer socket (peer uid checked)
 ///     out/                 writable by the sandbox: result.json, clone.status
 ///
@@ -21,7 +21,7 @@ struct AttemptDirectory {
     static let insideRoot = "/run/coven"
 
     static func create(in parent: String, taskID: String, attempt: Int, owner: (uid: uid_t, gid: gid_t)?,
-                       brief: Data, askpassBinary: String) throws -> AttemptDirectory {
+                       brief: Data) throws -> AttemptDirectory {
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         chmod(parent, 0o711)
         let safeID = taskID.filter { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
@@ -31,15 +31,33 @@ struct AttemptDirectory {
         chmod(dir.path, 0o711)
         try write(brief, to: dir.brief, mode: 0o644)
         try write(Data(attemptScript.utf8), to: dir.script, mode: 0o755)
-        guard let helper = FileManager.default.contents(atPath: askpassBinary) else {
-            throw AttemptError.setup("askpass helper not found at \(askpassBinary)")
-        }
-        try write(helper, to: dir.askpass, mode: 0o755)
+        // A placeholder: the helper itself is bind-mounted over it (one shared copy, see
+        // AttemptDirectory.installAskpass), so no attempt writes megabytes of binary.
+        try write(Data(), to: dir.askpass, mode: 0o755)
         guard mkdir(dir.out, 0o700) == 0 else { throw AttemptError.setup("create \(dir.out): \(String(cString: strerror(errno)))") }
         if let owner, chown(dir.out, owner.uid, owner.gid) != 0 {
             throw AttemptError.setup("chown \(dir.out): \(String(cString: strerror(errno)))")
         }
         return dir
+    }
+
+    /// Copies the askpass helper once to `<parent>/.bin/coven-askpass` (0755 under 0711
+    /// directories, so every sandbox uid can reach it); attempts bind it read-only.
+    static func installAskpass(from binary: String, in parent: String) throws -> String {
+        let bin = parent + "/.bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        chmod(parent, 0o711)
+        chmod(bin, 0o711)
+        let target = bin + "/coven-askpass"
+        guard let helper = FileManager.default.contents(atPath: binary) else {
+            throw AttemptError.setup("askpass helper not found at \(binary)")
+        }
+        if FileManager.default.contents(atPath: target) != helper {
+            let tmp = target + ".tmp-\(getpid())"
+            try write(helper, to: tmp, mode: 0o755)
+            guard rename(tmp, target) == 0 else { throw AttemptError.setup("install \(target): \(String(cString: strerror(errno)))") }
+        }
+        return target
     }
 
     private static func write(_ data: Data, to path: String, mode: mode_t) throws {

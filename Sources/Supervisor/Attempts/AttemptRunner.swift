@@ -19,10 +19,13 @@ public final class AttemptRunner: Sendable {
     public let config: AttemptConfig
     private let program: SeccompProgram
     private let identities: HostIdentityPool
+    /// The shared copy of the askpass helper, bound into every attempt at /run/coven/askpass.
+    private let askpassPath: String
 
     public init(config: AttemptConfig, identities: HostIdentityPool = .shared) throws {
         self.config = config
         self.identities = identities
+        askpassPath = try AttemptDirectory.installAskpass(from: config.askpassBinary, in: config.attemptsDirectory)
         do {
             program = try SeccompProfile.load(nameOrPath: config.seccompProfile).compile()
         } catch {
@@ -74,7 +77,7 @@ public final class AttemptRunner: Sendable {
         let dir: AttemptDirectory
         do {
             dir = try AttemptDirectory.create(in: config.attemptsDirectory, taskID: task.id, attempt: attempt,
-                                              owner: owner, brief: briefData, askpassBinary: config.askpassBinary)
+                                              owner: owner, brief: briefData)
         } catch {
             return infra("attempt directory", "\(error)")
         }
@@ -109,6 +112,7 @@ public final class AttemptRunner: Sendable {
         spec.binds = [
             Bind(source: dir.path, destination: AttemptDirectory.insideRoot),
             Bind(source: dir.out, destination: AttemptDirectory.insideRoot + "/out", writable: true),
+            Bind(source: askpassPath, destination: AttemptDirectory.insideRoot + "/askpass"),
         ] + config.binds
 
         let result: SandboxResult
