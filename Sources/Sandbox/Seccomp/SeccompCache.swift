@@ -43,7 +43,9 @@ public enum SeccompCache {
 
     static func fnv1a(_ data: Data, seed: UInt64) -> UInt64 {
         var h = seed
-        for b in data { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        data.withUnsafeBytes { raw in
+            for b in raw { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        }
         return h
     }
 

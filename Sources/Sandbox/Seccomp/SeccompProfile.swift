@@ -566,7 +566,12 @@ extension SeccompProfile {
         }
         if let dir = Environment.executableDirectory() {
             dirs.append(dir + "/profiles")
-            dirs.append(((dir + "/../../profiles") as NSString).standardizingPath)
+            // <dir>/../../profiles, without NSString's symlink-resolving standardization (slow, and on sandbox exec's start-up path).
+            var parts = dir.split(separator: "/", omittingEmptySubsequences: true)
+            if parts.count >= 2 {
+                parts.removeLast(2)
+                dirs.append("/" + parts.joined(separator: "/") + (parts.isEmpty ? "" : "/") + "profiles")
+            }
         }
         return dirs
     }
