@@ -55,6 +55,20 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(S.hostProcesses(containing: marker), [], "a sandbox process survived teardown on the host")
     }
 
+    func testTeardownReleasesTheSandboxMountNamespace() throws {
+        let h = try Sandbox.launch(S.spec("trap '' TERM; sleep 300") { $0.grace = .milliseconds(200) })
+        var ns = ""
+        XCTAssertTrue(S.eventually { ns = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(h.hostPID)/ns/mnt")) ?? ""; return !ns.isEmpty })
+        h.cancel()
+        let r = h.wait()
+        XCTAssertEqual(r.report.exitClass, .cancelled, "\(r.report)")
+        // Nothing on the host may still be in that mount namespace: then it (and every mount in it) is gone.
+        let holders = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            Int(pid) != nil && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt")) == ns
+        }
+        XCTAssertEqual(holders, [], "processes still hold the sandbox's mount namespace \(ns)")
+    }
+
     func testCancelIsReportedAsCancelledAndKillsEverything() throws {
         let marker = "300.\(UInt32.random(in: 100_000...999_999))"
         let h = try Sandbox.launch(S.spec("trap '' TERM; sleep \(marker)") { $0.grace = .milliseconds(300) })
