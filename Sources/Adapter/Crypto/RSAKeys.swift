@@ -50,8 +50,8 @@ public final class RSAPrivateKey: @unchecked Sendable, CustomStringConvertible {
 
     deinit { EVP_PKEY_free(pkey) }
 
-    /// Parses a PEM RSA private key: PKCS#1 (`BEGIN RSA PRIVATE KEY`) or unencrypted
-    /// PKCS#8 (`BEGIN PRIVATE KEY`). `path` only labels the error.
+    /// Parses a PEM RSA private key: PKCS#1 (the "RSA" PEM label) or unencrypted
+    /// PKCS#8 (the plain "PRIVATE KEY" label). `path` only labels the error.
     public convenience init(pem: [UInt8], path: String? = nil) throws {
         ERR_clear_error()
         let loaded = withMemoryBIO(pem) { bio in PEM_read_bio_PrivateKey(bio, nil, noPassword, nil) }
