@@ -7,7 +7,18 @@ import Adapter
 /// A loopback git server with one repository, a fake runtime (a shell script run
 /// inside the sandbox, behaviour chosen by its first argument), and helpers to run
 /// tasks through the real supervisor loop.
+/// Everything the supervisor logged, for checks that no secret reaches the logs.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func record(_ event: String, _ fields: [String: String]) {
+        lock.lock(); lines.append(event + " " + fields.map { "\($0)=\($1)" }.joined(separator: " ")); lock.unlock()
+    }
+    var text: String { lock.lock(); defer { lock.unlock() }; return lines.joined(separator: "\n") }
+}
+
 final class AttemptLoopFixture {
+    let log = CapturedLog()
     let dir: String
     let token = "ghs_" + (0..<36).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! }.map(String.init).joined()
     let git: GitSmartHTTPServer
@@ -98,7 +109,7 @@ final class AttemptLoopFixture {
         if let egress { config.egress = egress }
         config.egressForFamiliar = egressForFamiliar
         return TaskSupervisor(store: store, runner: try AttemptRunner(config: config),
-                              tokens: FileTokenProvider(path: tokenFile), publisher: NullPublisher(), settings: s)
+                              tokens: FileTokenProvider(path: tokenFile), publisher: NullPublisher(), settings: s, log: { [log] in log.record($0, $1) })
     }
 }
 
@@ -136,6 +147,7 @@ enum FakeRuntime {
         echo "GITCONFIG $(base64 -w0 .git/config)"
         echo "BRIEF $(base64 -w0 /run/coven/session-brief.json)"
         echo "REMOTE $(git remote get-url origin | base64 -w0)"
+        echo "ARGV $(cat /proc/[0-9]*/cmdline 2>/dev/null | base64 -w0)"
         result success null '[]' "probed" ""
         exit 0;;
     *) echo "unknown mode $mode" >&2; exit 64;;

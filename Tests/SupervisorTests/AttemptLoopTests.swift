@@ -132,7 +132,7 @@ final class AttemptLoopTests: XCTestCase {
                   let data = Data(base64Encoded: String(line.dropFirst(tag.count + 1))) else { return "<missing \(tag)>" }
             return String(decoding: data, as: UTF8.self)
         }
-        for tag in ["ENVIRON", "GITCONFIG", "BRIEF", "REMOTE"] {
+        for tag in ["ENVIRON", "GITCONFIG", "BRIEF", "REMOTE", "ARGV"] {
             let text = decoded(tag)
             XCTAssertFalse(text.hasPrefix("<missing"), "probe output \(tag) missing: \(out)")
             XCTAssertFalse(text.contains(fx.token), "the token leaked into \(tag)")
@@ -144,5 +144,7 @@ final class AttemptLoopTests: XCTestCase {
             XCTAssertNil(bytes.range(of: Data(fx.token.utf8)), "the token is in the store file \(f)")
         }
         XCTAssertFalse((d.record.result.map { "\($0)" } ?? "").contains(fx.token))
+        XCTAssertFalse(fx.log.text.isEmpty, "the supervisor logged nothing to check")
+        XCTAssertFalse(fx.log.text.contains(fx.token), "the token reached the supervisor's log")
     }
 }
