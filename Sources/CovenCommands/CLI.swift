@@ -9,6 +9,17 @@ public enum CLI {
         FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 
+    /// Reports what stopped a subcommand, the same way for all of them: a usage error with a
+    /// pointer to `--help`, anything else as it is. Returns `status`.
+    public static func failure(_ command: String, _ error: Error, status: Int32) -> Int32 {
+        if let e = error as? UsageError {
+            fail("\(command): \(e.message)\nRun 'coven-supervisor \(command) --help' for usage.")
+        } else {
+            fail("\(command): \(error)")
+        }
+        return status
+    }
+
     public static func warn(_ message: String) {
         FileHandle.standardError.write(Data(("coven-supervisor: warning: " + message + "\n").utf8))
     }

@@ -133,12 +133,8 @@ public enum RunTaskCommand {
             FileHandle.standardOutput.write(TaskJSON.data(detail))
             FileHandle.standardOutput.write(Data("\n".utf8))
             return detail.record.state == .completed ? 0 : 1
-        } catch let e as CLI.UsageError {
-            CLI.fail("run-task: \(e.message)\nRun 'coven-supervisor run-task --help' for usage.")
-            return 2
         } catch {
-            CLI.fail("run-task: \(error)")
-            return 2
+            return CLI.failure("run-task", error, status: 2)
         }
     }
 

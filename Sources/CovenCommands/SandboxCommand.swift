@@ -73,12 +73,8 @@ public enum SandboxCommand {
                 try egress.jsonData().write(to: URL(fileURLWithPath: egressLogPath))
             }
             return result.report.shellStatus
-        } catch let e as CLI.UsageError {
-            CLI.fail("sandbox exec: \(e.message)\nRun 'coven-supervisor sandbox exec --help' for usage.")
-            return 125
         } catch {
-            CLI.fail("sandbox exec: \(error)")
-            return 125
+            return CLI.failure("sandbox exec", error, status: 125)
         }
     }
 

@@ -28,12 +28,8 @@ enum DoctorCommand {
                 default: throw CLI.UsageError("unknown option '\(a)'")
                 }
             }
-        } catch let e as CLI.UsageError {
-            CLI.fail("doctor: \(e.message)\nRun 'coven-supervisor doctor --help' for usage.")
-            return 2
         } catch {
-            CLI.fail("doctor: \(error)")
-            return 2
+            return CLI.failure("doctor", error, status: 2)
         }
 
         var checks: [Doctor.Check] = []

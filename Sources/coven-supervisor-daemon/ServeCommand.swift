@@ -48,12 +48,8 @@ enum ServeCommand {
                 default: throw CLI.UsageError("unknown option '\(a)'")
                 }
             }
-        } catch let e as CLI.UsageError {
-            CLI.fail("serve: \(e.message)\nRun 'coven-supervisor serve --help' for usage.")
-            return 2
         } catch {
-            CLI.fail("serve: \(error)")
-            return 2
+            return CLI.failure("serve", error, status: 2)
         }
         let cwd = FileManager.default.currentDirectoryPath
         let absoluteState = stateDir.map { (($0.hasPrefix("/") ? $0 : cwd + "/" + $0) as NSString).standardizingPath }

@@ -921,17 +921,6 @@ public final class FakeGitHubAPI: Sendable {
         return "ghs_" + String((0..<36).map { _ in alphabet[Int(rng.next(upperBound: UInt(alphabet.count)))] })
     }
 
-    static func timestamp(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: d)
-    }
-
-    static func parseTimestamp(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: s)
-    }
+    static func timestamp(_ d: Date) -> String { GitHubClient.timestamp(d) }
+    static func parseTimestamp(_ s: String) -> Date? { GitHubClient.parseTimestamp(s) }
 }
