@@ -255,12 +255,14 @@ public final class SandboxHandle: @unchecked Sendable {
         close(wakeRead)
         close(wakeWrite)
 
+        // Removing cgroup directories is slow (kernfs) and nobody waits for it. Queued before
+        // the result is published, so a waiter that then calls `Sandbox.finishCleanup()` (a
+        // short-lived process about to exit) is sure to wait for this removal too.
+        if let cg = cgroup { Self.reaper.async { cg.destroy() } }
         done.lock()
         result = SandboxResult(report: report, stdout: outData, stderr: errData, egress: egressReport)
         done.broadcast()
         done.unlock()
-        // Removing cgroup directories is slow (kernfs) and nobody waits for it.
-        if let cg = cgroup { Self.reaper.async { cg.destroy() } }
     }
 
     /// Removes cgroups of finished sandboxes off the latency path, in order.

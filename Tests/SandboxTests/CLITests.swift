@@ -60,6 +60,28 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.err.contains("to-err\n"), r.err)
     }
 
+    /// The `sbx-*` cgroups that exist now, in every hierarchy sandboxes are made in.
+    func sandboxCgroups() throws -> Set<String> {
+        let probe = try Cgroups.create(name: "cli-probe-\(getpid())", limits: ResourceLimits())
+        let parents = probe.directories.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        probe.destroy()
+        var names = Set<String>()
+        for parent in parents {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("sbx-") {
+                names.insert(parent + "/" + name)
+            }
+        }
+        return names
+    }
+
+    func testExitedCommandLeavesNoCgroupBehind() throws {
+        try XCTSkipUnless(getuid() == 0 && Cgroups.detect().limitsAvailable, "needs root and cgroups")
+        let before = try sandboxCgroups()
+        for _ in 0..<3 { XCTAssertEqual(try cli(["sandbox", "exec", "--", "true"]).status, 0) }
+        let leaked = try sandboxCgroups().subtracting(before)
+        XCTAssertTrue(leaked.isEmpty, "sandbox exec exited before removing its cgroups: \(leaked.sorted())")
+    }
+
     func testReportFileDescribesTheRun() throws {
         let dir = try S.scratchDirectory("report")
         defer { try? FileManager.default.removeItem(atPath: dir) }
