@@ -58,8 +58,8 @@ public enum DevDirectory {
         for d in ["pts", "shm"] {
             guard lstat(dir + "/" + d, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == 0 else { return false }
         }
-        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
-        return names == Set(nodes.map(\.name) + ["pts", "shm"] + links.map(\.0))
+        let names = (DirectoryEntries.names(dir) ?? []).sorted()
+        return names == (nodes.map(\.name) + ["pts", "shm"] + links.map(\.0)).sorted()
     }
 
     static func makedev(_ major: UInt32, _ minor: UInt32) -> dev_t {

@@ -40,12 +40,22 @@ enum CacheDirectory {
 
     /// Creates `dir` if needed and returns it when it is ours and not writable by others.
     static func trusted(_ dir: String, mode: mode_t) -> String? {
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: mode])
         var st = stat()
+        if lstat(dir, &st) != 0 {
+            makeDirectories(dir, mode: mode)
+        }
         guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
             return nil
         }
         return dir
+    }
+
+    /// mkdir -p with `mode` for every directory it makes (chmod'ed past the umask).
+    static func makeDirectories(_ dir: String, mode: mode_t) {
+        var path = ""
+        for component in dir.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, mode) == 0 { chmod(path, mode) }
+        }
     }
 }

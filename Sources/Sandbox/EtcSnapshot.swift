@@ -131,7 +131,7 @@ public enum EtcSnapshot {
         case S_IFDIR where st.st_mode & 0o005 == 0o005:
             guard mkdir(dst, 0o755) == 0 else { return }
             chmod(dst, 0o755)
-            for n in (try? FileManager.default.contentsOfDirectory(atPath: src)) ?? [] {
+            for n in DirectoryEntries.names(src) ?? [] {
                 copy(src + "/" + n, to: dst + "/" + n)
             }
         default:
@@ -142,7 +142,7 @@ public enum EtcSnapshot {
     /// Removes snapshots other than `keep` that are more than a day old.
     static func prune(_ base: String, keep: String) {
         let cutoff = Date().addingTimeInterval(-86_400)
-        for n in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where n != keep && n.hasPrefix("etc-") && n != "current" {
+        for n in DirectoryEntries.names(base) ?? [] where n != keep && n.hasPrefix("etc-") && n != "current" {
             let p = base + "/" + n
             if let m = (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date, m < cutoff {
                 try? FileManager.default.removeItem(atPath: p)

@@ -440,6 +440,20 @@ final class CgroupTests: XCTestCase {
 
     // MARK: parsing (no root needed)
 
+    func testCgroupNumbersParseWithSurroundingWhitespace() {
+        XCTAssertEqual(CgroupFS.parseUInt("524288\n"), 524288)
+        XCTAssertEqual(CgroupFS.parseUInt("  7 \n"), 7)
+        XCTAssertEqual(CgroupFS.parseUInt("18446744073709551615"), UInt64.max)
+    }
+
+    func testCgroupNumbersRejectWhatIsNotOneNumber() {
+        XCTAssertNil(CgroupFS.parseUInt("max\n"), "\"max\" counts as absent")
+        XCTAssertNil(CgroupFS.parseUInt(""), "empty file")
+        XCTAssertNil(CgroupFS.parseUInt("1 2"), "two numbers")
+        XCTAssertNil(CgroupFS.parseUInt("-1"), "negative")
+        XCTAssertNil(CgroupFS.parseUInt("18446744073709551616"), "overflow")
+    }
+
     func testMountInfoParsing() {
         let text = """
         36 25 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,memory

@@ -1,5 +1,5 @@
 import Foundation
-import Sandbox
+@testable import Sandbox
 import XCTest
 
 /// Parsing and validation of Docker-format seccomp profiles, `includes`/`excludes`
@@ -366,6 +366,27 @@ final class SeccompProfileTests: XCTestCase {
         try Data(#"{"defaultAction": "SCMP_ACT_LOG"}"#.utf8).write(to: dir.appendingPathComponent("noisy.json"))
         let p = try SeccompProfile.load(nameOrPath: "noisy", searchDirectories: ["/nonexistent", dir.path])
         XCTAssertEqual(p.defaultAction, .log)
+    }
+
+    func testProfilesAreSearchedBesideTheExecutableAndTwoLevelsUp() {
+        XCTAssertEqual(SeccompProfile.parentDirectory("/work/repo/.build/release"), "/work/repo/.build")
+        XCTAssertEqual(SeccompProfile.parentDirectory("/work/repo/.build/"), "/work/repo")
+        XCTAssertEqual(SeccompProfile.parentDirectory("/usr"), "/")
+        XCTAssertNil(SeccompProfile.parentDirectory("/"), "the root has no parent")
+        XCTAssertNil(SeccompProfile.parentDirectory(nil))
+        guard let exeDir = Environment.executableDirectory() else { return XCTFail("no /proc/self/exe") }
+        XCTAssertEqual(Array(SeccompProfile.searchDirectories.suffix(2)),
+                       [exeDir + "/profiles",
+                        SeccompProfile.parentDirectory(SeccompProfile.parentDirectory(exeDir))!.replacingOccurrences(of: "//", with: "/") + "/profiles"])
+    }
+
+    func testProfileNamesAreLettersDigitsDotUnderscoreDash() {
+        XCTAssertTrue(SeccompProfile.isValidName("default"))
+        XCTAssertTrue(SeccompProfile.isValidName("strict-v2.1_b"))
+        XCTAssertFalse(SeccompProfile.isValidName(".hidden"), "leading dot")
+        XCTAssertFalse(SeccompProfile.isValidName(""), "empty")
+        XCTAssertFalse(SeccompProfile.isValidName("caf\u{e9}"), "non-ASCII letter")
+        XCTAssertFalse(SeccompProfile.isValidName("a b"), "space")
     }
 
     func testCovenProfileDirIsSearchedFirst() {

@@ -78,7 +78,31 @@ enum CgroupFS {
     /// Reads a file holding one unsigned number ("max" counts as absent).
     static func readUInt(_ path: String) -> UInt64? {
         guard let text = readIfPresent(path) else { return nil }
-        return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        return parseUInt(text)
+    }
+
+    /// A decimal number with optional surrounding ASCII whitespace. Byte-level on purpose:
+    /// Foundation's trimming costs a process its first generic-conformance lookups
+    /// (~0.1 ms), and this runs when every short-lived `sandbox exec` reports.
+    static func parseUInt(_ text: String) -> UInt64? {
+        var value: UInt64 = 0
+        var digits = 0, trailing = false
+        for b in text.utf8 {
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if trailing { return nil }
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(UInt64(b &- UInt8(ascii: "0")))
+                if o1 || o2 { return nil }
+                value = a
+                digits += 1
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                if digits > 0 { trailing = true }
+            default:
+                return nil
+            }
+        }
+        return digits > 0 ? value : nil
     }
 
     /// The value of `key` in a flat-keyed file ("key value" per line: memory.events, cpu.stat,
@@ -121,7 +145,7 @@ enum CgroupFS {
 
     /// The child cgroups (subdirectories) of a cgroup directory.
     static func childCgroups(_ dir: String) -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        guard let names = DirectoryEntries.names(dir) else { return [] }
         var out: [String] = []
         for name in names {
             let path = dir + "/" + name

@@ -34,11 +34,16 @@ public enum SeccompCache {
         uname(&u)
         let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let machine = withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        var material = profile
         let v = seccomp_version()
         let lib = v.map { "\($0.pointee.major).\($0.pointee.minor).\($0.pointee.micro)" } ?? "?"
-        material.append(Data("\u{0}\(release)\u{0}\(machine)\u{0}\(lib)\u{0}no-caps".utf8))
-        return hex(fnv1a(material, seed: 0xcbf2_9ce4_8422_2325)) + hex(fnv1a(material, seed: 0x8422_2325_cbf2_9ce4))
+        // What else the compiled program depends on, hashed after the profile's bytes.
+        let context = "\u{0}\(release)\u{0}\(machine)\u{0}\(lib)\u{0}no-caps"
+        func hash(seed: UInt64) -> UInt64 {
+            var h = fnv1a(profile, seed: seed)
+            for b in context.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            return h
+        }
+        return hex(hash(seed: 0xcbf2_9ce4_8422_2325)) + hex(hash(seed: 0x8422_2325_cbf2_9ce4))
     }
 
     static func fnv1a(_ data: Data, seed: UInt64) -> UInt64 {
@@ -49,14 +54,17 @@ public enum SeccompCache {
         return h
     }
 
+    /// 16 lowercase hex digits.
     static func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: 16)
+        for i in 0..<16 { out[i] = digits[Int((v >> UInt64(60 - 4 * i)) & 0xf)] }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Format: magic line, a line with the number of warnings, one line per warning, the BPF bytes.
     static func read(_ file: String) -> SeccompProgram? {
-        guard let data = FileManager.default.contents(atPath: file), data.starts(with: Data(magic.utf8)) else { return nil }
+        guard let data = FileManager.default.contents(atPath: file), data.starts(with: magic.utf8) else { return nil }
         var lines: [String] = []
         var pos = data.startIndex + magic.utf8.count
         func line() -> String? {

@@ -539,22 +539,39 @@ extension SeccompProfile {
             return (try readFile(nameOrPath), nameOrPath)
         }
         let name = nameOrPath
-        guard let first = name.unicodeScalars.first, first != ".",
-              name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0) })
-        else {
+        guard isValidName(name) else {
             throw SeccompError("seccomp profile name \(jsonQuoted(name)) is not valid (letters, digits, '.', '_', '-'; or give a path)")
         }
         for dir in searchDirectories {
-            let path = (dir as NSString).appendingPathComponent(name + ".json")
-            if FileManager.default.fileExists(atPath: path) {
+            let path = (dir.hasSuffix("/") ? dir : dir + "/") + name + ".json"
+            if access(path, F_OK) == 0 {
                 return (try readFile(path), path)
             }
         }
         if name == "default" {
-            return (Data(embeddedDefaultJSON.utf8), "default (embedded)")
+            return (embeddedDefaultData, "default (embedded)")
         }
         throw SeccompError("seccomp profile \(jsonQuoted(name)) not found (looked for \(name).json in: "
                            + (searchDirectories.isEmpty ? "no directories" : searchDirectories.joined(separator: ", ")) + ")")
+    }
+
+    /// A profile name: ASCII letters, digits, '.', '_', '-', not starting with '.'.
+    /// (Byte-level, like the other checks on `sandbox exec`'s start-up path: Foundation's
+    /// CharacterSet and NSString path helpers cost a fresh process ~0.1 ms of first-use
+    /// generic lookups.)
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first != UInt8(ascii: ".") else { return false }
+        return name.utf8.allSatisfy { b in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+                || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
+        }
+    }
+
+    /// The embedded default profile's bytes.
+    static var embeddedDefaultData: Data {
+        var json = embeddedDefaultJSON
+        return json.withUTF8 { Data(bytes: $0.baseAddress!, count: $0.count) }
     }
 
     /// Where profile names are looked up, in order: `$COVEN_PROFILE_DIR` (when set),
@@ -566,14 +583,25 @@ extension SeccompProfile {
         }
         if let dir = Environment.executableDirectory() {
             dirs.append(dir + "/profiles")
-            // <dir>/../../profiles, without NSString's symlink-resolving standardization (slow, and on sandbox exec's start-up path).
-            var parts = dir.split(separator: "/", omittingEmptySubsequences: true)
-            if parts.count >= 2 {
-                parts.removeLast(2)
-                dirs.append("/" + parts.joined(separator: "/") + (parts.isEmpty ? "" : "/") + "profiles")
+            // <dir>/../../profiles, lexically (no symlink-resolving standardization).
+            if let up2 = parentDirectory(parentDirectory(dir)) {
+                dirs.append((up2 == "/" ? "" : up2) + "/profiles")
             }
         }
         return dirs
+    }
+
+    /// `path` without its last component ("/a/b" -> "/a", "/a" -> "/"), ignoring trailing
+    /// slashes; nil for "/" itself, for nil, and for a relative path with one component.
+    static func parentDirectory(_ path: String?) -> String? {
+        guard var p = path else { return nil }
+        while p.utf8.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        if p == "/" { return nil }
+        guard let slash = p.lastIndex(of: "/") else { return nil }
+        if slash == p.startIndex { return "/" }
+        var parent = String(p[..<slash])
+        while parent.utf8.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
+        return parent
     }
 
     /// Profiles are small; anything bigger is not one (and /dev/zero must not hang us).
