@@ -26,6 +26,24 @@ final class SeccompCacheTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".bpf") }.count, 1)
     }
 
+    func testProgramsFromAnotherCompilerRevisionAreNotReused() throws {
+        let profile = Data("{\"defaultAction\": \"SCMP_ACT_ALLOW\"}".utf8)
+        XCTAssertNotEqual(SeccompCache.key(for: profile, compiler: SeccompCompiler.revision),
+                          SeccompCache.key(for: profile, compiler: SeccompCompiler.revision + "-previous"),
+                          "a program compiled differently must not be found under the same key")
+    }
+
+    func testDefaultProfileCompilesToABinaryTree() throws {
+        // A linear list costs every syscall ~n/2 comparisons and the kernel ~0.25 ms more to
+        // load (its per-syscall cache is built by emulating the filter).
+        let program = try SeccompCache.program(nameOrPath: "default")
+        // BPF_JMP|BPF_JGT|BPF_K is the tree's "syscall number above the pivot?" branch.
+        let jumpsAbove = stride(from: 0, to: program.filter.count, by: 8).filter {
+            UInt16(program.filter[$0]) | UInt16(program.filter[$0 + 1]) << 8 == 0x25
+        }.count
+        XCTAssertGreaterThan(jumpsAbove, 8, "no binary search over syscall numbers in a \(program.instructionCount)-instruction filter")
+    }
+
     func testCorruptCacheFileIsIgnored() throws {
         let fresh = try SeccompCache.program(nameOrPath: "default")
         for f in try FileManager.default.contentsOfDirectory(atPath: dir) {

@@ -4,7 +4,8 @@ import CSeccomp
 /// Compiled profiles on disk, so a short-lived `sandbox exec` does not pay for
 /// libseccomp's compilation (milliseconds) on every run. The key covers everything
 /// the compilation depends on: the profile's bytes, the architecture, the kernel
-/// release (`minKernel`) and libseccomp's version. The directory is private to the
+/// release (`minKernel`), libseccomp's version and how we drive it
+/// (`SeccompCompiler.revision`). The directory is private to the
 /// user (0700); `COVEN_SECCOMP_CACHE=off` disables it.
 public enum SeccompCache {
     static let magic = "COVENBPF2\n"
@@ -29,7 +30,7 @@ public enum SeccompCache {
         return CacheDirectory.path("seccomp", mode: 0o700)
     }
 
-    static func key(for profile: Data) -> String {
+    static func key(for profile: Data, compiler: String = SeccompCompiler.revision) -> String {
         var u = utsname()
         uname(&u)
         let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -37,7 +38,7 @@ public enum SeccompCache {
         let v = seccomp_version()
         let lib = v.map { "\($0.pointee.major).\($0.pointee.minor).\($0.pointee.micro)" } ?? "?"
         // What else the compiled program depends on, hashed after the profile's bytes.
-        let context = "\u{0}\(release)\u{0}\(machine)\u{0}\(lib)\u{0}no-caps"
+        let context = "\u{0}\(release)\u{0}\(machine)\u{0}\(lib)\u{0}\(compiler)"
         func hash(seed: UInt64) -> UInt64 {
             var h = fnv1a(profile, seed: seed)
             for b in context.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }

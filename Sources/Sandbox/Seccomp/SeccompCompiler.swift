@@ -5,6 +5,15 @@ import Foundation
 import Glibc
 #endif
 
+/// How profiles are compiled, as far as the compiled bytes are concerned.
+public enum SeccompCompiler {
+    /// Part of every `SeccompCache` key: bump it whenever a change here changes the program
+    /// compiled from the same profile (libseccomp attributes, rule order, host assumptions),
+    /// or programs compiled by the previous build keep being loaded from the cache.
+    /// "tree" = SCMP_FLTATR_CTL_OPTIMIZE 2, no capabilities.
+    public static let revision = "no-caps,tree"
+}
+
 /// A compiled seccomp filter, ready for the child to load.
 public struct SeccompProgram: Sendable {
     /// The raw `struct sock_filter` array (8 bytes each, native byte order), ready for
