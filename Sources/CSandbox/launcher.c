@@ -146,6 +146,13 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, char *e
     char path[64], text[128];
     const char *step = NULL;
     int e = 0;
+    int mntns = -1;
+    if (p->clone_flags & CLONE_NEWNS) {
+        /* Opened while the child still waits on syncp, so it is ours to open whatever uid
+         * it switches to later. Failure only costs the deferred teardown. */
+        snprintf(path, sizeof path, "/proc/%d/ns/mnt", pid);
+        mntns = open(path, O_RDONLY | O_CLOEXEC);
+    }
     if (p->clone_flags & CLONE_NEWUSER) {
         snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
         if (write_text(path, "deny") < 0 && errno != ENOENT) { step = "write setgroups"; e = errno; goto bail; }
@@ -164,6 +171,7 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, char *e
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
             close(syncp[1]); close(setupp[0]); close(statusp[0]);
+            if (mntns >= 0) close(mntns);
             errno = e;
             return -1;
         }
@@ -177,12 +185,14 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, char *e
     if (out->pidfd >= 0) fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
     out->setup_fd = setupp[0];
     out->status_fd = statusp[0];
+    out->mntns_fd = mntns;
     return 0;
 
 bail:
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     close(syncp[1]); close(setupp[0]); close(statusp[0]);
+    if (mntns >= 0) close(mntns);
     return fail(err, errlen, step, e);
 }
 
@@ -231,7 +241,7 @@ static void start_launcher(void) {
 int cs_launch(const struct cs_plan *plan, struct cs_child *out, char *err, size_t errlen) {
     pthread_once(&once, start_launcher);
     if (start_failed) return fail(err, errlen, "start launcher thread", start_failed);
-    out->pid = -1; out->pidfd = -1; out->setup_fd = -1; out->status_fd = -1;
+    out->pid = -1; out->pidfd = -1; out->setup_fd = -1; out->status_fd = -1; out->mntns_fd = -1;
     pthread_mutex_lock(&serial);
     pthread_mutex_lock(&lock);
     req_plan = plan; req_out = out; req_err = err; req_errlen = errlen;

@@ -14,6 +14,7 @@ public enum Sandbox {
     /// `launch` with the cgroup made by `makeCgroup` (tests use it to exercise the v2 path
     /// on a v1 host's hybrid unified hierarchy).
     static func launch(_ spec: SandboxSpec, identities: HostIdentityPool,
+                       monitor: SandboxHandle.Monitor = .ownThread,
                        makeCgroup: (String) throws -> SandboxCgroup) throws -> SandboxHandle {
         let started = ContinuousClock.now
         guard let first = spec.command.first, !first.isEmpty else { throw SandboxError.invalidSpec("no command given") }
@@ -150,7 +151,8 @@ public enum Sandbox {
         let launchLatency = ContinuousClock.now - started
         return SandboxHandle(child: child, spec: spec, cgroup: cgroup, stdout: out, stderr: err,
                              hostUID: hostUID, hostGID: hostGID, pool: pooled.map { (identities, $0) },
-                             egress: cleanup.egress, warnings: warnings, started: started, launchLatency: launchLatency)
+                             egress: cleanup.egress, warnings: warnings, started: started, launchLatency: launchLatency,
+                             monitor: monitor)
     }
 
     /// Makes a fresh 0711 directory for the sandbox's proxy socket and starts the proxy
@@ -181,8 +183,9 @@ public enum Sandbox {
         cs_set_netns_pool(Int32(clamping: count))
     }
 
-    /// Waits until the cgroups of finished sandboxes are removed (they are removed in
-    /// the background so results return sooner). Call before a short-lived process exits.
+    /// Waits until finished sandboxes' mount namespaces are released and their cgroups
+    /// removed (both happen in the background so results return sooner). Call before a
+    /// short-lived process exits.
     public static func finishCleanup() {
         SandboxHandle.reaper.sync {}
     }
@@ -190,7 +193,12 @@ public enum Sandbox {
     /// Launches and waits. Launch errors become a `setupFailed` report.
     public static func run(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) -> SandboxResult {
         do {
-            return try launch(spec, identities: identities).wait()
+            // The caller waits anyway, so it monitors too: no thread to start and hand off to.
+            let handle = try launch(spec, identities: identities, monitor: .callingThread) { name in
+                try Cgroups.create(name: name, limits: spec.limits)
+            }
+            handle.monitorOnCallingThread()
+            return handle.wait()
         } catch let e as SandboxError {
             return SandboxResult(report: ExitReport(exitClass: .setupFailed(stage: e.message, errno: e.errno)),
                                  stdout: Data(), stderr: Data())

@@ -4,7 +4,8 @@ import CSandbox
 /// A running sandbox. One monitor thread per sandbox polls the init's pidfd, the
 /// output pipes, the set-up pipe and a wake-up pipe; it enforces the deadline
 /// (SIGTERM to every process, then after the grace SIGKILL through the cgroup and
-/// the pid-namespace init) and builds the exit report.
+/// the pid-namespace init) and builds the exit report. (`Sandbox.run`, which waits
+/// anyway, monitors on its own thread instead of starting one.)
 public final class SandboxHandle: @unchecked Sendable {
     /// Host pid of the sandbox's init (pid 1 inside).
     public let hostPID: pid_t
@@ -27,7 +28,9 @@ public final class SandboxHandle: @unchecked Sendable {
     private let started: ContinuousClock.Instant
     private let wakeRead: Int32
     private let wakeWrite: Int32
-    private let oomBefore: UInt64
+
+    /// Where the monitor loop runs.
+    enum Monitor { case ownThread, callingThread }
 
     private let done = NSCondition()
     private var result: SandboxResult?
@@ -37,7 +40,7 @@ public final class SandboxHandle: @unchecked Sendable {
 
     init(child: cs_child, spec: SandboxSpec, cgroup: SandboxCgroup?, stdout: OutputPipe, stderr: OutputPipe,
          hostUID: uid_t, hostGID: gid_t, pool: (HostIdentityPool, UInt32)?, egress: EgressEndpoint?, warnings: [String],
-         started: ContinuousClock.Instant, launchLatency: Duration) {
+         started: ContinuousClock.Instant, launchLatency: Duration, monitor: Monitor = .ownThread) {
         self.child = child
         self.hostPID = child.pid
         self.spec = spec
@@ -54,11 +57,16 @@ public final class SandboxHandle: @unchecked Sendable {
         var fds: [Int32] = [-1, -1]
         cs_pipe(&fds, 1)
         wakeRead = fds[0]; wakeWrite = fds[1]
-        oomBefore = cgroup?.oomKillCount() ?? 0
-        let thread = Thread { [self] in self.monitor() }
-        thread.name = "sandbox-\(child.pid)"
-        thread.start()
+        if monitor == .ownThread {
+            let thread = Thread { [self] in self.monitor() }
+            thread.name = "sandbox-\(child.pid)"
+            thread.start()
+        }
     }
+
+    /// Runs the monitor loop here until the sandbox is gone (handles made with
+    /// `.callingThread`). Other threads may still `wait`, `cancel` and `signal`.
+    func monitorOnCallingThread() { monitor() }
 
     /// Blocks until the sandbox is gone and returns its result.
     public func wait() -> SandboxResult {
@@ -223,7 +231,7 @@ public final class SandboxHandle: @unchecked Sendable {
             }
         } else if timedOut {
             exitClass = .timedOut
-        } else if oomAfter > oomBefore {
+        } else if oomAfter > 0 {   // the cgroup is made fresh for each sandbox (Cgroups.create), so it starts at 0
             exitClass = .oomKilled
         } else if let st = status, Self.signaled(st), Self.termSig(st) == SIGSYS {
             exitClass = .seccompViolation
@@ -255,18 +263,27 @@ public final class SandboxHandle: @unchecked Sendable {
         close(wakeRead)
         close(wakeWrite)
 
-        // Removing cgroup directories is slow (kernfs) and nobody waits for it. Queued before
-        // the result is published, so a waiter that then calls `Sandbox.finishCleanup()` (a
-        // short-lived process about to exit) is sure to wait for this removal too.
-        if let cg = cgroup { Self.reaper.async { cg.destroy() } }
+        // Releasing the mount namespace (unmounting everything the sandbox saw: init's exit
+        // left it to our reference) and removing cgroup directories (kernfs) are slow and
+        // nobody waits for them. Queued before the result is published, so a waiter that then
+        // calls `Sandbox.finishCleanup()` (a short-lived process about to exit) is sure to
+        // wait for them too.
+        let mountNamespace = child.mntns_fd
+        let cg = cgroup
+        if mountNamespace >= 0 || cg != nil {
+            Self.reaper.async {
+                if mountNamespace >= 0 { close(mountNamespace) }
+                cg?.destroy()
+            }
+        }
         done.lock()
         result = SandboxResult(report: report, stdout: outData, stderr: errData, egress: egressReport)
         done.broadcast()
         done.unlock()
     }
 
-    /// Removes cgroups of finished sandboxes off the latency path, in order.
-    static let reaper = DispatchQueue(label: "coven.sandbox.cgroup-reaper")
+    /// Releases mount namespaces and removes cgroups of finished sandboxes off the latency path, in order.
+    static let reaper = DispatchQueue(label: "coven.sandbox.reaper")
 
     static func signaled(_ st: Int32) -> Bool { (st & 0x7f) != 0 && (st & 0x7f) != 0x7f }
     static func termSig(_ st: Int32) -> Int32 { st & 0x7f }

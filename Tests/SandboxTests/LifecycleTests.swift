@@ -69,6 +69,20 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(holders, [], "processes still hold the sandbox's mount namespace \(ns)")
     }
 
+    func testFinishCleanupDropsTheLastReferenceToTheMountNamespace() throws {
+        // The handle keeps the namespace open so its teardown is not on the result's path;
+        // after finishCleanup nothing, not even a descriptor of ours, may keep its mounts alive.
+        let h = try Sandbox.launch(S.spec("sleep 0.2"))
+        let ns = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(h.hostPID)/ns/mnt")) ?? ""
+        _ = h.wait()
+        Sandbox.finishCleanup()
+        guard !ns.isEmpty else { throw XCTSkip("the sandbox ended before its namespace could be read") }
+        let ours = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == ns
+        }
+        XCTAssertEqual(ours, [], "descriptors still hold the finished sandbox's mount namespace \(ns)")
+    }
+
     func testCancelIsReportedAsCancelledAndKillsEverything() throws {
         let marker = "300.\(UInt32.random(in: 100_000...999_999))"
         let h = try Sandbox.launch(S.spec("trap '' TERM; sleep \(marker)") { $0.grace = .milliseconds(300) })

@@ -124,6 +124,9 @@ struct cs_child {
     int pidfd;        /* pidfd of init (poll: readable when it exited), -1 if unsupported */
     int setup_fd;     /* read end: a cs_error_record on failure, EOF once the command exec'd */
     int status_fd;    /* read end: the command's int32 wait status, written by init */
+    int mntns_fd;     /* the sandbox's mount namespace, held so that its teardown (unmounting
+                         everything, an RCU grace period) happens when this is closed, not in
+                         init's exit before its parent hears of it; -1 if none */
 };
 
 /*
