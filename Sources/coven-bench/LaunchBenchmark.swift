@@ -26,8 +26,9 @@ enum LaunchBenchmark {
         } catch {
             print("seccomp profile failed to compile: \(error)"); exit(1)
         }
-        // As the daemon runs it: network namespaces made ahead of time.
-        Sandbox.keepNetworkNamespacesReady(2)
+        // Without the daemon's pool of pre-made network namespaces: it refills only after a
+        // quiet period, which back-to-back rounds never leave it (so it would sit empty), and
+        // refilling between rounds would slow the other variants instead.
         variants.append(("Sandbox API (in-process)", {
             let r = Sandbox.run(spec)
             if case .exited(0) = r.report.exitClass {} else { print("in-process launch failed: \(r.report.exitClass)") }

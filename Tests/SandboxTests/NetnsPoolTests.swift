@@ -39,6 +39,14 @@ final class NetnsPoolTests: XCTestCase {
         XCTAssertEqual(a.st_ino, b.st_ino, "the sandbox's network namespace was not one of the pooled ones")
     }
 
+    func testSandboxesNeverInheritTheRefillsIdlePriority() {
+        // The launcher tops the pool up at SCHED_IDLE; the sandboxes it clones must not be.
+        for _ in 0..<3 {
+            let r = S.run("python3 -c \"import os; print(os.sched_getscheduler(0))\"")
+            XCTAssertEqual(r.out, "0\n", "sandbox scheduling policy is not SCHED_OTHER (0): \(r.out) \(r.err)")
+        }
+    }
+
     func testPooledNamespaceHasOnlyLoopbackAndItIsUp() {
         let r = S.run("python3 -c \"import socket, os\nprint(sorted(os.listdir('/sys/class/net')) if os.path.isdir('/sys/class/net') else [l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]])\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); socket.create_connection(s.getsockname()); print('up')\"")
         XCTAssertEqual(r.out, "['lo']\nup\n", "expected only an up loopback: \(r.out) \(r.err)")
