@@ -8,7 +8,13 @@ public enum Sandbox {
     /// (invalid spec, seccomp profile, cgroup, clone); set-up failures inside the
     /// new namespaces are reported by the handle as `setupFailed(stage, errno)`.
     public static func launch(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) throws -> SandboxHandle {
-        try launch(spec, identities: identities) { name in try Cgroups.create(name: name, limits: spec.limits) }
+        try launch(spec, identities: identities, makeCgroup: sandboxCgroup(limits: spec.limits))
+    }
+
+    /// How a sandbox's cgroup is made: with its limits, without a cpuacct directory (its CPU
+    /// time is its init's rusage, which counts every process of its pid namespace).
+    static func sandboxCgroup(limits: ResourceLimits) -> (String) throws -> SandboxCgroup {
+        { name in try Cgroups.create(name: name, limits: limits, cpuAccounting: false) }
     }
 
     /// `launch` with the cgroup made by `makeCgroup` (tests use it to exercise the v2 path
@@ -183,6 +189,9 @@ public enum Sandbox {
         cs_set_netns_pool(Int32(clamping: count))
     }
 
+    /// True when a pre-made network namespace is waiting (see `keepNetworkNamespacesReady`).
+    public static var networkNamespaceReady: Bool { cs_netns_pool_ready() > 0 }
+
     /// Waits until finished sandboxes' mount namespaces are released and their cgroups
     /// removed (both happen in the background so results return sooner). Call before a
     /// short-lived process exits.
@@ -194,9 +203,8 @@ public enum Sandbox {
     public static func run(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) -> SandboxResult {
         do {
             // The caller waits anyway, so it monitors too: no thread to start and hand off to.
-            let handle = try launch(spec, identities: identities, monitor: .callingThread) { name in
-                try Cgroups.create(name: name, limits: spec.limits)
-            }
+            let handle = try launch(spec, identities: identities, monitor: .callingThread,
+                                    makeCgroup: sandboxCgroup(limits: spec.limits))
             handle.monitorOnCallingThread()
             return handle.wait()
         } catch let e as SandboxError {

@@ -176,7 +176,7 @@ public final class SandboxHandle: @unchecked Sendable {
             }
             if child.pidfd < 0 && !exited {
                 var st: Int32 = 0
-                if cs_wait(child.pid, &st, nil, 1) == child.pid { exited = true; reapedStatus = st; reaped = true }
+                if cs_wait(child.pid, &st, &reapedCPU, 1) == child.pid { exited = true; reapedStatus = st; reaped = true }
             }
             if !exited {
                 let now = clock.now
@@ -193,11 +193,12 @@ public final class SandboxHandle: @unchecked Sendable {
 
     private var reaped = false
     private var reapedStatus: Int32 = 0
+    private var reapedCPU: Double = 0
 
     private func finish(timedOut: Bool, cancelled: Bool, setupRecord: cs_error_record?) {
         var cpu: Double = 0
         var initStatus: Int32 = 0
-        if !reaped { _ = cs_wait(child.pid, &initStatus, &cpu, 0) }
+        if !reaped { _ = cs_wait(child.pid, &initStatus, &cpu, 0) } else { cpu = reapedCPU }
         if child.pidfd >= 0 { close(child.pidfd) }
 
         // The command's own wait status, written by init when it saw it exit.

@@ -162,6 +162,14 @@ final class LifecycleTests: XCTestCase {
         }
     }
 
+    func testReportCountsCPUTimeOfTheWorkloadsChildren() {
+        // The busy loop runs in a forked subshell: its CPU time must reach the report (taken
+        // from init's rusage, which includes every descendant reaped in the sandbox).
+        let r = S.run(#"( i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done ) & wait"#)
+        XCTAssertEqual(r.report.exitClass, .exited(code: 0), "\(r.report)")
+        XCTAssertGreaterThan(r.report.cpuTime, 0.02, "CPU time of a busy child is missing from the report")
+    }
+
     func testReportMeasuresWallTime() {
         let r = S.run("true")
         XCTAssertGreaterThan(r.report.wallTime, 0)

@@ -143,7 +143,9 @@ public enum Cgroups {
     /// directory or file cannot be created or written. Nothing is left behind on failure.
     /// A leftover empty cgroup of the same name (e.g. from a crashed run) is replaced; one that
     /// still has processes is an error.
-    public static func create(name: String, limits: ResourceLimits) throws -> SandboxCgroup {
+    /// `cpuAccounting: false` skips a v1 cpuacct directory made only for `cpuTimeSeconds`
+    /// (sandboxes take their CPU time from their init's rusage instead).
+    public static func create(name: String, limits: ResourceLimits, cpuAccounting: Bool = true) throws -> SandboxCgroup {
         try validateName(name)
         try limits.validate()
         let host = CgroupHost.cachedProbe()
@@ -153,7 +155,8 @@ public enum Cgroups {
                 guard let base = host.v2Base else { throw CgroupError("cgroup: v2 detected but its path is unknown") }
                 return SandboxCgroup(name: name, backend: try CgroupV2.create(base: base, name: name, limits: limits))
             case .v1:
-                return SandboxCgroup(name: name, backend: try CgroupV1.create(hierarchies: host.v1Dirs, name: name, limits: limits))
+                return SandboxCgroup(name: name, backend: try CgroupV1.create(hierarchies: host.v1Dirs, name: name, limits: limits,
+                                                                              cpuAccounting: cpuAccounting))
             case .none:
                 throw CgroupError("cgroup: no usable cgroup hierarchy (" + host.support.notes.joined(separator: "; ") + ")")
             }

@@ -118,7 +118,7 @@ struct CgroupHost: Sendable {
             }
             if !s.swapLimit { notes.append("no memory.memsw (swap accounting off): swap is not limited") }
             if !s.cpu { notes.append("no cpu hierarchy: cpu limits unavailable") }
-            if !s.cpuAccounting { notes.append("no cpuacct hierarchy: cpu time not measured") }
+            if !s.cpuAccounting { notes.append("no cpuacct hierarchy: SandboxCgroup.cpuTimeSeconds is nil (sandbox reports use their init's rusage)") }
             notes.append(s.freezer ? "killAll freezes (freezer.state), kills, thaws"
                                    : "no freezer hierarchy: killAll loops SIGKILL until empty")
             s.notes = notes

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -121,6 +122,26 @@ enum CgroupFS {
     static func writable(_ path: String) -> Bool { access(path, W_OK) == 0 }
 
     // MARK: directories
+
+    /// Makes a sandbox's fresh cgroup `leaf` and, unless this process already has, its parent
+    /// (`.../coven`): the parent outlives every sandbox, and an EEXIST mkdir per hierarchy per
+    /// launch is time on every launch's path. A parent removed behind our back is made again.
+    static func makeLeaf(_ leaf: String) throws {
+        guard let slash = leaf.lastIndex(of: "/") else { return try makeFreshDirectory(leaf) }
+        let parent = String(leaf[..<slash])
+        if !madeParents.withLock({ $0.contains(parent) }) {
+            try makeDirectory(parent)
+            madeParents.withLock { $0.append(parent) }
+        }
+        do {
+            try makeFreshDirectory(leaf)
+        } catch let e as CgroupError where e.errnoCode == ENOENT {
+            try makeDirectory(parent)
+            try makeFreshDirectory(leaf)
+        }
+    }
+
+    private static let madeParents = Mutex<[String]>([])
 
     /// mkdir that treats "already exists" as success.
     static func makeDirectory(_ path: String) throws {

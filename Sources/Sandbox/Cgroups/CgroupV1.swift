@@ -20,25 +20,29 @@ struct CgroupV1: CgroupBackend {
 
     /// Makes `<own cgroup>/coven/<name>` in each hierarchy of `hierarchies` (controller → the
     /// daemon's own cgroup directory there) and applies `limits`. Removes what it made on failure.
-    static func create(hierarchies: [String: String], name: String, limits: ResourceLimits) throws -> CgroupV1 {
+    /// memory (OOM count, peak), pids and freezer (teardown) are always made; cpu only for a
+    /// cpu limit, cpuacct only for `cpuAccounting` (or when co-mounted with one that is made).
+    static func create(hierarchies: [String: String], name: String, limits: ResourceLimits,
+                       cpuAccounting: Bool = true) throws -> CgroupV1 {
         for (controller, wanted) in [("memory", limits.memoryBytes != nil), ("pids", limits.pids != nil),
                                      ("cpu", limits.cpus != nil)] where wanted && hierarchies[controller] == nil {
             throw CgroupError("cgroup: cannot apply the \(controller) limit: no v1 \(controller) hierarchy is mounted")
         }
+        // Each directory is a mkdir and an rmdir per launch (kernfs): only the needed ones.
+        var needed = ["memory", "pids", "freezer"]
+        if limits.cpus != nil { needed.append("cpu") }
+        if cpuAccounting { needed.append("cpuacct") }
+        let neededDirs = needed.compactMap { hierarchies[$0] }
         var leaves: [String: String] = [:]
         for controller in CgroupHost.v1Controllers {
-            guard let own = hierarchies[controller] else { continue }
-            // A cpu cgroup only carries a quota: without one it is a directory to make and
-            // remove per launch for nothing (cpuacct, often co-mounted, keeps the accounting).
-            if controller == "cpu" && limits.cpus == nil && hierarchies["cpuacct"] != own { continue }
+            guard let own = hierarchies[controller], neededDirs.contains(own) else { continue }
             leaves[controller] = own + "/coven/" + name
         }
         let cgroup = CgroupV1(dirs: leaves)
         var made: [String] = []
         do {
             for leaf in cgroup.directories {
-                try CgroupFS.makeDirectory((leaf as NSString).deletingLastPathComponent)
-                try CgroupFS.makeFreshDirectory(leaf)
+                try CgroupFS.makeLeaf(leaf)
                 made.append(leaf)
             }
             try cgroup.apply(limits)
