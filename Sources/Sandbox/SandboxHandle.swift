@@ -284,7 +284,13 @@ public final class SandboxHandle: @unchecked Sendable {
     }
 
     /// Releases mount namespaces and removes cgroups of finished sandboxes off the latency path, in order.
-    static let reaper = DispatchQueue(label: "coven.sandbox.reaper")
+    /// A process that exits normally (exit(), or returning from main) waits for it first, so
+    /// no sandbox cgroup outlives it even without a `Sandbox.finishCleanup()` call.
+    static let reaper: DispatchQueue = {
+        let queue = DispatchQueue(label: "coven.sandbox.reaper")
+        atexit { Sandbox.finishCleanup() }
+        return queue
+    }()
 
     static func signaled(_ st: Int32) -> Bool { (st & 0x7f) != 0 && (st & 0x7f) != 0x7f }
     static func termSig(_ st: Int32) -> Int32 { st & 0x7f }
