@@ -70,7 +70,7 @@ public enum Sandbox {
         // 3. Cgroup with the limits (before the child runs: it joins before it is released).
         var cgroup: SandboxCgroup?
         do {
-            cgroup = try makeCgroup("sbx-\(hostUID)-\(UInt32.random(in: 0...UInt32.max))")
+            cgroup = try makeCgroup(Cgroups.sandboxCgroupName(hostUID: hostUID))
             cleanup.cgroup = cgroup
         } catch {
             if geteuid() == 0 { throw SandboxError(stage: "cgroup", errno: 0, message: "\(error)") }

@@ -92,6 +92,9 @@ public final class TaskSupervisor: @unchecked Sendable {
         if runner.config.network != .host {
             Sandbox.keepNetworkNamespacesReady(min(max(settings.globalConcurrency, 1), 4))
         }
+        // Cgroups a previous supervisor could not remove (it was killed) go now.
+        let stale = Cgroups.removeStale()
+        if !stale.isEmpty { log("stale_cgroups_removed", ["count": String(stale.count)]) }
         let t = Thread { [self] in dispatchLoop() }
         t.name = "supervisor-dispatch"
         dispatcher = t

@@ -440,6 +440,60 @@ final class CgroupTests: XCTestCase {
 
     // MARK: parsing (no root needed)
 
+    // MARK: stale cgroups of dead supervisors
+
+    /// A pid that belonged to a process which has exited (and been reaped) just now.
+    private func deadPID() throws -> pid_t {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        return p.processIdentifier
+    }
+
+    private func sandboxCgroup(creator: pid_t) throws -> SandboxCgroup {
+        let cg = try Cgroups.create(name: "sbx-300000-\(creator)-\(UInt32.random(in: 0...UInt32.max))", limits: ResourceLimits())
+        cgroups.append(cg)
+        return cg
+    }
+
+    func testSandboxCgroupNamesCarryTheCreatorPID() {
+        let name = Cgroups.sandboxCgroupName(hostUID: 300_123)
+        XCTAssertEqual(Cgroups.creatorPID(ofSandboxCgroup: name), getpid(), name)
+        XCTAssertNil(Cgroups.creatorPID(ofSandboxCgroup: "sbx-test-\(getpid())-ab12cd34"), "a test cgroup is not a sandbox's")
+        XCTAssertNil(Cgroups.creatorPID(ofSandboxCgroup: "sbx-300000-12345"), "the old two-field name has no creator")
+    }
+
+    func testStaleEmptyCgroupOfADeadCreatorIsRemoved() throws {
+        try requireCgroups()
+        let stale = try sandboxCgroup(creator: try deadPID())
+        let removed = Cgroups.removeStale()
+        for dir in stale.directories {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir), "stale cgroup \(dir) was left (removed: \(removed))")
+        }
+    }
+
+    func testCgroupOfALiveCreatorIsKept() throws {
+        try requireCgroups()
+        let live = try sandboxCgroup(creator: getpid())
+        Cgroups.removeStale()
+        for dir in live.directories {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir), "a live supervisor's cgroup \(dir) was removed")
+        }
+    }
+
+    func testStaleCgroupStillHoldingAProcessIsKept() throws {
+        try requireCgroups()
+        let busy = try sandboxCgroup(creator: try deadPID())
+        let child = try runInCgroup(busy, "sleep 30")
+        Cgroups.removeStale()
+        for dir in busy.directories {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir), "a cgroup with a process in it was removed: \(dir)")
+        }
+        XCTAssertTrue(busy.pids().contains(child.pid), "the process left its cgroup")
+        busy.killAll()
+    }
+
     func testCgroupNumbersParseWithSurroundingWhitespace() {
         XCTAssertEqual(CgroupFS.parseUInt("524288\n"), 524288)
         XCTAssertEqual(CgroupFS.parseUInt("  7 \n"), 7)
