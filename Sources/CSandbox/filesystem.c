@@ -1,8 +1,9 @@
 /*
  * The sandbox filesystem, bubblewrap-style: a private mount namespace, a tmpfs
  * base that we pivot into (old root at /oldroot so bind sources stay reachable),
- * a fresh root tmpfs at /newroot filled from the mount plan, then the old root is
- * detached and /newroot becomes "/". Each step fails with its own stage.
+ * a fresh root tmpfs at /newroot filled from the mount plan, then /newroot becomes "/"
+ * and the base, with the old root under it, is detached. Each step fails with its own
+ * stage.
  */
 #include "internal.h"
 #include <string.h>
@@ -231,10 +232,11 @@ void cs_setup_filesystem(const struct cs_plan *p, int setup_fd) {
     if (mount(NULL, NEWROOT, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
         cs_die(setup_fd, CS_STAGE_REMOUNT_RO, "/", errno);
 
-    /* Detach the host: old root gone, /newroot becomes "/". */
-    if (umount2(OLDROOT, MNT_DETACH) != 0) cs_die(setup_fd, CS_STAGE_UMOUNT_OLDROOT, OLDROOT, errno);
+    /* /newroot becomes "/", the base (stacked on it by pivot_root(".", ".")) is detached
+     * together with the host tree still mounted at its /oldroot: one recursive detach, so
+     * one RCU grace period instead of two (bubblewrap detaches /oldroot first). */
     if (chdir(NEWROOT) != 0) cs_die(setup_fd, CS_STAGE_PIVOT_ROOT, "/", errno);
     if (syscall(SYS_pivot_root, ".", ".") != 0) cs_die(setup_fd, CS_STAGE_PIVOT_ROOT, "/", errno);
-    if (umount2(".", MNT_DETACH) != 0) cs_die(setup_fd, CS_STAGE_PIVOT_ROOT, "/", errno);
+    if (umount2(".", MNT_DETACH) != 0) cs_die(setup_fd, CS_STAGE_UMOUNT_OLDROOT, "/ (the host's tree)", errno);
     if (chdir("/") != 0) cs_die(setup_fd, CS_STAGE_PIVOT_ROOT, "/", errno);
 }
