@@ -21,7 +21,10 @@ let package = Package(
 
         // The clone/exec path: everything between clone() and execve() lives here,
         // in async-signal-safe C. No Swift runtime code ever runs in a forked child.
-        .target(name: "CSandbox", path: "Sources/CSandbox"),
+        // -fno-plt: its calls into libc are bound when the program loads, never lazily, so
+        // a sandbox's init (a copy of the daemon) never runs the dynamic loader's symbol
+        // lookup, which would walk every library the daemon loaded (see launcher.c).
+        .target(name: "CSandbox", path: "Sources/CSandbox", cSettings: [.unsafeFlags(["-fno-plt"])]),
 
         // The GIT_ASKPASS helper that runs inside the sandbox (plain C, no token in it).
         // -static-stdlib: SwiftPM links the Swift runtime into every executable, and the

@@ -170,6 +170,28 @@ final class LifecycleTests: XCTestCase {
         XCTAssertGreaterThan(r.report.cpuTime, 0.02, "CPU time of a busy child is missing from the report")
     }
 
+    func testInitCarriesNoCopyOfTheDaemonsOtherLibraries() throws {
+        // Init is a copy of this process; only libc and the loader are marked for copying
+        // (MADV_DONTFORK on the rest keeps clone and exit cheap).
+        // /proc files report size 0: read them to the end, not by their stat size.
+        func procFile(_ path: String) -> String {
+            String(decoding: FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+        }
+        let ours = procFile("/proc/self/maps")
+        let libraries = Set(ours.split(separator: "\n").compactMap { line -> String? in
+            guard let slash = line.firstIndex(of: "/") else { return nil }
+            let name = String(line[slash...].split(separator: "/").last ?? "")
+            return name.contains(".so") && !name.hasPrefix("libc.so") && !name.hasPrefix("ld-linux") ? name : nil
+        })
+        try XCTSkipIf(libraries.isEmpty, "no shared library besides libc here (a static build)")
+        let h = try Sandbox.launch(S.spec("sleep 5"))
+        defer { h.cancel(); _ = h.wait() }
+        let maps = procFile("/proc/\(h.hostPID)/maps")
+        let copied = libraries.filter { maps.contains("/" + $0) }
+        XCTAssertEqual(copied.sorted(), [], "init got copies of libraries it never uses")
+        XCTAssertTrue(maps.contains("libc.so"), "init lost libc: \(maps.prefix(400))")
+    }
+
     func testReportMeasuresWallTime() {
         let r = S.run("true")
         XCTAssertGreaterThan(r.report.wallTime, 0)
