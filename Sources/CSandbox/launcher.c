@@ -215,11 +215,16 @@ bail:
  * at every clone, tearing them down at every exit and write-protecting their data in the
  * daemon cost a launch ~0.2 ms (perf: dup_mmap and copy-on-write faults), so they are
  * marked MADV_DONTFORK: a child gets no copy of them at all. libc and the dynamic loader
- * (lazy symbol binding) stay, as does everything that is not a shared library. Called on
- * the launcher thread before its first clone. */
-static int ends_with(const char *s, size_t n, const char *suffix) {
-    size_t k = strlen(suffix);
-    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+ * stay, as does everything that is not a shared library. This holds only because init
+ * never enters the loader's lazy binding, which walks every loaded library's symbols:
+ * CSandbox is built with -fno-plt (Package.swift), so its libc calls are bound at load.
+ * Called on the launcher thread before its first clone. */
+static int is_shared_library(const char *base) {
+    /* "libfoo.so" or "libfoo.so.1.2": ".so" at the end or followed by a version. */
+    for (const char *s = strstr(base, ".so"); s; s = strstr(s + 1, ".so")) {
+        if (s[3] == 0 || s[3] == '.') return 1;
+    }
+    return 0;
 }
 
 static void exclude_unused_libraries(void) {
@@ -239,11 +244,8 @@ static void exclude_unused_libraries(void) {
             char *path = strchr(line, '/');
             if (path && sscanf(line, "%lx-%lx", &start, &end) == 2) {
                 const char *base = strrchr(path, '/') + 1;
-                size_t n = strlen(base);
-                int library = strstr(base, ".so") != NULL;
-                int needed = strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0
-                             || ends_with(base, n, "(deleted)");
-                if (library && !needed) madvise((void *)start, end - start, MADV_DONTFORK);
+                int needed = strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0;
+                if (is_shared_library(base) && !needed) madvise((void *)start, end - start, MADV_DONTFORK);
             }
             line = nl + 1;
         }
