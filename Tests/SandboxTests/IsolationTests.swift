@@ -165,6 +165,22 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(r.out, "0 1 2 3 ", "only stdio (and ls's own directory fd) may be open: \(r.out)")
     }
 
+    func testNoDescriptorOfAnotherSandboxReachesASandbox() throws {
+        // While one sandbox runs we hold its pidfd and its mount namespace; the next
+        // sandbox's init is cloned from this same process and must hold neither.
+        let first = try Sandbox.launch(S.spec("sleep 5"))
+        defer { first.cancel(); _ = first.wait() }
+        let second = try Sandbox.launch(S.spec("sleep 5"))
+        defer { second.cancel(); _ = second.wait() }
+        let dir = "/proc/\(second.hostPID)/fd"
+        let links = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap {
+            try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0)
+        }
+        XCTAssertFalse(links.isEmpty, "could not read \(dir)")
+        let leaked = links.filter { $0.hasPrefix("mnt:") || $0.contains("pidfd") }
+        XCTAssertEqual(leaked, [], "the second sandbox's init holds namespace or process descriptors: \(links)")
+    }
+
     func testNewSessionWithoutControllingTerminal() {
         // /proc/self/stat: pid (comm) state ppid pgrp session tty_nr ...
         let r = S.run("read -r pid comm st ppid pgrp sid tty rest < /proc/$$/stat; echo $pid $sid $tty")

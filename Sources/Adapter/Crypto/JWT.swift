@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// The registered claims a GitHub App JWT carries.
 public struct JWTClaims: Sendable, Equatable {
@@ -39,7 +40,7 @@ public enum JWT {
         if !claims.iss.isEmpty, claims.iss.utf8.allSatisfy({ (0x30...0x39).contains($0) }), Int64(claims.iss) != nil {
             iss = claims.iss
         } else {
-            iss = jsonString(claims.iss)
+            iss = JSONText.quoted(claims.iss)
         }
         let payload = #"{"iat":\#(claims.iat),"exp":\#(claims.exp),"iss":\#(iss)}"#
         let signingInput = Base64URL.encode(Array(rs256Header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
@@ -107,21 +108,4 @@ public enum JWT {
         }
     }
 
-    /// `s` as a JSON string literal.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
 }

@@ -207,7 +207,7 @@ public struct SeccompRule: Sendable, Hashable {
 
     static func label(position: Int, names: [String]?) -> String {
         guard let names else { return "syscalls[\(position)]" }
-        return "syscalls[\(position)] (names: [\(names.map { jsonQuoted($0) }.joined(separator: ", "))])"
+        return "syscalls[\(position)] (names: [\(names.map { JSONText.quoted($0) }.joined(separator: ", "))])"
     }
 }
 
@@ -314,7 +314,7 @@ extension SeccompProfile {
         }
         let defaultErrno = try errnoValue(raw.defaultErrnoRet, what: "defaultErrnoRet", prefix: prefix)
         guard let defaultAction = SeccompAction.from(name: defaultName, errnoRet: defaultErrno) else {
-            throw SeccompError("\(prefix): unknown defaultAction \(jsonQuoted(defaultName))"
+            throw SeccompError("\(prefix): unknown defaultAction \(JSONText.quoted(defaultName))"
                                + " (known: \(SeccompAction.names.joined(separator: ", ")))")
         }
         if defaultErrno != nil, !["SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"].contains(defaultName) {
@@ -323,7 +323,7 @@ extension SeccompProfile {
 
         func arch(_ name: String, in field: String) throws -> SeccompArchitecture {
             guard let a = SeccompArchitecture.named(name), a.name == name else {
-                throw SeccompError("\(prefix): unknown architecture \(jsonQuoted(name)) in \(field)"
+                throw SeccompError("\(prefix): unknown architecture \(JSONText.quoted(name)) in \(field)"
                                    + " (expected an SCMP_ARCH_* name such as SCMP_ARCH_X86_64)")
             }
             return a
@@ -366,12 +366,12 @@ extension SeccompProfile {
 
         if names.isEmpty { throw fail("no syscall names (\"names\" is missing or empty)") }
         if let bad = names.first(where: { $0.isEmpty || !$0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") } }) {
-            throw fail("invalid syscall name \(jsonQuoted(bad))")
+            throw fail("invalid syscall name \(JSONText.quoted(bad))")
         }
         guard let actionName = raw.action else { throw fail("missing \"action\"") }
         let errnoRet = try errnoValue(raw.errnoRet, what: "errnoRet", prefix: "\(prefix): \(label)")
         guard let action = SeccompAction.from(name: actionName, errnoRet: errnoRet) else {
-            throw fail("unknown action \(jsonQuoted(actionName)) (known: \(SeccompAction.names.joined(separator: ", ")))")
+            throw fail("unknown action \(JSONText.quoted(actionName)) (known: \(SeccompAction.names.joined(separator: ", ")))")
         }
         if errnoRet != nil, !["SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"].contains(actionName) {
             throw fail("errnoRet is only meaningful with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not \(actionName)")
@@ -385,7 +385,7 @@ extension SeccompProfile {
             }
             guard let opName = a.op else { throw fail("args[\(j)]: missing \"op\"") }
             guard let op = SeccompCompareOp(rawValue: opName) else {
-                throw fail("args[\(j)]: unknown op \(jsonQuoted(opName)) (known: \(SeccompCompareOp.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw fail("args[\(j)]: unknown op \(JSONText.quoted(opName)) (known: \(SeccompCompareOp.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             if let k = args.firstIndex(where: { $0.index == UInt32(index) }) {
                 // libseccomp allows one comparison per argument per rule (EINVAL otherwise).
@@ -397,12 +397,12 @@ extension SeccompProfile {
         func conditions(_ c: RawConditions?, field: String) throws -> SeccompConditions {
             guard let c else { return SeccompConditions() }
             for a in c.arches ?? [] where SeccompArchitecture.named(a) == nil {
-                throw fail("unknown architecture \(jsonQuoted(a)) in \(field).arches")
+                throw fail("unknown architecture \(JSONText.quoted(a)) in \(field).arches")
             }
             var minKernel: SeccompKernelVersion?
             if let s = c.minKernel {
                 guard let v = SeccompKernelVersion(profileString: s) else {
-                    throw fail("\(field).minKernel \(jsonQuoted(s)) is not a kernel version like \"4.8\"")
+                    throw fail("\(field).minKernel \(JSONText.quoted(s)) is not a kernel version like \"4.8\"")
                 }
                 minKernel = v
             }
@@ -459,20 +459,6 @@ extension SeccompProfile {
     }
 }
 
-/// A JSON-style quoted string for messages.
-func jsonQuoted(_ s: String) -> String {
-    var out = "\""
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default:
-            if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
-        }
-    }
-    return out + "\""
-}
 
 // The JSON as written; everything optional so that validation (not the decoder) says
 // what is missing, with the entry's name.
@@ -540,7 +526,7 @@ extension SeccompProfile {
         }
         let name = nameOrPath
         guard isValidName(name) else {
-            throw SeccompError("seccomp profile name \(jsonQuoted(name)) is not valid (letters, digits, '.', '_', '-'; or give a path)")
+            throw SeccompError("seccomp profile name \(JSONText.quoted(name)) is not valid (letters, digits, '.', '_', '-'; or give a path)")
         }
         for dir in searchDirectories {
             let path = (dir.hasSuffix("/") ? dir : dir + "/") + name + ".json"
@@ -551,7 +537,7 @@ extension SeccompProfile {
         if name == "default" {
             return (embeddedDefaultData, "default (embedded)")
         }
-        throw SeccompError("seccomp profile \(jsonQuoted(name)) not found (looked for \(name).json in: "
+        throw SeccompError("seccomp profile \(JSONText.quoted(name)) not found (looked for \(name).json in: "
                            + (searchDirectories.isEmpty ? "no directories" : searchDirectories.joined(separator: ", ")) + ")")
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// A small JSON Schema (draft 2020-12 subset) validator, enough for the headless
 /// contract's schemas.
@@ -132,7 +133,7 @@ public struct JSONSchemaValidator: Sendable {
     /// quoted with control characters escaped.
     static func showKey(_ s: String) -> String {
         let short = s.count > 64 ? String(s.prefix(64)) + "…" : s
-        return JSONValue.quote(short)
+        return JSONText.quoted(short)
     }
 
     private static func display(_ path: String) -> String { path.isEmpty ? "/" : path }
@@ -197,7 +198,7 @@ public struct JSONSchemaValidator: Sendable {
             if case .number(let m)? = s["minLength"], len < m { errors.append("\(here): must be at least \(Int(m)) characters") }
             if case .number(let m)? = s["maxLength"], len > m { errors.append("\(here): must be at most \(Int(m)) characters") }
             if let pat = s["pattern"]?.stringValue, !patterns.matches(pat, str) {
-                errors.append("\(here): must match pattern \(JSONValue.quote(pat))")
+                errors.append("\(here): must match pattern \(JSONText.quoted(pat))")
             }
         }
 
@@ -211,7 +212,7 @@ public struct JSONSchemaValidator: Sendable {
             validate(v, against: n, at: path, into: &sub)
             if sub.isEmpty {
                 if let pat = n.objectValue?["pattern"]?.stringValue, n.objectValue?.count == 1 {
-                    errors.append("\(here): must not match pattern \(JSONValue.quote(pat))")
+                    errors.append("\(here): must not match pattern \(JSONText.quoted(pat))")
                 } else {
                     errors.append("\(here): must not be valid against the 'not' schema")
                 }

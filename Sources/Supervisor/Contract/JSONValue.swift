@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// A parsed JSON document. Produced by `JSONValue.parse`, a strict RFC 8259 parser used
 /// for everything that crosses the sandbox boundary (the result file) and for the
@@ -71,28 +72,13 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
         case .number(let d):
             if JSONValue.isInteger(d), abs(d) < 1e15 { return String(Int64(d)) }
             return String(d)
-        case .string(let s): return JSONValue.quote(s)
+        case .string(let s): return JSONText.quoted(s)
         case .array(let a): return "[" + a.map(\.description).joined(separator: ",") + "]"
         case .object(let o):
-            return "{" + o.keys.sorted().map { JSONValue.quote($0) + ":" + o[$0]!.description }.joined(separator: ",") + "}"
+            return "{" + o.keys.sorted().map { JSONText.quoted($0) + ":" + o[$0]!.description }.joined(separator: ",") + "}"
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
 }
 
 /// Why a document is not JSON: a byte offset and a short reason (never the content).

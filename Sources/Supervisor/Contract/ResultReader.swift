@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,7 +83,7 @@ public enum ResultReader {
         if case .object(let obj) = value, let v = obj["contract_version"] {
             guard case .string(let s) = v, s == ContractSchemas.version else {
                 let shown: String
-                if case .string(let s) = v, s.count <= 16 { shown = JSONValue.quote(s) } else { shown = "a \(v.typeName)" }
+                if case .string(let s) = v, s.count <= 16 { shown = JSONText.quoted(s) } else { shown = "a \(v.typeName)" }
                 return .failure(ContractViolation(.unsupportedContractVersion,
                     "unsupported contract_version \(shown) (this supervisor speaks \"\(ContractSchemas.version)\")"))
             }
