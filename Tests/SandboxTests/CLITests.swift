@@ -13,36 +13,16 @@ final class CLITests: XCTestCase {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("coven-supervisor").path
     }
 
-    struct Run { var status: Int32; var out: String; var err: String }
-
     /// Runs the CLI with `args`, optionally under setpriv as another user.
-    func cli(_ args: [String], asUser: (uid: Int, gid: Int)? = nil) throws -> Run {
-        let p = Process()
-        var scratch: String?
-        defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
-        if let u = asUser {
-            // A copy the other user can reach, wherever this checkout lives.
-            let dir = try SandboxTestSupport.scratchDirectory("cli")
-            scratch = dir
-            let copy = dir + "/coven-supervisor"
-            try? FileManager.default.removeItem(atPath: copy)
-            try FileManager.default.copyItem(atPath: Self.binary, toPath: copy)
-            chmod(copy, 0o755)
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            p.arguments = ["--reuid", "\(u.uid)", "--regid", "\(u.gid)", "--clear-groups", copy] + args
-        } else {
-            p.executableURL = URL(fileURLWithPath: Self.binary)
-            p.arguments = args
-        }
-        p.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    func cli(_ args: [String], asUser: (uid: Int, gid: Int)? = nil) throws -> SandboxTestSupport.ProcessRun {
+        guard let u = asUser else { return try S.runProcess(Self.binary, args) }
+        // A copy the other user can reach, wherever this checkout lives.
+        let dir = try SandboxTestSupport.scratchDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let copy = dir + "/coven-supervisor"
+        try FileManager.default.copyItem(atPath: Self.binary, toPath: copy)
+        chmod(copy, 0o755)
+        return try S.runProcess("/usr/bin/setpriv", ["--reuid", "\(u.uid)", "--regid", "\(u.gid)", "--clear-groups", copy] + args)
     }
 
     func testExitStatusFollowsTimeoutEnvChrootConventions() throws {

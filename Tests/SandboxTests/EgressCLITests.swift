@@ -4,18 +4,8 @@ import Foundation
 
 /// `sandbox exec --network proxy` as a user runs it.
 final class EgressCLITests: XCTestCase {
-    func cli(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLITests.binary)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    func cli(_ args: [String]) throws -> SandboxTestSupport.ProcessRun {
+        try SandboxTestSupport.runProcess(CLITests.binary, args)
     }
 
     func testProxyOptionsWithoutProxyNetworkAreAUsageError() throws {
@@ -35,21 +25,12 @@ final class EgressCLITests: XCTestCase {
                           "needs root to switch to an unprivileged user with setpriv")
         let server = try TestTCPServer(mode: .http(body: "rootless ok"))
         defer { server.shutdown() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        p.arguments = ["--reuid", "65534", "--regid", "65534", "--clear-groups", CLITests.binary, "sandbox", "exec",
-                       "--network", "proxy", "--allow-host", "web.test", "--allow-port", String(server.port),
-                       "--allow-private", "127.0.0.1", "--egress-host", "web.test=127.0.0.1", "--",
-                       "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://web.test:\(server.port)/', timeout=10).read().decode())"]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(String(decoding: o, as: UTF8.self), "rootless ok\n",
-                       "an unprivileged caller's proxy sandbox should reach the allowed endpoint: \(String(decoding: e, as: UTF8.self))")
+        let r = try SandboxTestSupport.runProcess("/usr/bin/setpriv", [
+            "--reuid", "65534", "--regid", "65534", "--clear-groups", CLITests.binary, "sandbox", "exec",
+            "--network", "proxy", "--allow-host", "web.test", "--allow-port", String(server.port),
+            "--allow-private", "127.0.0.1", "--egress-host", "web.test=127.0.0.1", "--",
+            "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://web.test:\(server.port)/', timeout=10).read().decode())"])
+        XCTAssertEqual(r.out, "rootless ok\n", "an unprivileged caller's proxy sandbox should reach the allowed endpoint: \(r.err)")
     }
 
     func testEgressLogRecordsTheDecisions() throws {

@@ -27,6 +27,24 @@ enum SandboxTestSupport {
         Sandbox.run(spec(script, configure))
     }
 
+    struct ProcessRun { var status: Int32; var out: String; var err: String }
+
+    /// Runs `executable` on the host (not sandboxed) from `/`, collecting its output.
+    static func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessRun {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        p.currentDirectoryURL = URL(fileURLWithPath: "/")
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return ProcessRun(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    }
+
     /// Host pids whose command line contains `marker`.
     static func hostProcesses(containing marker: String) -> [pid_t] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
