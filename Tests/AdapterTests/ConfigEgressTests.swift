@@ -6,23 +6,7 @@ import Sandbox
 
 /// `sandbox.network` / `sandbox.egress` / `familiars[].egress`: what the keys become in
 /// the attempts' policy, and that a bad entry is refused naming its key path.
-final class ConfigEgressTests: XCTestCase {
-    func parse(_ json: String) throws -> DaemonConfig {
-        try ConfigLoader.parse(Data(json.utf8), baseDirectory: "/etc/coven")
-    }
-
-    func refusal(_ json: String, file: StaticString = #filePath, line: UInt = #line) -> ConfigError? {
-        do {
-            _ = try parse(json)
-            XCTFail("accepted: \(json)", file: file, line: line)
-            return nil
-        } catch let e as ConfigError {
-            return e
-        } catch {
-            XCTFail("not a ConfigError: \(error)", file: file, line: line)
-            return nil
-        }
-    }
+final class ConfigEgressTests: XCTestCase, ConfigParsing {
 
     /// A valid config with `sandbox` as the sandbox section and `extra` spliced in at the top.
     func config(sandbox: String = "{}", familiar: String = "", extra: String = "") -> String {

@@ -5,10 +5,10 @@ import Sandbox
 
 /// The JSON configuration: the shipped example parses to what it says; unknown keys,
 /// bad values and inline secrets are refused with their key path.
-final class ConfigTests: XCTestCase {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+/// Parsing a configuration text, and the error one is refused with.
+protocol ConfigParsing {}
 
+extension ConfigParsing {
     func parse(_ json: String, base: String = "/etc/coven") throws -> DaemonConfig {
         try ConfigLoader.parse(Data(json.utf8), baseDirectory: base)
     }
@@ -26,6 +26,11 @@ final class ConfigTests: XCTestCase {
             return nil
         }
     }
+}
+
+final class ConfigTests: XCTestCase, ConfigParsing {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
 
     /// A minimal valid config with `extra` spliced into the top-level object.
     func minimal(_ extra: String = "", worker: String = "") -> String {
