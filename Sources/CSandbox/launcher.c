@@ -25,8 +25,7 @@ static int lifeline[2] = { -1, -1 };
 /* The one request in flight (launches are serialized; a clone takes well under a millisecond). */
 static const struct cs_plan *req_plan;
 static struct cs_child *req_out;
-static char *req_err;
-static size_t req_errlen;
+static struct cs_error_record *req_err;
 static int req_result;
 static int req_errno;
 static int req_pending;
@@ -90,23 +89,25 @@ static int write_text(const char *path, const char *text) {
     return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *what, int e) {
-    snprintf(err, errlen, "%s: %s", what, strerror(e));
+static int fail(struct cs_error_record *err, int stage, const char *detail, int e) {
+    err->stage = stage;
+    err->err = e;
+    snprintf(err->detail, sizeof err->detail, "%s", detail ? detail : "");
     errno = e;
     return -1;
 }
 
-static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, char *err, size_t errlen);
+static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err);
 
-static int do_launch(const struct cs_plan *p, struct cs_child *out, char *err, size_t errlen) {
-    if (!(p->clone_flags & CLONE_NEWNET) || netns_pool_count == 0) return do_launch_plan(p, out, err, errlen);
+static int do_launch(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err) {
+    if (!(p->clone_flags & CLONE_NEWNET) || netns_pool_count == 0) return do_launch_plan(p, out, err);
     /* Enter a pre-made namespace, clone into it, come back. */
     int fd = netns_pool[--netns_pool_count];
-    if (setns(fd, CLONE_NEWNET) != 0) { close(fd); return do_launch_plan(p, out, err, errlen); }
+    if (setns(fd, CLONE_NEWNET) != 0) { close(fd); return do_launch_plan(p, out, err); }
     struct cs_plan local = *p;
     local.clone_flags &= ~CLONE_NEWNET;
     local.net_loopback = 0;
-    int r = do_launch_plan(&local, out, err, errlen);
+    int r = do_launch_plan(&local, out, err);
     int e = errno;
     close(fd);
     if (setns(host_netns_fd, CLONE_NEWNET) != 0) netns_pool_target = 0;   /* never launch from a stray namespace */
@@ -114,38 +115,55 @@ static int do_launch(const struct cs_plan *p, struct cs_child *out, char *err, s
     return r;
 }
 
-static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, char *err, size_t errlen) {
+struct clone_args_v2 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define CS_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* clone3(CLONE_INTO_CGROUP) refused for a reason that will not change (no clone3, or EPERM:
+ * e.g. seccomp or an LSM in the way). Seen once, it is not tried again: the child is cloned
+ * the old way and joins through cgroup.procs before it is released. */
+static int clone_into_cgroup_refused;
+
+static pid_t clone3_into(uint64_t flags, int cgroup_fd) {
+    struct clone_args_v2 args;
+    memset(&args, 0, sizeof args);
+    args.flags = flags | CS_CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+    return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
+static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err) {
     int syncp[2], setupp[2], statusp[2];
-    if (pipe2(syncp, O_CLOEXEC) < 0) return fail(err, errlen, "pipe", errno);
-    if (pipe2(setupp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return fail(err, errlen, "pipe", e); }
+    if (pipe2(syncp, O_CLOEXEC) < 0) return fail(err, CS_STAGE_LAUNCHER, "pipe", errno);
+    if (pipe2(setupp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return fail(err, CS_STAGE_LAUNCHER, "pipe", e); }
     if (pipe2(statusp, O_CLOEXEC) < 0) {
         int e = errno; close(syncp[0]); close(syncp[1]); close(setupp[0]); close(setupp[1]);
-        return fail(err, errlen, "pipe", e);
+        return fail(err, CS_STAGE_LAUNCHER, "pipe", e);
     }
 
     pid_t pid = -1;
-    int into_cgroup = 0;
+    int entry = CS_CGROUP_ENTRY_NONE;
+    int stage = CS_STAGE_CLONE;
+    const char *what = "clone";
     if (p->cgroup_dir_fd >= 0) {
-        /* Born in its cgroup: no migration, so no threadgroup lock (an RCU grace period). */
-        struct clone_args_v2 {
-            uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-        } args;
-        memset(&args, 0, sizeof args);
-        args.flags = (uint64_t)(unsigned int)p->clone_flags | 0x200000000ULL /* CLONE_INTO_CGROUP */;
-        args.exit_signal = SIGCHLD;
-        args.cgroup = (uint64_t)p->cgroup_dir_fd;
-        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-        if (pid >= 0) into_cgroup = 1;
-        else if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) {
-            int e = errno;
-            close(syncp[0]); close(syncp[1]); close(setupp[0]); close(setupp[1]); close(statusp[0]); close(statusp[1]);
-            return fail(err, errlen, "clone3 into cgroup", e);
+        entry = CS_CGROUP_ENTRY_PID_WRITE;
+        if (!clone_into_cgroup_refused) {
+            /* Born in its cgroup: no migration, so no threadgroup lock (an RCU grace period). */
+            pid = clone3_into((uint64_t)(unsigned int)p->clone_flags, p->cgroup_dir_fd);
+            if (pid == 0) cs_init_main(p, syncp[0], setupp[1], statusp[1], lifeline[0]);
+            if (pid > 0) entry = CS_CGROUP_ENTRY_CLONE3;
+            else if (errno == ENOSYS || errno == E2BIG || errno == EINVAL || errno == EPERM) clone_into_cgroup_refused = 1;
+            else { stage = CS_STAGE_CGROUP_JOIN; what = "clone3 into cgroup"; }
         }
     }
-    if (!into_cgroup) pid = (pid_t)syscall(SYS_clone, (unsigned long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0);
-    if (pid == 0) {
-        /* Child: from here on only async-signal-safe code. */
-        cs_init_main(p, syncp[0], setupp[1], statusp[1], lifeline[0]);
+    if (pid < 0 && entry != CS_CGROUP_ENTRY_CLONE3 && stage == CS_STAGE_CLONE) {
+        pid = (pid_t)syscall(SYS_clone, (unsigned long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0);
+        if (pid == 0) {
+            /* Child: from here on only async-signal-safe code. */
+            cs_init_main(p, syncp[0], setupp[1], statusp[1], lifeline[0]);
+        }
     }
     int clone_errno = errno;
     close(syncp[0]);
@@ -153,7 +171,7 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, char *e
     close(statusp[1]);
     if (pid < 0) {
         close(syncp[1]); close(setupp[0]); close(statusp[0]);
-        return fail(err, errlen, "clone (namespaces)", clone_errno);
+        return fail(err, stage, what, clone_errno);
     }
 
     char path[64], text[128];
@@ -166,34 +184,30 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, char *e
         snprintf(path, sizeof path, "/proc/%d/ns/mnt", pid);
         mntns = open(path, O_RDONLY | O_CLOEXEC);
     }
+    stage = CS_STAGE_ID_MAP;
     if (p->clone_flags & CLONE_NEWUSER) {
         snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
-        if (write_text(path, "deny") < 0 && errno != ENOENT) { step = "write setgroups"; e = errno; goto bail; }
+        if (write_text(path, "deny") < 0 && errno != ENOENT) { step = "setgroups"; e = errno; goto bail; }
         snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
         snprintf(text, sizeof text, "%u %u 1\n", p->inner_uid, p->host_uid);
-        if (write_text(path, text) < 0) { step = "write uid_map"; e = errno; goto bail; }
+        if (write_text(path, text) < 0) { step = "uid_map"; e = errno; goto bail; }
         snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
         snprintf(text, sizeof text, "%u %u 1\n", p->inner_gid, p->host_gid);
-        if (write_text(path, text) < 0) { step = "write gid_map"; e = errno; goto bail; }
+        if (write_text(path, text) < 0) { step = "gid_map"; e = errno; goto bail; }
     }
-    for (int i = 0; !into_cgroup && i < p->ncgroup_procs; i++) {
+    /* Not born in its cgroup: join through cgroup.procs before it runs (v2 fallback). */
+    stage = CS_STAGE_CGROUP_JOIN;
+    for (int i = 0; entry != CS_CGROUP_ENTRY_CLONE3 && i < p->ncgroup_procs; i++) {
         snprintf(text, sizeof text, "%d", pid);
-        if (write_text(p->cgroup_procs[i], text) < 0) {
-            e = errno;
-            snprintf(err, errlen, "join cgroup %s: %s", p->cgroup_procs[i], strerror(e));
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            close(syncp[1]); close(setupp[0]); close(statusp[0]);
-            if (mntns >= 0) close(mntns);
-            errno = e;
-            return -1;
-        }
+        if (write_text(p->cgroup_procs[i], text) < 0) { step = p->cgroup_procs[i]; e = errno; goto bail; }
     }
-    if (write(syncp[1], "G", 1) != 1) { step = "release sandbox"; e = errno; goto bail; }
+    stage = CS_STAGE_RELEASE;
+    if (write(syncp[1], "G", 1) != 1) { step = "sync pipe"; e = errno; goto bail; }
     close(syncp[1]);
 
     out->pid = pid;
-    out->cloned_into_cgroup = into_cgroup;
+    out->cloned_into_cgroup = entry == CS_CGROUP_ENTRY_CLONE3;
+    out->cgroup_entry = entry;
     out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (out->pidfd >= 0) fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
     out->setup_fd = setupp[0];
@@ -206,7 +220,7 @@ bail:
     waitpid(pid, NULL, 0);
     close(syncp[1]); close(setupp[0]); close(statusp[0]);
     if (mntns >= 0) close(mntns);
-    return fail(err, errlen, step, e);
+    return fail(err, stage, step, e);
 }
 
 /* The sandbox's init is a copy of this process until it dies: it runs only our C code
@@ -286,7 +300,7 @@ static void *launcher_main(void *arg) {
             pthread_cond_wait(&cond, &lock);
         }
         req_pending = 0;
-        req_result = do_launch(req_plan, req_out, req_err, req_errlen);
+        req_result = do_launch(req_plan, req_out, req_err);
         req_errno = errno;
         clock_gettime(CLOCK_MONOTONIC, &last_launch);
         req_done = 1;
@@ -314,13 +328,14 @@ static void start_launcher(void) {
     if (r != 0) start_failed = r;
 }
 
-int cs_launch(const struct cs_plan *plan, struct cs_child *out, char *err, size_t errlen) {
+int cs_launch(const struct cs_plan *plan, struct cs_child *out, struct cs_error_record *err) {
     pthread_once(&once, start_launcher);
-    if (start_failed) return fail(err, errlen, "start launcher thread", start_failed);
+    if (start_failed) return fail(err, CS_STAGE_LAUNCHER, "start launcher thread", start_failed);
     out->pid = -1; out->pidfd = -1; out->setup_fd = -1; out->status_fd = -1; out->mntns_fd = -1;
+    out->cloned_into_cgroup = 0; out->cgroup_entry = CS_CGROUP_ENTRY_NONE;
     pthread_mutex_lock(&serial);
     pthread_mutex_lock(&lock);
-    req_plan = plan; req_out = out; req_err = err; req_errlen = errlen;
+    req_plan = plan; req_out = out; req_err = err;
     req_done = 0; req_pending = 1;
     pthread_cond_broadcast(&cond);
     while (!req_done) pthread_cond_wait(&cond, &lock);

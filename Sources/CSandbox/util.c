@@ -39,6 +39,16 @@ static const char *const stage_names[CS_STAGE_COUNT] = {
     [CS_STAGE_INIT_SIGNALS] = "init signal mask",
     [CS_STAGE_CGROUP_JOIN] = "join cgroup",
     [CS_STAGE_EGRESS_RELAY] = "start egress relay",
+    [CS_STAGE_LAUNCHER] = "launcher",
+    [CS_STAGE_CLONE] = "clone (namespaces)",
+    [CS_STAGE_ID_MAP] = "write id maps",
+    [CS_STAGE_RELEASE] = "release sandbox",
+    [CS_STAGE_SPEC] = "spec",
+    [CS_STAGE_SECCOMP_PROFILE] = "seccomp profile",
+    [CS_STAGE_IDENTITY] = "host uid",
+    [CS_STAGE_EGRESS_PROXY] = "egress proxy",
+    [CS_STAGE_CGROUP] = "cgroup",
+    [CS_STAGE_OUTPUT] = "output",
 };
 
 const char *cs_stage_name(int stage) {

@@ -59,8 +59,9 @@ public enum SandboxCommand {
             let result = Sandbox.run(spec)
             Sandbox.finishCleanup()
             for w in result.report.warnings { CLI.warn(w) }
-            if case .setupFailed(let stage, let e) = result.report.exitClass {
-                CLI.fail("sandbox: set-up failed: \(stage)\(e != 0 ? ": " + String(cString: strerror(e)) : "")")
+            for u in result.report.unenforcedLimits { CLI.warn("sandbox: \(u.limit) limit not enforced: \(u.reason)") }
+            if case .setupFailed(_, _, let detail) = result.report.exitClass {
+                CLI.fail("sandbox: set-up failed: \(detail)")
             }
             if case .spawnFailed(let e) = result.report.exitClass {
                 CLI.fail("sandbox: cannot execute \(spec.command[0]): \(String(cString: strerror(e)))")

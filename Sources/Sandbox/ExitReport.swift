@@ -4,8 +4,9 @@ import Foundation
 /// setupFailed, spawnFailed, timedOut, oomKilled, seccompViolation, cancelled,
 /// signaled, exited.
 public enum ExitClass: Sendable, Equatable, Codable {
-    /// The sandbox never reached exec (e.g. stage "mount /proc", errno EPERM).
-    case setupFailed(stage: String, errno: Int32)
+    /// The sandbox never reached exec: the stage (e.g. `.proc`, `.cgroup`), its errno, and
+    /// what failed in words ("bind /srv/x: No such file or directory", "cgroup: write …").
+    case setupFailed(stage: SetupStage, errno: Int32, detail: String)
     /// execve of the command failed (ENOENT, EACCES, ...).
     case spawnFailed(errno: Int32)
     /// The wall-clock deadline fired (recorded before any signal was sent).
@@ -37,6 +38,64 @@ public enum ExitClass: Sendable, Equatable, Codable {
     }
 }
 
+extension ExitClass {
+    // Coded by hand in the shape Swift synthesizes ({"exited": {"code": 0}}), so that reports
+    // stored before `setupFailed` had a typed stage and a detail still decode.
+    private enum Case: String, CodingKey {
+        case setupFailed, spawnFailed, timedOut, oomKilled, seccompViolation, cancelled, signaled, exited
+    }
+    private enum Field: String, CodingKey { case stage, errno, detail, signal, core, code }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Case.self)
+        guard let key = c.allKeys.first else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "no exit class"))
+        }
+        switch key {
+        case .setupFailed:
+            let f = try c.nestedContainer(keyedBy: Field.self, forKey: key)
+            let text = try f.decode(String.self, forKey: .stage)
+            let stage = SetupStage(name: text) ?? .launcher
+            let detail = try f.decodeIfPresent(String.self, forKey: .detail)
+                ?? (text.hasPrefix(stage.name) ? String(text.dropFirst(stage.name.count)).trimmingCharacters(in: .whitespaces) : text)
+            self = .setupFailed(stage: stage, errno: try f.decode(Int32.self, forKey: .errno), detail: detail)
+        case .spawnFailed:
+            self = .spawnFailed(errno: try c.nestedContainer(keyedBy: Field.self, forKey: key).decode(Int32.self, forKey: .errno))
+        case .signaled:
+            let f = try c.nestedContainer(keyedBy: Field.self, forKey: key)
+            self = .signaled(signal: try f.decode(Int32.self, forKey: .signal), core: try f.decode(Bool.self, forKey: .core))
+        case .exited:
+            self = .exited(code: try c.nestedContainer(keyedBy: Field.self, forKey: key).decode(Int32.self, forKey: .code))
+        case .timedOut: self = .timedOut
+        case .oomKilled: self = .oomKilled
+        case .seccompViolation: self = .seccompViolation
+        case .cancelled: self = .cancelled
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Case.self)
+        switch self {
+        case .setupFailed(let stage, let e, let detail):
+            var f = c.nestedContainer(keyedBy: Field.self, forKey: .setupFailed)
+            try f.encode(stage, forKey: .stage); try f.encode(e, forKey: .errno); try f.encode(detail, forKey: .detail)
+        case .spawnFailed(let e):
+            var f = c.nestedContainer(keyedBy: Field.self, forKey: .spawnFailed)
+            try f.encode(e, forKey: .errno)
+        case .signaled(let sig, let core):
+            var f = c.nestedContainer(keyedBy: Field.self, forKey: .signaled)
+            try f.encode(sig, forKey: .signal); try f.encode(core, forKey: .core)
+        case .exited(let code):
+            var f = c.nestedContainer(keyedBy: Field.self, forKey: .exited)
+            try f.encode(code, forKey: .code)
+        case .timedOut: _ = c.nestedContainer(keyedBy: Field.self, forKey: .timedOut)
+        case .oomKilled: _ = c.nestedContainer(keyedBy: Field.self, forKey: .oomKilled)
+        case .seccompViolation: _ = c.nestedContainer(keyedBy: Field.self, forKey: .seccompViolation)
+        case .cancelled: _ = c.nestedContainer(keyedBy: Field.self, forKey: .cancelled)
+        }
+    }
+}
+
 /// The exit report of one sandboxed run: the class plus what was measured.
 public struct ExitReport: Sendable, Equatable, Codable {
     public var exitClass: ExitClass
@@ -57,11 +116,14 @@ public struct ExitReport: Sendable, Equatable, Codable {
     public var rawWaitStatus: Int32?
     /// Seccomp warnings etc. that the launch produced (never fatal).
     public var warnings: [String]
+    /// Limits the sandbox asked for and ran without (rootless without a delegated cgroup),
+    /// each with the reason. Always empty as root: there an unenforceable limit fails the launch.
+    public var unenforcedLimits: [UnenforcedLimit]
 
     public init(exitClass: ExitClass, wallTime: Double = 0, cpuTime: Double = 0,
                 peakMemoryBytes: UInt64? = nil, stdoutBytes: UInt64 = 0, stderrBytes: UInt64 = 0,
                 stdoutTruncated: Bool = false, stderrTruncated: Bool = false,
-                rawWaitStatus: Int32? = nil, warnings: [String] = []) {
+                rawWaitStatus: Int32? = nil, warnings: [String] = [], unenforcedLimits: [UnenforcedLimit] = []) {
         self.exitClass = exitClass
         self.wallTime = wallTime
         self.cpuTime = cpuTime
@@ -72,6 +134,28 @@ public struct ExitReport: Sendable, Equatable, Codable {
         self.stderrTruncated = stderrTruncated
         self.rawWaitStatus = rawWaitStatus
         self.warnings = warnings
+        self.unenforcedLimits = unenforcedLimits
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case exitClass, wallTime, cpuTime, peakMemoryBytes, stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated
+        case rawWaitStatus, warnings, unenforcedLimits
+    }
+
+    // Reports stored before `unenforcedLimits` existed still decode.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(exitClass: try c.decode(ExitClass.self, forKey: .exitClass),
+                  wallTime: try c.decode(Double.self, forKey: .wallTime),
+                  cpuTime: try c.decode(Double.self, forKey: .cpuTime),
+                  peakMemoryBytes: try c.decodeIfPresent(UInt64.self, forKey: .peakMemoryBytes),
+                  stdoutBytes: try c.decode(UInt64.self, forKey: .stdoutBytes),
+                  stderrBytes: try c.decode(UInt64.self, forKey: .stderrBytes),
+                  stdoutTruncated: try c.decode(Bool.self, forKey: .stdoutTruncated),
+                  stderrTruncated: try c.decode(Bool.self, forKey: .stderrTruncated),
+                  rawWaitStatus: try c.decodeIfPresent(Int32.self, forKey: .rawWaitStatus),
+                  warnings: try c.decode([String].self, forKey: .warnings),
+                  unenforcedLimits: try c.decodeIfPresent([UnenforcedLimit].self, forKey: .unenforcedLimits) ?? [])
     }
 
     /// Exit status of `sandbox exec`, following `timeout`, `env` and `chroot`:

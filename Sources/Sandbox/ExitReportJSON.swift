@@ -16,8 +16,13 @@ public enum ExitReportJSON {
         if let p = r.peakMemoryBytes { o["peak_memory_bytes"] = p }
         if let w = r.rawWaitStatus { o["wait_status"] = w }
         if !r.warnings.isEmpty { o["warnings"] = r.warnings }
+        if !r.unenforcedLimits.isEmpty {
+            o["unenforced_limits"] = r.unenforcedLimits.map { ["limit": $0.limit, "reason": $0.reason] }
+        }
         switch r.exitClass {
-        case .setupFailed(let stage, let e): o["stage"] = stage; o["errno"] = e; o["error"] = errnoName(e)
+        case .setupFailed(let stage, let e, let detail):
+            o["stage"] = stage.name; o["errno"] = e; o["error"] = errnoName(e)
+            if !detail.isEmpty { o["detail"] = detail }
         case .spawnFailed(let e): o["errno"] = e; o["error"] = errnoName(e)
         case .signaled(let s, let core): o["signal"] = s; o["core_dumped"] = core
         case .exited(let c): o["exit_code"] = c

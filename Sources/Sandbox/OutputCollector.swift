@@ -22,7 +22,7 @@ final class OutputCollector {
             limit = l
             fileFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
             if fileFD < 0 {
-                throw SandboxError(stage: "output file", errno: errno, message: "open output file \(path): \(String(cString: strerror(errno)))")
+                throw SandboxError(stage: .output, errno: errno, message: "open output file \(path): \(String(cString: strerror(errno)))")
             }
         }
     }

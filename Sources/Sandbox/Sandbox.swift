@@ -8,20 +8,28 @@ public enum Sandbox {
     /// (invalid spec, seccomp profile, cgroup, clone); set-up failures inside the
     /// new namespaces are reported by the handle as `setupFailed(stage, errno)`.
     public static func launch(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) throws -> SandboxHandle {
-        try launch(spec, identities: identities, makeCgroup: sandboxCgroup(limits: spec.limits))
+        try launch(spec, identities: identities, cgroups: .host)
     }
 
-    /// How a sandbox's cgroup is made: with its limits, without a cpuacct directory (its CPU
-    /// time is its init's rusage, which counts every process of its pid namespace).
-    static func sandboxCgroup(limits: ResourceLimits) -> (String) throws -> SandboxCgroup {
-        { name in try Cgroups.create(name: name, limits: limits, cpuAccounting: false) }
+    /// Where a sandbox's cgroup comes from: what the host supports, and how one is made.
+    struct CgroupSource {
+        var support: CgroupSupport
+        var make: (_ name: String, _ limits: ResourceLimits) throws -> SandboxCgroup
+
+        /// This host's cgroups. No cpuacct directory: a sandbox's CPU time is its init's
+        /// rusage, which counts every process of its pid namespace.
+        static var host: CgroupSource {
+            CgroupSource(support: Cgroups.prepare()) { name, limits in
+                try Cgroups.create(name: name, limits: limits, cpuAccounting: false)
+            }
+        }
     }
 
-    /// `launch` with the cgroup made by `makeCgroup` (tests use it to exercise the v2 path
+    /// `launch` with the cgroup made by `cgroups` (tests use it to exercise the v2 path
     /// on a v1 host's hybrid unified hierarchy).
     static func launch(_ spec: SandboxSpec, identities: HostIdentityPool,
                        monitor: SandboxHandle.Monitor = .ownThread,
-                       makeCgroup: (String) throws -> SandboxCgroup) throws -> SandboxHandle {
+                       cgroups: CgroupSource) throws -> SandboxHandle {
         let started = ContinuousClock.now
         guard let first = spec.command.first, !first.isEmpty else { throw SandboxError.invalidSpec("no command given") }
         guard spec.workingDirectory.hasPrefix("/") else {
@@ -35,7 +43,7 @@ public enum Sandbox {
             do {
                 program = try SeccompCache.program(nameOrPath: profile)
             } catch {
-                throw SandboxError(stage: "seccomp profile", errno: EINVAL, message: "\(error)")
+                throw SandboxError(stage: .seccompProfile, errno: EINVAL, message: "\(error)")
             }
         }
         warnings += program?.warnings ?? []
@@ -47,7 +55,7 @@ public enum Sandbox {
         case .automatic:
             if geteuid() == 0 {
                 guard let id = identities.acquire() else {
-                    throw SandboxError(stage: "identity", errno: EAGAIN, message: "no free host uid in \(identities.range)")
+                    throw SandboxError(stage: .identity, errno: EAGAIN, message: "no free host uid in \(identities.range)")
                 }
                 pooled = id; hostUID = id; hostGID = id
             }
@@ -67,14 +75,29 @@ public enum Sandbox {
             mountSpec.binds.append(Bind(source: e.directory, destination: SandboxSpec.egressSocketDirectory))
         }
 
-        // 3. Cgroup with the limits (before the child runs: it joins before it is released).
+        // 3. Cgroup with the limits (before the child runs: it is born in it, or joins before
+        // it is released). As root every limit is enforced or the launch fails; rootless, a
+        // limit the host cannot enforce is dropped and reported, with the reason.
         var cgroup: SandboxCgroup?
-        do {
-            cgroup = try makeCgroup(Cgroups.sandboxCgroupName(hostUID: hostUID))
-            cleanup.cgroup = cgroup
-        } catch {
-            if geteuid() == 0 { throw SandboxError(stage: "cgroup", errno: 0, message: "\(error)") }
-            warnings.append("cgroup limits unavailable without root: \(error)")
+        var limits = spec.limits
+        var unenforced: [UnenforcedLimit] = []
+        let rootless = geteuid() != 0
+        if rootless {
+            unenforced = cgroups.support.unenforced(limits)
+            limits = cgroups.support.enforceable(limits)
+        }
+        if !rootless || cgroups.support.limitsAvailable {
+            do {
+                cgroup = try cgroups.make(Cgroups.sandboxCgroupName(hostUID: hostUID), limits)
+                cleanup.cgroup = cgroup
+            } catch {
+                let e = error as? CgroupError
+                if !rootless {
+                    throw SandboxError(stage: .cgroup, errno: e?.errnoCode ?? 0, message: "\(error)",
+                                       hint: e?.hint ?? cgroups.support.fix)
+                }
+                unenforced += limits.requested.map { UnenforcedLimit(limit: $0, reason: "\(error)") }
+            }
         }
 
         // 4. Output pipes (close-on-exec on our side; the child dup2s them to 1 and 2).
@@ -126,7 +149,7 @@ public enum Sandbox {
             for f in files {
                 let fd = open(f, O_WRONLY | O_CLOEXEC)
                 guard fd >= 0 else {
-                    throw SandboxError(stage: "cgroup", errno: errno, message: "cgroup: open \(f): \(String(cString: strerror(errno)))")
+                    throw SandboxError(stage: .cgroup, errno: errno, message: "cgroup: open \(f): \(String(cString: strerror(errno)))")
                 }
                 joinFDs.append(fd)
             }
@@ -145,11 +168,12 @@ public enum Sandbox {
 
         // 6. Clone.
         var child = cs_child()
-        var errbuf = [CChar](repeating: 0, count: 512)
-        if cs_launch(&plan, &child, &errbuf, errbuf.count) != 0 {
-            let e = errno
-            let msg = String(cString: errbuf)
-            throw SandboxError(stage: msg.components(separatedBy: ":").first ?? "launch", errno: e, message: "sandbox launch: \(msg)")
+        var failure = cs_error_record()
+        if cs_launch(&plan, &child, &failure) != 0 {
+            let stage = SetupStage(rawValue: UInt32(bitPattern: failure.stage)) ?? .launcher
+            let detail = failure.detailText
+            throw SandboxError(stage: stage, errno: failure.err,
+                               message: "sandbox launch: \(stage.name)\(detail.isEmpty ? "" : " (\(detail))"): \(String(cString: strerror(failure.err)))")
         }
         out.closeWriteEnd()
         err.closeWriteEnd()
@@ -157,8 +181,8 @@ public enum Sandbox {
         let launchLatency = ContinuousClock.now - started
         return SandboxHandle(child: child, spec: spec, cgroup: cgroup, stdout: out, stderr: err,
                              hostUID: hostUID, hostGID: hostGID, pool: pooled.map { (identities, $0) },
-                             egress: cleanup.egress, warnings: warnings, started: started, launchLatency: launchLatency,
-                             monitor: monitor)
+                             egress: cleanup.egress, warnings: warnings, unenforced: unenforced,
+                             started: started, launchLatency: launchLatency, monitor: monitor)
     }
 
     /// Makes a fresh 0711 directory for the sandbox's proxy socket and starts the proxy
@@ -168,7 +192,7 @@ public enum Sandbox {
         while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
         let dir = parent + "/coven-egress-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         guard mkdir(dir, 0o711) == 0 else {
-            throw SandboxError(stage: "egress proxy", errno: errno, message: "egress proxy: mkdir \(dir): \(String(cString: strerror(errno)))")
+            throw SandboxError(stage: .egressProxy, errno: errno, message: "egress proxy: mkdir \(dir): \(String(cString: strerror(errno)))")
         }
         chmod(dir, 0o711)
         do {
@@ -178,7 +202,7 @@ public enum Sandbox {
         } catch {
             rmdir(dir)
             let e = error as? EgressPolicyError
-            throw SandboxError(stage: "egress proxy", errno: EINVAL, message: e.map { "egress policy: \($0)" } ?? "egress proxy: \(error)")
+            throw SandboxError(stage: .egressProxy, errno: EINVAL, message: e.map { "egress policy: \($0)" } ?? "egress proxy: \(error)")
         }
     }
 
@@ -203,15 +227,15 @@ public enum Sandbox {
     public static func run(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) -> SandboxResult {
         do {
             // The caller waits anyway, so it monitors too: no thread to start and hand off to.
-            let handle = try launch(spec, identities: identities, monitor: .callingThread,
-                                    makeCgroup: sandboxCgroup(limits: spec.limits))
+            let handle = try launch(spec, identities: identities, monitor: .callingThread, cgroups: .host)
             handle.monitorOnCallingThread()
             return handle.wait()
         } catch let e as SandboxError {
-            return SandboxResult(report: ExitReport(exitClass: .setupFailed(stage: e.message, errno: e.errno)),
+            return SandboxResult(report: ExitReport(exitClass: .setupFailed(stage: e.stage, errno: e.errno, detail: e.message),
+                                                    warnings: e.hint.map { [$0] } ?? []),
                                  stdout: Data(), stderr: Data())
         } catch {
-            return SandboxResult(report: ExitReport(exitClass: .setupFailed(stage: "\(error)", errno: 0)),
+            return SandboxResult(report: ExitReport(exitClass: .setupFailed(stage: .launcher, errno: 0, detail: "\(error)")),
                                  stdout: Data(), stderr: Data())
         }
     }
@@ -248,7 +272,7 @@ final class OutputPipe {
     init(sink: OutputSink) throws {
         var fds: [Int32] = [0, 0]
         guard cs_pipe(&fds, 0) == 0 else {
-            throw SandboxError(stage: "pipe", errno: errno, message: "pipe: \(String(cString: strerror(errno)))")
+            throw SandboxError(stage: .output, errno: errno, message: "pipe: \(String(cString: strerror(errno)))")
         }
         readFD = fds[0]; writeFD = fds[1]
         collector = try OutputCollector(sink: sink)

@@ -25,6 +25,7 @@ public final class SandboxHandle: @unchecked Sendable {
     private let pool: (HostIdentityPool, UInt32)?
     private let egressEndpoint: EgressEndpoint?
     private let warnings: [String]
+    private let unenforced: [UnenforcedLimit]
     private let started: ContinuousClock.Instant
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -38,9 +39,12 @@ public final class SandboxHandle: @unchecked Sendable {
     /// True when the sandbox was created directly inside its (v2) cgroup.
     var bornInCgroup: Bool { child.cloned_into_cgroup != 0 }
 
+    /// How a v2 sandbox got into its cgroup (`CS_CGROUP_ENTRY_*`).
+    var cgroupEntry: Int32 { child.cgroup_entry }
+
     init(child: cs_child, spec: SandboxSpec, cgroup: SandboxCgroup?, stdout: OutputPipe, stderr: OutputPipe,
          hostUID: uid_t, hostGID: gid_t, pool: (HostIdentityPool, UInt32)?, egress: EgressEndpoint?, warnings: [String],
-         started: ContinuousClock.Instant, launchLatency: Duration, monitor: Monitor = .ownThread) {
+         unenforced: [UnenforcedLimit] = [], started: ContinuousClock.Instant, launchLatency: Duration, monitor: Monitor = .ownThread) {
         self.child = child
         self.hostPID = child.pid
         self.spec = spec
@@ -52,6 +56,7 @@ public final class SandboxHandle: @unchecked Sendable {
         self.pool = pool
         self.egressEndpoint = egress
         self.warnings = warnings
+        self.unenforced = unenforced
         self.started = started
         self.launchLatency = launchLatency
         var fds: [Int32] = [-1, -1]
@@ -115,6 +120,8 @@ public final class SandboxHandle: @unchecked Sendable {
         var outOpen = [true, true]
         var exited = false
         var buf = [UInt8](repeating: 0, count: 65536)
+        // Kernels without memory.peak: the peak is the highest memory.current seen.
+        let sampling = cgroup?.needsPeakSampling ?? false
 
         func beginTeardown() {
             if killAt == nil {
@@ -138,11 +145,13 @@ public final class SandboxHandle: @unchecked Sendable {
                 if !timedOut && !cancelled, let d = deadline { timeoutMS = Self.ms(until: d, from: now) }
                 if let k = killAt { timeoutMS = Self.minTimeout(timeoutMS, Self.ms(until: k, from: now)) }
                 if child.pidfd < 0 { timeoutMS = Self.minTimeout(timeoutMS, 50) }
+                if sampling { timeoutMS = Self.minTimeout(timeoutMS, 100) }
             } else {
                 // Init is gone, so is every process of the sandbox: drain what is left, bounded.
                 timeoutMS = 2000
             }
             let n = poll(&fds, nfds_t(fds.count), timeoutMS)
+            if sampling && !exited { cgroup?.samplePeak() }
             if n < 0 && errno != EINTR { break }
             if n == 0 && exited { break }
 
@@ -219,16 +228,13 @@ public final class SandboxHandle: @unchecked Sendable {
 
         let exitClass: ExitClass
         if let rec = setupRecord {
-            let stageName = String(cString: cs_stage_name(rec.stage))
-            let detail = withUnsafeBytes(of: rec.detail) { raw -> String in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                let end = bytes.firstIndex(of: 0) ?? bytes.count
-                return String(decoding: bytes[0..<end], as: UTF8.self)
-            }
-            if rec.stage == Int32(CS_STAGE_EXEC.rawValue) {
+            let stage = SetupStage(rawValue: UInt32(bitPattern: rec.stage)) ?? .launcher
+            if stage == .exec {
                 exitClass = .spawnFailed(errno: rec.err)
             } else {
-                exitClass = .setupFailed(stage: detail.isEmpty ? stageName : "\(stageName) \(detail)", errno: rec.err)
+                let path = rec.detailText
+                exitClass = .setupFailed(stage: stage, errno: rec.err,
+                                         detail: "\(stage.name)\(path.isEmpty ? "" : " " + path)\(rec.err != 0 ? ": " + String(cString: strerror(rec.err)) : "")")
             }
         } else if timedOut {
             exitClass = .timedOut
@@ -255,7 +261,7 @@ public final class SandboxHandle: @unchecked Sendable {
         let report = ExitReport(exitClass: exitClass, wallTime: wall, cpuTime: cpu, peakMemoryBytes: peak,
                                 stdoutBytes: outC.total, stderrBytes: errC.total,
                                 stdoutTruncated: outC.truncated, stderrTruncated: errC.truncated,
-                                rawWaitStatus: status, warnings: warnings)
+                                rawWaitStatus: status, warnings: warnings, unenforcedLimits: unenforced)
         var outData = outC.buffer, errData = errC.buffer
         if outC.truncated, case .capture = outC.sink { outData.append(OutputCollector.marker(after: outC.limit)) }
         if errC.truncated, case .capture = errC.sink { errData.append(OutputCollector.marker(after: errC.limit)) }
@@ -302,4 +308,15 @@ public final class SandboxHandle: @unchecked Sendable {
     }
 
     static func minTimeout(_ a: Int32, _ b: Int32) -> Int32 { a < 0 ? b : min(a, b) }
+}
+
+extension cs_error_record {
+    /// The NUL-terminated detail (a path, a step), as text.
+    var detailText: String {
+        withUnsafeBytes(of: detail) { raw -> String in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let end = bytes.firstIndex(of: 0) ?? bytes.count
+            return String(decoding: bytes[0..<end], as: UTF8.self)
+        }
+    }
 }

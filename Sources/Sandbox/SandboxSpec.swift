@@ -195,16 +195,19 @@ public struct SandboxSpec: Sendable {
 
 /// Why a sandbox could not be launched (before anything ran).
 public struct SandboxError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// The step that failed, e.g. "seccomp profile", "cgroup", "clone (namespaces)".
-    public let stage: String
+    /// The step that failed (`.seccompProfile`, `.cgroup`, `.clone`…).
+    public let stage: SetupStage
     public let errno: Int32
+    /// What failed, in words, e.g. "cgroup: write +memory to …: EBUSY".
     public let message: String
+    /// When the fix is on the host (a cgroup layout, a sysctl): what to do, in words.
+    public let hint: String?
 
-    public init(stage: String, errno: Int32 = 0, message: String) {
-        self.stage = stage; self.errno = errno; self.message = message
+    public init(stage: SetupStage, errno: Int32 = 0, message: String, hint: String? = nil) {
+        self.stage = stage; self.errno = errno; self.message = message; self.hint = hint
     }
     public static func invalidSpec(_ message: String) -> SandboxError {
-        SandboxError(stage: "spec", errno: EINVAL, message: message)
+        SandboxError(stage: .spec, errno: EINVAL, message: message)
     }
     public var description: String { message }
 }

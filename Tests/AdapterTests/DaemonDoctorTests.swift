@@ -49,7 +49,7 @@ final class DaemonDoctorTests: XCTestCase {
         FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(pem), attributes: [.posixPermissions: 0o600])
         let r = try doctor(["--config", try writeConfig(keyPath: "app.pem")])
         XCTAssertEqual(r.status, 0, "every check passes on this host with a complete config:\n\(r.out)")
-        for name in ["user namespaces", "seccomp", "cgroups", "config", "github app key", "webhook secret", "runtime",
+        for name in ["sandbox", "seccomp", "cgroups", "config", "github app key", "webhook secret", "runtime",
                      "sandbox network", "state dir", "task api token"] {
             XCTAssertTrue(r.out.contains("ok    \(name):"), "an ok line for \(name):\n\(r.out)")
         }

@@ -155,10 +155,10 @@ final class CgroupTests: XCTestCase {
         try requireCgroups()
         let cg = try makeCgroup(ResourceLimits(memoryBytes: 64 << 20, pids: 16, cpus: 1))  // every controller in use
         let own = CgroupHost.probe()
-        let parents = cg.version == .v2 ? [own.v2Base! + "/coven"]
+        let parents = cg.version == .v2 ? [own.v2Parent!]
                                         : Array(Set(own.v1Dirs.values)).map { $0 + "/coven" }
         let expected = Set(parents.map { $0 + "/" + cg.name })
-        XCTAssertEqual(Set(cg.directories), expected, "sandbox cgroups are not <own cgroup>/coven/<name>")
+        XCTAssertEqual(Set(cg.directories), expected, "sandbox cgroups are not in their parent (v1: <own cgroup>/coven/<name>)")
     }
 
     func testNoCpuCgroupWithoutACpuLimit() throws {
@@ -376,19 +376,30 @@ final class CgroupTests: XCTestCase {
 
     private static let unified = "/sys/fs/cgroup/unified"
 
+    /// The hybrid unified hierarchy as a v2 host: placed by CgroupV2Placement like a real one
+    /// (this process sits in its root, so sandboxes go in its top-level coven.slice).
+    static func hybridV2Host() throws -> CgroupHost {
+        try XCTSkipUnless(mountType(unified) == "cgroup2", "\(unified) is not a cgroup2 mount")
+        let own = CgroupHost.unifiedPath(CgroupHost.parseProcCgroup(CgroupFS.readIfPresent("/proc/self/cgroup") ?? "")) ?? "/"
+        let host = CgroupHost.v2(mount: unified, ownPath: own, notes: [])
+        _ = try XCTUnwrap(host.v2Parent, "no v2 placement on \(unified): \(host.support.notes)")
+        return host
+    }
+
     private func makeV2(_ limits: ResourceLimits = ResourceLimits()) throws -> SandboxCgroup {
         try requireRoot()
-        try XCTSkipUnless(Self.mountType(Self.unified) == "cgroup2", "\(Self.unified) is not a cgroup2 mount")
+        let host = try Self.hybridV2Host()
         let name = uniqueName()
-        let cg = SandboxCgroup(name: name, backend: try CgroupV2.create(root: Self.unified, name: name, limits: limits))
+        let cg = SandboxCgroup(name: name, backend: try CgroupV2.create(parent: host.v2Parent!, name: name, limits: limits,
+                                                                        features: host.v2Features))
         cgroups.append(cg)
         return cg
     }
 
-    func testV2CreateMakesCgroupInCovenParent() throws {
+    func testV2CreateMakesCgroupInItsPlacementsParent() throws {
         let cg = try makeV2()
         let path = cg.directories.first ?? ""
-        XCTAssertTrue(cg.version == .v2 && path.hasPrefix(Self.unified + "/") && path.hasSuffix("/coven/" + cg.name)
+        XCTAssertTrue(cg.version == .v2 && path.hasPrefix(Self.unified + "/") && path.hasSuffix("/coven.slice/" + cg.name)
                       && FileManager.default.fileExists(atPath: path + "/cgroup.procs"),
                       "v2 cgroup is \(cg.version) at \(path)")
     }
@@ -416,19 +427,20 @@ final class CgroupTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: cg.directories[0]), "v2 destroy() left \(cg.directories[0])")
     }
 
-    /// Documented behaviour: a limit whose controller the parent does not offer (no controllers
+    /// Documented behaviour: a limit whose controller the parent does not pass on (no controllers
     /// are delegated to the hybrid unified hierarchy) is an error naming the file; nothing is made.
     func testV2LimitWithoutControllerIsErrorNamingFile() throws {
         try requireRoot()
-        try XCTSkipUnless(Self.mountType(Self.unified) == "cgroup2", "\(Self.unified) is not a cgroup2 mount")
-        let offered = (try? CgroupFS.read(Self.unified + "/cgroup.controllers")) ?? ""
-        try XCTSkipIf(offered.contains("memory"), "memory is delegated to \(Self.unified) here")
+        let host = try Self.hybridV2Host()
+        try XCTSkipIf(host.support.memory, "memory is delegated to \(Self.unified) here")
         let name = uniqueName()
-        XCTAssertThrowsError(try CgroupV2.create(root: Self.unified, name: name, limits: ResourceLimits(memoryBytes: 64 << 20))) { error in
+        let parent = host.v2Parent!
+        XCTAssertThrowsError(try CgroupV2.create(parent: parent, name: name, limits: ResourceLimits(memoryBytes: 64 << 20),
+                                                 features: host.v2Features)) { error in
             let text = String(describing: error)
-            XCTAssertTrue(text.contains("memory.max") && text.contains("cgroup.controllers")
-                          && !FileManager.default.fileExists(atPath: Self.unified + "/coven/" + name),
-                          "error should name memory.max and cgroup.controllers and leave nothing behind: \(text)")
+            XCTAssertTrue(text.contains("memory.max") && text.contains("cgroup.subtree_control")
+                          && !FileManager.default.fileExists(atPath: parent + "/" + name),
+                          "error should name memory.max and cgroup.subtree_control and leave nothing behind: \(text)")
         }
     }
 
@@ -543,11 +555,6 @@ final class CgroupTests: XCTestCase {
         ], "v1 controllers resolved to the wrong directories")
     }
 
-    func testV2BaseSkipsTheDaemonLeaf() {
-        XCTAssertEqual(CgroupHost.v2Base(mount: "/sys/fs/cgroup", path: "/system.slice/coven.service/coven-supervisor"),
-                       "/sys/fs/cgroup/system.slice/coven.service",
-                       "after moving itself into its leaf the daemon must keep using the same coven parent")
-    }
 }
 
 /// A `/bin/sh -c script` child that waits on stdin before running `script`, so the test can
@@ -634,11 +641,14 @@ extension CgroupTests {
         var spec = SandboxSpec(command: ["/bin/sleep", "30"])
         spec.limits = ResourceLimits()          // the hybrid hierarchy has no controllers
         spec.grace = .milliseconds(200)
-        let h = try Sandbox.launch(spec, identities: .shared) { name in
-            let cg = SandboxCgroup(name: name, backend: try CgroupV2.create(root: Self.unified, name: name, limits: ResourceLimits()))
+        let host = try Self.hybridV2Host()
+        let source = Sandbox.CgroupSource(support: host.support) { name, limits in
+            let cg = SandboxCgroup(name: name, backend: try CgroupV2.create(parent: host.v2Parent!, name: name, limits: limits,
+                                                                            features: host.v2Features))
             made = cg
             return cg
         }
+        let h = try Sandbox.launch(spec, identities: .shared, cgroups: source)
         defer { h.cancel(); _ = h.wait() }
         XCTAssertTrue(h.bornInCgroup, "clone3(CLONE_INTO_CGROUP) was not used for a v2 cgroup")
         XCTAssertTrue(made?.pids().contains(h.hostPID) ?? false, "the sandbox's init is not in its v2 cgroup")

@@ -31,10 +31,11 @@ final class LifecycleTests: XCTestCase {
 
     func testMissingBindSourceIsSetupFailedNamingTheStage() {
         let r = S.run("true") { $0.binds = [Bind(source: "/nonexistent-\(UUID().uuidString)", destination: "/x")] }
-        guard case .setupFailed(let stage, let e) = r.report.exitClass else {
+        guard case .setupFailed(let stage, let e, let detail) = r.report.exitClass else {
             return XCTFail("expected setupFailed, got \(r.report.exitClass)")
         }
-        XCTAssertTrue(stage.hasPrefix("bind /nonexistent-"), "the stage should name the bind: \(stage)")
+        XCTAssertEqual(stage, .bind, "the failed stage should be the bind: \(detail)")
+        XCTAssertTrue(detail.hasPrefix("bind /nonexistent-"), "the detail should name the bind's source: \(detail)")
         XCTAssertEqual(e, ENOENT)
         XCTAssertEqual(r.report.shellStatus, 125)
     }

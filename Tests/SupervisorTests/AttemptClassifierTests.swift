@@ -74,7 +74,7 @@ final class AttemptClassifierTests: XCTestCase {
     func testOOMIsRetrySafe() { XCTAssertEqual(classify(.oomKilled, nil).attemptClass, .retrySafe) }
     func testSeccompIsRetrySafe() { XCTAssertEqual(classify(.seccompViolation, nil).attemptClass, .retrySafe) }
     func testSetupFailedIsRetrySafe() {
-        let o = classify(.setupFailed(stage: "mount /proc", errno: EPERM), nil)
+        let o = classify(.setupFailed(stage: .proc, errno: EPERM, detail: "mount /proc: Operation not permitted"), nil)
         XCTAssertEqual(o.attemptClass, .retrySafe)
         XCTAssertTrue(o.reason.contains("mount /proc"), o.reason)
     }

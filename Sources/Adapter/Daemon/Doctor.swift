@@ -31,34 +31,12 @@ public enum Doctor {
     public static func hostChecks(profile: String = "default", needsCPU: Bool = false) -> [Check] {
         var out: [Check] = []
 
-        // User namespaces (and the rest of the launch path): launch a trivial sandbox.
-        var spec = SandboxSpec(command: ["/bin/true"], seccompProfile: profile,
-                               limits: ResourceLimits(memoryBytes: 64 << 20, pids: 16), workspaceSize: 1 << 20,
-                               tmpSize: 1 << 20, timeout: .seconds(20), grace: .seconds(1))
-        spec.stdout = .discard
-        spec.stderr = .capture(limit: 4096)
-        let started = ContinuousClock.now
-        let result = Sandbox.run(spec)
-        Sandbox.finishCleanup()
-        let ms = Int(((ContinuousClock.now - started).seconds * 1000).rounded())
-        switch result.report.exitClass {
-        case .exited(0):
-            out.append(Check(.ok, "user namespaces", "launched /bin/true in a sandbox (user, mount, pid, net, ipc, uts, cgroup namespaces) in \(ms) ms"))
-        case .setupFailed(let stage, let e):
-            var hint: [String] = []
-            if let v = try? String(contentsOfFile: "/proc/sys/user/max_user_namespaces", encoding: .utf8) {
-                hint.append("/proc/sys/user/max_user_namespaces = \(v.trimmingCharacters(in: .whitespacesAndNewlines))")
-            }
-            if let v = try? String(contentsOfFile: "/proc/sys/kernel/unprivileged_userns_clone", encoding: .utf8) {
-                hint.append("/proc/sys/kernel/unprivileged_userns_clone = \(v.trimmingCharacters(in: .whitespacesAndNewlines))")
-            }
-            out.append(Check(.fail, "user namespaces",
-                             "a sandbox could not be set up at stage '\(stage)'\(e != 0 ? " (\(String(cString: strerror(e))))" : ""): no attempt can run",
-                             notes: hint))
-        default:
-            out.append(Check(.fail, "user namespaces",
-                             "a sandbox running /bin/true ended \(result.report.exitClass.name) (status \(result.report.shellStatus)): attempts will not run reliably"))
-        }
+        // Cgroups first: on v2 this prepares the place sandboxes go, as serve would.
+        let cg = Cgroups.prepare()
+        out.append(cgroupCheck(cg, needsCPU: needsCPU))
+
+        // A trial sandbox with limits, in the layout this process runs in: the whole launch path.
+        out.append(trialSandboxCheck(profile: profile, support: cg))
 
         // Seccomp: the kernel has it, and the profile compiles.
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
@@ -71,20 +49,6 @@ public enum Doctor {
             }
         } else {
             out.append(Check(.fail, "seccomp", "/proc/self/status has no Seccomp line (kernel without CONFIG_SECCOMP): sandboxes cannot filter system calls"))
-        }
-
-        // Cgroups: limits.
-        let cg = Cgroups.detect()
-        switch cg.version {
-        case .none:
-            out.append(Check(.fail, "cgroups", "no usable cgroup hierarchy: memory, pids and cpu limits cannot be enforced", notes: cg.notes))
-        default:
-            let controllers = [("memory", cg.memory), ("pids", cg.pids), ("cpu", cg.cpu)].filter(\.1).map(\.0)
-            let level: Level = (!cg.memory || !cg.pids || (needsCPU && !cg.cpu)) ? .fail : .ok
-            var detail = "\(cg.version.rawValue) with \(controllers.joined(separator: ", "))"
-            if !cg.memory || !cg.pids { detail += ": memory and pids limits are needed for every sandbox" }
-            else if needsCPU && !cg.cpu { detail += ": sandbox.cpus is set but the cpu controller is not available" }
-            out.append(Check(level, "cgroups", detail, notes: cg.notes))
         }
 
         // pidfd: exit detection without polling.
@@ -109,6 +73,94 @@ public enum Doctor {
             out.append(Check(.fail, "askpass", "\(askpass) is missing: attempts cannot authenticate git (build coven-askpass, or set COVEN_ASKPASS)"))
         }
         return out
+    }
+
+    /// What the cgroup hierarchy offers here, and where sandboxes go.
+    static func cgroupCheck(_ cg: CgroupSupport, needsCPU: Bool) -> Check {
+        let rootless = geteuid() != 0
+        switch cg.version {
+        case .none:
+            let detail = "no usable cgroup hierarchy: memory, pids and cpu limits cannot be enforced"
+                + (cg.fix.map { "; fix: \($0)" } ?? "")
+            return Check(rootless ? .warn : .fail, "cgroups", detail + (rootless ? " (sandboxes run without them, and say so)" : ""),
+                         notes: cg.notes)
+        default:
+            let controllers = [("memory", cg.memory), ("pids", cg.pids), ("cpu", cg.cpu)].filter(\.1).map(\.0)
+            var level: Level = .ok
+            var detail = "\(cg.version.rawValue) with \(controllers.isEmpty ? "no controllers" : controllers.joined(separator: ", "))"
+            if let where_ = cg.placement { detail += "; \(where_)" }
+            if !cg.memory || !cg.pids {
+                level = rootless ? .warn : .fail
+                detail += rootless ? ": sandboxes run without the missing limits, and say so" : ": memory and pids limits are needed for every sandbox"
+                if let fix = cg.fix { detail += "; fix: \(fix)" }
+            } else if needsCPU && !cg.cpu {
+                level = .fail
+                detail += ": sandbox.cpus is set but the cpu controller is not available"
+            }
+            return Check(level, "cgroups", detail, notes: cg.notes)
+        }
+    }
+
+    /// Launches /bin/true with memory, pids (and cpu, when there) limits, and names the real
+    /// stage when that fails.
+    static func trialSandboxCheck(profile: String, support cg: CgroupSupport) -> Check {
+        var limits = ResourceLimits(memoryBytes: 64 << 20, pids: 16)
+        if cg.cpu { limits.cpus = 0.5 }
+        var spec = SandboxSpec(command: ["/bin/true"], seccompProfile: profile, limits: limits, workspaceSize: 1 << 20,
+                               tmpSize: 1 << 20, timeout: .seconds(20), grace: .seconds(1))
+        spec.stdout = .discard
+        spec.stderr = .capture(limit: 4096)
+        let started = ContinuousClock.now
+        let result = Sandbox.run(spec)
+        Sandbox.finishCleanup()
+        let ms = Int(((ContinuousClock.now - started).seconds * 1000).rounded())
+        let limitNames = limits.requested.joined(separator: ", ")
+        switch result.report.exitClass {
+        case .exited(0):
+            let unenforced = result.report.unenforcedLimits
+            if !unenforced.isEmpty {
+                return Check(.warn, "sandbox", "launched /bin/true in \(ms) ms, but without the "
+                             + unenforced.map(\.limit).joined(separator: ", ") + " limit\(unenforced.count == 1 ? "" : "s")",
+                             notes: unenforced.map { "\($0.limit) not enforced: \($0.reason)" } + (cg.fix.map { ["fix: \($0)"] } ?? []))
+            }
+            return Check(.ok, "sandbox", "launched /bin/true with \(limitNames) limits in \(ms) ms "
+                         + "(user, mount, pid, net, ipc, uts, cgroup namespaces)")
+        case .setupFailed(let stage, let e, let detail):
+            return setupFailureCheck(stage: stage, errno: e, detail: detail, hints: result.report.warnings, support: cg)
+        default:
+            return Check(.fail, "sandbox", "a sandbox running /bin/true ended \(result.report.exitClass.name) "
+                         + "(status \(result.report.shellStatus)): attempts will not run reliably")
+        }
+    }
+
+    /// A failed trial launch, named by the stage that failed and with the fix for it.
+    static func setupFailureCheck(stage: SetupStage, errno e: Int32, detail: String, hints: [String],
+                                  support cg: CgroupSupport) -> Check {
+        let what = "a sandbox could not be set up: \(detail): no attempt can run"
+        switch stage {
+        case .cgroup, .cgroupJoin:
+            let fix = hints.first ?? cg.fix ?? "run under systemd with Delegate=yes, or mount cgroup2 writable"
+            return Check(.fail, "sandbox (cgroup)", what, notes: ["fix: " + fix] + cg.notes)
+        case .clone, .idMap, .setgid, .setuid:
+            var notes: [String] = []
+            if let v = try? String(contentsOfFile: "/proc/sys/user/max_user_namespaces", encoding: .utf8) {
+                notes.append("/proc/sys/user/max_user_namespaces = \(v.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            if let v = try? String(contentsOfFile: "/proc/sys/kernel/unprivileged_userns_clone", encoding: .utf8) {
+                notes.append("/proc/sys/kernel/unprivileged_userns_clone = \(v.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            if let v = try? String(contentsOfFile: "/proc/sys/kernel/apparmor_restrict_unprivileged_userns", encoding: .utf8) {
+                notes.append("/proc/sys/kernel/apparmor_restrict_unprivileged_userns = \(v.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            notes.append("fix: allow user namespaces (sysctl user.max_user_namespaces > 0; kernel.unprivileged_userns_clone = 1 for rootless)")
+            return Check(.fail, "sandbox (user namespaces)", what, notes: notes)
+        case .seccomp, .seccompProfile:
+            return Check(.fail, "sandbox (seccomp)", what)
+        case .identity:
+            return Check(.fail, "sandbox (host uid)", what, notes: hints)
+        default:
+            return Check(.fail, "sandbox (\(stage.name))", what, notes: hints)
+        }
     }
 
     // MARK: - Configuration

@@ -46,17 +46,61 @@ struct cs_mount {
     int optional;           /* binds: skip silently when the source does not exist */
 };
 
-/* Setup stages a failure can be reported from (index into cs_stage_name). */
-enum cs_stage {
-    CS_STAGE_SYNC = 0, CS_STAGE_SETGID, CS_STAGE_SETUID, CS_STAGE_PDEATHSIG,
-    CS_STAGE_MOUNT_PRIVATE, CS_STAGE_BASE_TMPFS, CS_STAGE_PIVOT_BASE, CS_STAGE_ROOT_TMPFS,
-    CS_STAGE_BIND, CS_STAGE_REMOUNT_RO, CS_STAGE_TMPFS, CS_STAGE_PROC, CS_STAGE_DEV,
-    CS_STAGE_DEVPTS, CS_STAGE_MKDIR, CS_STAGE_SYMLINK, CS_STAGE_WRITE_FILE,
-    CS_STAGE_UMOUNT_OLDROOT, CS_STAGE_PIVOT_ROOT, CS_STAGE_HOSTNAME, CS_STAGE_LOOPBACK,
-    CS_STAGE_CGROUP_NS, CS_STAGE_RLIMIT, CS_STAGE_FORK, CS_STAGE_SETSID, CS_STAGE_STDIO,
-    CS_STAGE_CHDIR, CS_STAGE_CAPS, CS_STAGE_NO_NEW_PRIVS, CS_STAGE_SECCOMP, CS_STAGE_EXEC,
-    CS_STAGE_INIT_SIGNALS, CS_STAGE_EGRESS_RELAY, CS_STAGE_CGROUP_JOIN, CS_STAGE_COUNT
+/* Every step a sandbox's set-up can fail at: the supervisor's own steps (spec, seccomp
+ * profile, host uid, egress proxy, cgroup) and those of the launcher and of init, in one
+ * list. Swift sees it as the enum `SetupStage` (closed: a failure always names one of
+ * these), so a failure carries its stage as a value, never as text parsed back. */
+#define CS_SWIFT_NAME(n) __attribute__((swift_name(n)))
+enum __attribute__((enum_extensibility(closed))) CS_SWIFT_NAME("SetupStage") cs_stage {
+    CS_STAGE_SYNC CS_SWIFT_NAME("waitForSupervisor") = 0,
+    CS_STAGE_SETGID CS_SWIFT_NAME("setgid"),
+    CS_STAGE_SETUID CS_SWIFT_NAME("setuid"),
+    CS_STAGE_PDEATHSIG CS_SWIFT_NAME("dieWithSupervisor"),
+    CS_STAGE_MOUNT_PRIVATE CS_SWIFT_NAME("mountPrivate"),
+    CS_STAGE_BASE_TMPFS CS_SWIFT_NAME("baseTmpfs"),
+    CS_STAGE_PIVOT_BASE CS_SWIFT_NAME("pivotBase"),
+    CS_STAGE_ROOT_TMPFS CS_SWIFT_NAME("rootTmpfs"),
+    CS_STAGE_BIND CS_SWIFT_NAME("bind"),
+    CS_STAGE_REMOUNT_RO CS_SWIFT_NAME("remountReadOnly"),
+    CS_STAGE_TMPFS CS_SWIFT_NAME("tmpfs"),
+    CS_STAGE_PROC CS_SWIFT_NAME("proc"),
+    CS_STAGE_DEV CS_SWIFT_NAME("dev"),
+    CS_STAGE_DEVPTS CS_SWIFT_NAME("devpts"),
+    CS_STAGE_MKDIR CS_SWIFT_NAME("mkdir"),
+    CS_STAGE_SYMLINK CS_SWIFT_NAME("symlink"),
+    CS_STAGE_WRITE_FILE CS_SWIFT_NAME("writeFile"),
+    CS_STAGE_UMOUNT_OLDROOT CS_SWIFT_NAME("detachOldRoot"),
+    CS_STAGE_PIVOT_ROOT CS_SWIFT_NAME("pivotRoot"),
+    CS_STAGE_HOSTNAME CS_SWIFT_NAME("hostname"),
+    CS_STAGE_LOOPBACK CS_SWIFT_NAME("loopback"),
+    CS_STAGE_CGROUP_NS CS_SWIFT_NAME("cgroupNamespace"),
+    CS_STAGE_RLIMIT CS_SWIFT_NAME("rlimit"),
+    CS_STAGE_FORK CS_SWIFT_NAME("forkCommand"),
+    CS_STAGE_SETSID CS_SWIFT_NAME("setsid"),
+    CS_STAGE_STDIO CS_SWIFT_NAME("stdio"),
+    CS_STAGE_CHDIR CS_SWIFT_NAME("chdir"),
+    CS_STAGE_CAPS CS_SWIFT_NAME("dropCapabilities"),
+    CS_STAGE_NO_NEW_PRIVS CS_SWIFT_NAME("noNewPrivileges"),
+    CS_STAGE_SECCOMP CS_SWIFT_NAME("seccomp"),
+    CS_STAGE_EXEC CS_SWIFT_NAME("exec"),
+    CS_STAGE_INIT_SIGNALS CS_SWIFT_NAME("initSignals"),
+    CS_STAGE_EGRESS_RELAY CS_SWIFT_NAME("egressRelay"),
+    /* init moves itself into its v1 cgroups; the launcher clones into / joins the v2 one */
+    CS_STAGE_CGROUP_JOIN CS_SWIFT_NAME("cgroupJoin"),
+    /* the launcher (supervisor side of the clone) */
+    CS_STAGE_LAUNCHER CS_SWIFT_NAME("launcher"),          /* launcher thread, pipes */
+    CS_STAGE_CLONE CS_SWIFT_NAME("clone"),                /* clone with the namespace flags */
+    CS_STAGE_ID_MAP CS_SWIFT_NAME("idMap"),               /* setgroups, uid_map, gid_map */
+    CS_STAGE_RELEASE CS_SWIFT_NAME("release"),            /* releasing the child */
+    /* the supervisor's steps before the clone (Swift) */
+    CS_STAGE_SPEC CS_SWIFT_NAME("spec"),
+    CS_STAGE_SECCOMP_PROFILE CS_SWIFT_NAME("seccompProfile"),
+    CS_STAGE_IDENTITY CS_SWIFT_NAME("identity"),          /* a host uid lease */
+    CS_STAGE_EGRESS_PROXY CS_SWIFT_NAME("egressProxy"),
+    CS_STAGE_CGROUP CS_SWIFT_NAME("cgroup"),              /* making the cgroup, applying limits */
+    CS_STAGE_OUTPUT CS_SWIFT_NAME("output"),              /* output pipes and sinks */
 };
+enum { CS_STAGE_COUNT = CS_STAGE_OUTPUT + 1 };
 
 /* Returns a short name for a stage ("mount /proc" style phrases). */
 const char *cs_stage_name(int stage);
@@ -118,8 +162,16 @@ struct cs_plan {
     int cgroup_dir_fd;
 };
 
+/* How a v2 sandbox got into its cgroup (cs_child.cgroup_entry). */
+enum {
+    CS_CGROUP_ENTRY_NONE = 0,     /* no cgroup fd given (v1, or no cgroup) */
+    CS_CGROUP_ENTRY_CLONE3 = 1,   /* born in it: clone3(CLONE_INTO_CGROUP) */
+    CS_CGROUP_ENTRY_PID_WRITE = 2 /* clone3 refused: pid written to cgroup.procs before release */
+};
+
 struct cs_child {
-    int cloned_into_cgroup;   /* 1 when clone3 put the child straight into cgroup_dir_fd */
+    int cloned_into_cgroup;   /* 1 when the child was born in cgroup_dir_fd (no migration) */
+    int cgroup_entry;         /* CS_CGROUP_ENTRY_* */
     pid_t pid;        /* host pid of the sandbox init */
     int pidfd;        /* pidfd of init (poll: readable when it exited), -1 if unsupported */
     int setup_fd;     /* read end: a cs_error_record on failure, EOF once the command exec'd */
@@ -133,9 +185,10 @@ struct cs_child {
  * Launch a sandbox. Runs the clone on a dedicated, never-exiting launcher thread
  * (so PR_SET_PDEATHSIG, which fires when the *thread* that forked exits, means
  * "when the daemon dies"). Blocks until the child is mapped, in its cgroups and
- * released. Returns 0, or -1 with `err` describing the failed step and errno set.
+ * released. Returns 0, or -1 with `err` holding the failed stage, its errno and a
+ * detail (errno is set too).
  */
-int cs_launch(const struct cs_plan *plan, struct cs_child *out, char *err, size_t errlen);
+int cs_launch(const struct cs_plan *plan, struct cs_child *out, struct cs_error_record *err);
 
 /* Namespace flags (the values of CLONE_NEW*, which need _GNU_SOURCE to be visible). */
 enum {

@@ -5,15 +5,17 @@ import Glibc
 
 // Per-sandbox cgroup resource limits, cgroup v1 and v2 behind one interface.
 //
-// Layout: every sandbox gets one cgroup named `name` (e.g. "sbx-<id>") inside a
-// `coven` parent that sits under the CURRENT process's cgroup in each hierarchy
-// (read from /proc/self/cgroup), e.g. on this kind of v1 host
+// Layout: every sandbox gets one cgroup named `name` (e.g. "sbx-<id>").
+// v1: inside a `coven` parent under the CURRENT process's cgroup in each hierarchy
+// (read from /proc/self/cgroup), e.g.
 //   /sys/fs/cgroup/memory/process_api/<id>/coven/sbx-42
 //   /sys/fs/cgroup/pids/coven/sbx-42
-// and on a v2 host with systemd delegation
-//   /sys/fs/cgroup/system.slice/coven.service/coven/sbx-42
-// The `coven` parent is shared by concurrent sandboxes (and daemons) and is never
-// removed; only the per-sandbox leaves are.
+// v2: where CgroupV2Placement puts them, e.g. under systemd with Delegate=yes
+//   /sys/fs/cgroup/system.slice/coven-supervisor.service/sandboxes/sbx-42
+// (the daemon itself in …/coven-supervisor.service/supervisor), or from a login shell
+//   /sys/fs/cgroup/coven.slice/sbx-42
+// The parents are shared by concurrent sandboxes (and daemons) and are never removed;
+// only the per-sandbox leaves are.
 
 /// Resource limits for one sandbox. `nil` means "no limit".
 public struct ResourceLimits: Sendable, Equatable {
@@ -30,6 +32,11 @@ public struct ResourceLimits: Sendable, Equatable {
         self.memoryBytes = memoryBytes
         self.pids = pids
         self.cpus = cpus
+    }
+
+    /// The names of the limits that are set ("memory", "pids", "cpu").
+    public var requested: [String] {
+        (memoryBytes != nil ? ["memory"] : []) + (pids != nil ? ["pids"] : []) + (cpus != nil ? ["cpu"] : [])
     }
 
     /// The CFS period used for `cpus` (µs).
@@ -79,6 +86,14 @@ public struct CgroupSupport: Sendable, Equatable {
     /// `killAll` is race-free: v2 cgroup.kill, or v1 freeze-then-kill. When false it loops
     /// SIGKILL over the members until the cgroup is empty.
     public var kill: Bool
+    /// Peak memory is reported (v1 max_usage_in_bytes, v2 memory.peak or sampled memory.current).
+    public var peakMemory: Bool = false
+    /// Where sandbox cgroups go, in one line ("top level: sandboxes in /sys/fs/cgroup/coven.slice/").
+    public var placement: String?
+    /// Each limit ("memory", "pids", "cpu") this host cannot enforce, with the reason.
+    public var unavailable: [String: String] = [:]
+    /// What would make the missing limits available, for this layout.
+    public var fix: String?
     /// Human-readable findings, one per line, for `doctor`.
     public var notes: [String]
 
@@ -109,6 +124,29 @@ public struct CgroupSupport: Sendable, Equatable {
         if limits.cpus != nil && !(limitsAvailable && cpu) { out.append("cpu") }
         return out
     }
+
+    /// The limits of `limits` this host cannot enforce, each with its reason.
+    public func unenforced(_ limits: ResourceLimits) -> [UnenforcedLimit] {
+        unsupported(limits).map { UnenforcedLimit(limit: $0, reason: unavailable[$0] ?? "not available on this host") }
+    }
+
+    /// `limits` without the ones this host cannot enforce.
+    public func enforceable(_ limits: ResourceLimits) -> ResourceLimits {
+        var l = limits
+        let missing = unsupported(limits)
+        if missing.contains("memory") { l.memoryBytes = nil }
+        if missing.contains("pids") { l.pids = nil }
+        if missing.contains("cpu") { l.cpus = nil }
+        return l
+    }
+}
+
+/// A resource limit a sandbox asked for and ran without (rootless, no delegated cgroup).
+public struct UnenforcedLimit: Sendable, Equatable, Codable {
+    /// "memory", "pids" or "cpu".
+    public var limit: String
+    public var reason: String
+    public init(limit: String, reason: String) { self.limit = limit; self.reason = reason }
 }
 
 /// A cgroup operation failed. The description names the file and the errno, e.g.
@@ -119,11 +157,14 @@ public struct CgroupError: Error, CustomStringConvertible, Sendable {
     public let path: String?
     /// The errno, when a system call failed.
     public let errnoCode: Int32?
+    /// What to change on the host, when that is the fix.
+    public let hint: String?
 
-    init(_ description: String, path: String? = nil, errno: Int32? = nil) {
+    init(_ description: String, path: String? = nil, errno: Int32? = nil, hint: String? = nil) {
         self.description = description
         self.path = path
         self.errnoCode = errno
+        self.hint = hint
     }
 }
 
@@ -133,6 +174,14 @@ public enum Cgroups {
     /// are mounted; else `.none`.
     public static func detect() -> CgroupSupport {
         CgroupHost.probe().support
+    }
+
+    /// What `create` will use, probed once per process (on v2 the first call prepares the
+    /// place sandboxes go: a daemon calls it at start, before it starts other processes, so
+    /// that it can move into a leaf of its own cgroup).
+    @discardableResult
+    public static func prepare() -> CgroupSupport {
+        CgroupHost.cachedProbe().support
     }
 
     /// Creates the cgroup for one sandbox, named `name` (e.g. "sbx-<id>"), in every needed
@@ -152,13 +201,15 @@ public enum Cgroups {
         do {
             switch host.support.version {
             case .v2:
-                guard let base = host.v2Base else { throw CgroupError("cgroup: v2 detected but its path is unknown") }
-                return SandboxCgroup(name: name, backend: try CgroupV2.create(base: base, name: name, limits: limits))
+                guard let parent = host.v2Parent else { throw CgroupError("cgroup: v2 detected but its path is unknown") }
+                return SandboxCgroup(name: name, backend: try CgroupV2.create(parent: parent, name: name, limits: limits,
+                                                                              features: host.v2Features))
             case .v1:
                 return SandboxCgroup(name: name, backend: try CgroupV1.create(hierarchies: host.v1Dirs, name: name, limits: limits,
                                                                               cpuAccounting: cpuAccounting))
             case .none:
-                throw CgroupError("cgroup: no usable cgroup hierarchy (" + host.support.notes.joined(separator: "; ") + ")")
+                throw CgroupError("cgroup: no usable cgroup hierarchy (" + host.support.notes.joined(separator: "; ") + ")",
+                                  hint: host.support.fix)
             }
         } catch {
             CgroupHost.forgetProbe()
@@ -186,6 +237,14 @@ protocol CgroupBackend: Sendable {
     func peakMemoryBytes() -> UInt64?
     func cpuTimeSeconds() -> Double?
     func killAll()
+    /// True when peak memory is not reported by the kernel and must be sampled.
+    var needsPeakSampling: Bool { get }
+    func samplePeak()
+}
+
+extension CgroupBackend {
+    var needsPeakSampling: Bool { false }
+    func samplePeak() {}
 }
 
 /// One sandbox's cgroup (in every hierarchy it needs). Immutable; safe to use from any thread.
@@ -249,9 +308,15 @@ public final class SandboxCgroup: Sendable {
     /// (v1 memory.oom_control / v2 memory.events "oom_kill"). 0 when not measurable.
     public func oomKillCount() -> UInt64 { backend.oomKillCount() }
 
-    /// Peak memory usage in bytes (v1 memory.max_usage_in_bytes, v2 memory.peak); nil when the
-    /// kernel does not report it.
+    /// Peak memory usage in bytes (v1 memory.max_usage_in_bytes, v2 memory.peak, or the highest
+    /// memory.current sampled where there is no memory.peak); nil when not measurable.
     public func peakMemoryBytes() -> UInt64? { backend.peakMemoryBytes() }
+
+    /// True when peak memory has to be sampled (`samplePeak`) while the sandbox runs.
+    public var needsPeakSampling: Bool { backend.needsPeakSampling }
+
+    /// Records memory.current if it is the highest yet (no-op where the kernel keeps the peak).
+    public func samplePeak() { backend.samplePeak() }
 
     /// CPU time (user+system) used by everything that ran in the cgroup, in seconds
     /// (v1 cpuacct.usage, v2 cpu.stat usage_usec); nil when not measurable.

@@ -22,17 +22,15 @@ struct ProcCgroupEntry: Equatable, Sendable {
 /// The host's cgroup situation: the public `CgroupSupport` plus the paths `create` needs.
 struct CgroupHost: Sendable {
     var support: CgroupSupport
-    /// v2: the directory of the daemon's own cgroup, under which `coven/` is made.
-    var v2Base: String?
+    /// v2: the directory sandbox cgroups are made in (the placement's sandbox parent).
+    var v2Parent: String?
+    var v2Features: CgroupV2Features = .none
     /// v1: controller → the daemon's own cgroup directory in that controller's hierarchy
     /// (co-mounted controllers such as cpu,cpuacct map to the same directory).
     var v1Dirs: [String: String] = [:]
 
     /// The v1 controllers a sandbox cgroup is created in (when mounted).
     static let v1Controllers = ["memory", "pids", "cpu", "cpuacct", "freezer"]
-    /// v2: the leaf the daemon moves itself into when its own cgroup must have no processes
-    /// (the "no internal processes" rule) so controllers can be enabled for `coven/`.
-    static let daemonLeaf = "coven-supervisor"
     static let unifiedMount = "/sys/fs/cgroup"
 
     // MARK: probing the live system
@@ -50,6 +48,8 @@ struct CgroupHost: Sendable {
 
     static func forgetProbe() { cache.withLock { $0 = nil } }
 
+    /// Probes the live system. On cgroup v2 this also prepares the place sandboxes go (see
+    /// CgroupV2Placement), which may move this process into a leaf of its own cgroup.
     static func probe() -> CgroupHost {
         let mounts = parseMountInfo(CgroupFS.readIfPresent("/proc/self/mountinfo") ?? "")
         let cgroups = parseProcCgroup(CgroupFS.readIfPresent("/proc/self/cgroup") ?? "")
@@ -64,41 +64,18 @@ struct CgroupHost: Sendable {
 
     static func probe(mounts: [MountInfoEntry], cgroups: [ProcCgroupEntry], unifiedIsCgroup2: Bool) -> CgroupHost {
         var notes: [String] = []
+        let ownV2 = unifiedPath(cgroups)
 
-        // v2: /sys/fs/cgroup is cgroup2 and our cgroup offers memory and pids.
-        if unifiedIsCgroup2, let path = unifiedPath(cgroups) {
-            let base = v2Base(mount: unifiedMount, path: path)
-            let controllers = Set((CgroupFS.readIfPresent(base + "/cgroup.controllers") ?? "")
-                .split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-            if controllers.contains("memory") && controllers.contains("pids") && CgroupFS.writable(base) {
-                let isRoot = base == unifiedMount
-                let kernel = kernelVersion()
-                var s = CgroupSupport(version: .v2, memory: true, pids: true)
-                s.cpu = controllers.contains("cpu")
-                s.cpuAccounting = true  // cpu.stat usage_usec exists in every v2 cgroup
-                s.swapLimit = CgroupFS.exists(base + "/memory.swap.max") || CgroupFS.exists(base + "/coven/memory.swap.max")
-                s.freezer = CgroupFS.exists(base + "/cgroup.freeze") || (isRoot && kernel >= (5, 2))
-                s.kill = CgroupFS.exists(base + "/cgroup.kill") || (isRoot && kernel >= (5, 14))
-                notes.append("cgroup v2 at \(unifiedMount); sandboxes go in \(base)/coven/<name>")
-                notes.append("controllers offered here: " + controllers.sorted().joined(separator: " "))
-                if !s.cpu { notes.append("cpu controller not delegated: cpu limits unavailable") }
-                if !s.swapLimit { notes.append("memory.swap.max not visible at \(base): swap is limited only where the kernel offers it") }
-                notes.append(s.kill ? "killAll uses cgroup.kill" :
-                             s.freezer ? "no cgroup.kill (kernel < 5.14): killAll freezes with cgroup.freeze, then kills"
-                                       : "no cgroup.kill or cgroup.freeze: killAll loops SIGKILL until empty")
-                if !isRoot && CgroupFS.processes(in: base).contains(where: { $0 != getpid() }) {
-                    notes.append("\(base) holds other processes; enabling controllers needs a cgroup without processes (run the daemon with systemd Delegate=yes)")
-                }
-                s.notes = notes
-                return CgroupHost(support: s, v2Base: base)
+        // Unified hierarchy at /sys/fs/cgroup: v2 is the only choice.
+        if unifiedIsCgroup2 {
+            guard let own = ownV2 else {
+                notes.append("cgroup v2 at \(unifiedMount), but /proc/self/cgroup has no 0:: line")
+                return none(notes + ["no usable cgroups: sandboxes run without resource limits"])
             }
-            notes.append("cgroup v2 at \(unifiedMount), but \(base) offers [" + controllers.sorted().joined(separator: " ")
-                         + "]; memory and pids are needed (delegate them, e.g. systemd Delegate=yes)")
-        } else if unifiedIsCgroup2 {
-            notes.append("cgroup v2 at \(unifiedMount), but /proc/self/cgroup has no 0:: line")
+            return v2(mount: unifiedMount, ownPath: own, notes: notes)
         }
 
-        // v1: memory and pids hierarchies mounted and writable.
+        // v1 (or hybrid): the hierarchies that actually have the controllers.
         let dirs = resolveV1(mounts: mounts, cgroups: cgroups).filter { v1Controllers.contains($0.key) }
         let memory = dirs["memory"].map { CgroupFS.writable($0) } ?? false
         let pids = dirs["pids"].map { CgroupFS.writable($0) } ?? false
@@ -109,27 +86,88 @@ struct CgroupHost: Sendable {
             s.swapLimit = CgroupFS.exists(memDir + "/memory.memsw.limit_in_bytes")
             s.freezer = dirs["freezer"].map { CgroupFS.writable($0) } ?? false
             s.kill = s.freezer
+            s.peakMemory = true
+            s.placement = "v1: <hierarchy>/<own cgroup>/coven/<name>"
             notes.append("cgroup v1; sandboxes go in <hierarchy>/<own cgroup>/coven/<name>:")
             for c in v1Controllers {
                 notes.append("  \(c): " + (dirs[c].map { $0 + "/coven" } ?? "not mounted"))
             }
             if let hybrid = mounts.first(where: { $0.fsType == "cgroup2" }) {
-                notes.append("hybrid: cgroup2 also mounted at \(hybrid.mountPoint) (controllers stay on v1; not used)")
+                notes.append("hybrid: cgroup2 also mounted at \(hybrid.mountPoint); the controllers are on v1, so v1 is used")
             }
             if !s.swapLimit { notes.append("no memory.memsw (swap accounting off): swap is not limited") }
-            if !s.cpu { notes.append("no cpu hierarchy: cpu limits unavailable") }
+            if !s.cpu {
+                notes.append("no cpu hierarchy: cpu limits unavailable")
+                s.unavailable["cpu"] = "no v1 cpu hierarchy is mounted"
+            }
             if !s.cpuAccounting { notes.append("no cpuacct hierarchy: SandboxCgroup.cpuTimeSeconds is nil (sandbox reports use their init's rusage)") }
             notes.append(s.freezer ? "killAll freezes (freezer.state), kills, thaws"
                                    : "no freezer hierarchy: killAll loops SIGKILL until empty")
             s.notes = notes
             return CgroupHost(support: s, v1Dirs: dirs)
         }
-        if !dirs.isEmpty || !unifiedIsCgroup2 {
+        // A hybrid host whose cgroup2 mount holds the controllers.
+        if let hybrid = mounts.first(where: { $0.fsType == "cgroup2" }), let own = ownV2,
+           CgroupFS.words(CgroupFS.readIfPresent(hybrid.mountPoint + "/cgroup.controllers")).isSuperset(of: ["memory", "pids"]) {
+            notes.append("hybrid: the memory and pids controllers are on the cgroup2 mount at \(hybrid.mountPoint)")
+            return v2(mount: hybrid.mountPoint, ownPath: relative(own, to: hybrid.root), notes: notes)
+        }
+        if !dirs.isEmpty {
             notes.append("cgroup v1: memory " + (dirs["memory"] == nil ? "not mounted" : memory ? "ok" : "not writable")
                          + ", pids " + (dirs["pids"] == nil ? "not mounted" : pids ? "ok" : "not writable"))
         }
-        notes.append("no usable cgroups: sandboxes run without resource limits")
-        return CgroupHost(support: CgroupSupport(version: .none, notes: notes))
+        return none(notes + ["no usable cgroups: sandboxes run without resource limits"])
+    }
+
+    private static func none(_ notes: [String]) -> CgroupHost {
+        var s = CgroupSupport(version: .none, notes: notes)
+        let why = notes.last ?? "no usable cgroups"
+        for c in ["memory", "pids", "cpu"] { s.unavailable[c] = why }
+        return CgroupHost(support: s)
+    }
+
+    /// cgroup v2 at `mount`: choose and prepare the sandboxes' place, then probe what it offers.
+    static func v2(mount: String, ownPath: String, notes initial: [String]) -> CgroupHost {
+        var notes = initial
+        let (plan, placementNotes) = CgroupV2Placement.choose(mount: mount, ownPath: ownPath)
+        guard let plan else {
+            notes.append("cgroup v2 at \(mount), own cgroup \(ownPath): no place for sandbox cgroups")
+            notes += placementNotes
+            var host = none(notes)
+            host.support.version = .none
+            host.support.fix = v2Fix(ownPath: ownPath)
+            for c in ["memory", "pids", "cpu"] { host.support.unavailable[c] = "no cgroup v2 subtree this process may use (\(host.support.fix!))" }
+            return host
+        }
+        let features = CgroupV2Features.probe(plan.sandboxParent)
+        var s = CgroupSupport(version: .v2, memory: plan.controllers.contains("memory"), pids: plan.controllers.contains("pids"))
+        s.cpu = plan.controllers.contains("cpu")
+        s.cpuAccounting = true  // cpu.stat usage_usec exists in every non-root v2 cgroup
+        s.swapLimit = features.swap
+        s.freezer = features.freeze
+        s.kill = features.kill
+        s.peakMemory = true     // memory.peak, or sampled memory.current
+        s.placement = plan.summary
+        notes.append("cgroup v2 at \(mount); \(plan.summary)")
+        notes.append("controllers for sandboxes: " + (plan.controllers.isEmpty ? "none" : CgroupV2Placement.ordered(plan.controllers).joined(separator: " ")))
+        for c in CgroupV2Placement.wanted where !plan.controllers.contains(c) {
+            let reason = "\(plan.sandboxParent) does not get the \(c) controller from its parent (not delegated to uid \(geteuid()))"
+            s.unavailable[c] = reason
+            notes.append(c + " limits unavailable: " + reason)
+        }
+        notes += features.notes
+        notes += placementNotes
+        if !s.memory || !s.pids { s.fix = v2Fix(ownPath: ownPath) }
+        s.notes = notes
+        return CgroupHost(support: s, v2Parent: plan.sandboxParent, v2Features: features)
+    }
+
+    /// What makes a v2 host usable, for the layout this process is in.
+    static func v2Fix(ownPath: String) -> String {
+        if geteuid() != 0 {
+            return "run inside a delegated subtree, e.g. systemd-run --user --scope -p Delegate=yes, or as a user service with Delegate=yes"
+        }
+        return "run under systemd with Delegate=yes (dist/coven-supervisor.service), or mount cgroup2 writable at \(unifiedMount)"
     }
 
     // MARK: parsing (pure)
@@ -159,16 +197,6 @@ struct CgroupHost: Sendable {
     /// The v2 path of this process ("0::/path").
     static func unifiedPath(_ cgroups: [ProcCgroupEntry]) -> String? {
         cgroups.first { $0.hierarchy == 0 && $0.controllers.isEmpty }?.path
-    }
-
-    /// The directory under which `coven/` goes: the daemon's v2 cgroup, or its parent when the
-    /// daemon already moved itself into the `coven-supervisor` leaf.
-    static func v2Base(mount: String, path: String) -> String {
-        var dir = join(mount, path)
-        if (dir as NSString).lastPathComponent == daemonLeaf && dir != join(mount, "/") {
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return dir
     }
 
     /// controller → the current process's cgroup directory in that controller's v1 hierarchy.

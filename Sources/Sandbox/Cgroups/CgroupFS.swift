@@ -119,6 +119,31 @@ enum CgroupFS {
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// The space-separated words of a cgroupfs list file (cgroup.controllers, subtree_control).
+    static func words(_ text: String?) -> Set<String> {
+        Set((text ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
+    /// The keys of a flat-keyed file ("key value" per line).
+    static func keys(in path: String) -> Set<String> {
+        Set((readIfPresent(path) ?? "").split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+    }
+
+    /// True when `ancestor` is among `pid`'s parents (read from /proc/<pid>/stat), up to a
+    /// bounded depth.
+    static func isDescendant(_ pid: pid_t, of ancestor: pid_t) -> Bool {
+        var current = pid
+        for _ in 0..<64 {
+            guard let stat = readIfPresent("/proc/\(current)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, let parent = pid_t(fields[1]) else { return false }
+            if parent == ancestor { return true }
+            if parent <= 1 { return false }
+            current = parent
+        }
+        return false
+    }
+
     static func writable(_ path: String) -> Bool { access(path, W_OK) == 0 }
 
     // MARK: directories

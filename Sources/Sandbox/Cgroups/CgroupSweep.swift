@@ -16,7 +16,7 @@ extension Cgroups {
     }
 
     /// Removes sandbox cgroups left behind by supervisors that died without cleaning up
-    /// (SIGKILL, the OOM killer): `sbx-…` directories under this process's `coven` parents
+    /// (SIGKILL, the OOM killer): `sbx-…` directories under this process's sandbox parents
     /// whose creator process is gone. rmdir only succeeds on a cgroup without processes, so a
     /// running sandbox is never touched. Returns the directories removed.
     @discardableResult
@@ -27,7 +27,7 @@ extension Cgroups {
         case .v1:
             for dir in host.v1Dirs.values where !parents.contains(dir + "/coven") { parents.append(dir + "/coven") }
         case .v2:
-            if let base = host.v2Base { parents.append(base + "/coven") }
+            if let parent = host.v2Parent { parents.append(parent) }
         case .none:
             return []
         }

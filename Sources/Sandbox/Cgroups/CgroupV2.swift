@@ -1,52 +1,83 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// What the kernel's cgroup v2 offers beyond the controllers, probed on the sandboxes' parent
+/// (never assumed from a version number: Debian 12's 6.1 is the oldest kernel we support, and
+/// distributions backport).
+struct CgroupV2Features: Equatable, Sendable {
+    /// cgroup.kill (5.14): the kernel kills the whole subtree.
+    var kill: Bool
+    /// cgroup.freeze (5.2).
+    var freeze: Bool
+    /// memory.peak (5.19); else peak memory is sampled from memory.current.
+    var peak: Bool
+    /// memory.oom.group (4.19): an OOM kill takes the whole sandbox.
+    var oomGroup: Bool
+    /// memory.swap.max: swap is accounted (and set to 0 for sandboxes).
+    var swap: Bool
+    /// memory.events counts oom_group_kill (6.0).
+    var oomGroupKillEvent: Bool
+
+    static let none = CgroupV2Features(kill: false, freeze: false, peak: false, oomGroup: false, swap: false, oomGroupKillEvent: false)
+
+    static func probe(_ dir: String) -> CgroupV2Features {
+        CgroupV2Features(kill: CgroupFS.exists(dir + "/cgroup.kill"),
+                         freeze: CgroupFS.exists(dir + "/cgroup.freeze"),
+                         peak: CgroupFS.exists(dir + "/memory.peak"),
+                         oomGroup: CgroupFS.exists(dir + "/memory.oom.group"),
+                         swap: CgroupFS.exists(dir + "/memory.swap.max"),
+                         oomGroupKillEvent: CgroupFS.keys(in: dir + "/memory.events").contains("oom_group_kill"))
+    }
+
+    /// One line per missing feature: what degrades, and why.
+    var notes: [String] {
+        var out: [String] = []
+        if !kill {
+            out.append(freeze ? "no cgroup.kill (kernel < 5.14): teardown freezes with cgroup.freeze, then kills"
+                              : "no cgroup.kill or cgroup.freeze: teardown loops SIGKILL until the cgroup is empty")
+        }
+        if !peak { out.append("no memory.peak (kernel < 5.19): peak memory is sampled from memory.current every 100 ms") }
+        if !oomGroup { out.append("no memory.oom.group: an OOM kill takes one process, not the whole sandbox") }
+        if !swap { out.append("no memory.swap.max (swap accounting off): a sandbox's pages may be swapped beyond memory.max") }
+        return out
+    }
+}
+
 /// cgroup v2: one directory in the unified hierarchy.
-struct CgroupV2: CgroupBackend {
+final class CgroupV2: CgroupBackend {
     let dir: String
+    let features: CgroupV2Features
+    /// The highest memory.current seen, where there is no memory.peak.
+    private let sampledPeak = Mutex<UInt64>(0)
 
     var version: CgroupVersion { .v2 }
     var directories: [String] { [dir] }
 
-    /// The controllers a sandbox cgroup gets when the parent offers them.
-    static let controllers = ["cpu", "memory", "pids"]
-
-    /// Makes the sandbox cgroup under the cgroup2 mount `root` (e.g. "/sys/fs/cgroup", or the
-    /// hybrid "/sys/fs/cgroup/unified" in tests), below this process's own v2 cgroup.
-    static func create(root: String, name: String, limits: ResourceLimits) throws -> CgroupV2 {
-        let selfCgroup = CgroupHost.parseProcCgroup(CgroupFS.readIfPresent("/proc/self/cgroup") ?? "")
-        let path = CgroupHost.unifiedPath(selfCgroup) ?? "/"
-        return try create(base: CgroupHost.v2Base(mount: root, path: path), name: name, limits: limits)
+    init(dir: String, features: CgroupV2Features) {
+        self.dir = dir
+        self.features = features
     }
 
-    /// Makes `<base>/coven/<name>`, enabling cpu/memory/pids (those offered) in the subtree_control
-    /// of `base` and `base/coven`, and applies `limits`. A requested limit whose controller `base`
-    /// does not offer is an error naming the file (nothing is created then).
-    static func create(base: String, name: String, limits: ResourceLimits) throws -> CgroupV2 {
-        let offeredFile = base + "/cgroup.controllers"
-        let offered = Set(try CgroupFS.read(offeredFile).split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-        let parent = base + "/coven"
+    /// Makes `<parent>/<name>` (the parent's controllers already enabled by the placement) and
+    /// applies `limits`. A requested limit the parent does not pass on is an error naming the
+    /// file (nothing is created then).
+    static func create(parent: String, name: String, limits: ResourceLimits, features: CgroupV2Features) throws -> CgroupV2 {
+        let controlFile = parent + "/cgroup.subtree_control"
+        let enabled = CgroupFS.words(CgroupFS.readIfPresent(controlFile))
         let leaf = parent + "/" + name
         for (controller, requested, file) in [("memory", limits.memoryBytes != nil, "memory.max"),
                                               ("pids", limits.pids != nil, "pids.max"),
                                               ("cpu", limits.cpus != nil, "cpu.max")]
-        where requested && !offered.contains(controller) {
-            throw CgroupError("cgroup: cannot set \(leaf)/\(file): the \(controller) controller is not offered by "
-                              + "\(offeredFile) (offered: \(offered.isEmpty ? "none" : offered.sorted().joined(separator: " ")))",
-                              path: offeredFile, errno: ENOENT)
+        where requested && !enabled.contains(controller) {
+            throw CgroupError("cgroup: cannot set \(leaf)/\(file): \(controlFile) does not pass on the \(controller) controller "
+                              + "(enabled: \(enabled.isEmpty ? "none" : CgroupV2Placement.ordered(enabled).joined(separator: " ")))",
+                              path: controlFile, errno: ENOENT)
         }
-        let wanted = controllers.filter { offered.contains($0) }
-        var required = Set<String>()
-        if limits.memoryBytes != nil { required.insert("memory") }
-        if limits.pids != nil { required.insert("pids") }
-        if limits.cpus != nil { required.insert("cpu") }
-        try enable(wanted, in: base, required: required, mayMoveSelf: true)
-        try CgroupFS.makeDirectory(parent)
-        try enable(wanted, in: parent, required: required, mayMoveSelf: false)
         try CgroupFS.makeFreshDirectory(leaf)
-        let cgroup = CgroupV2(dir: leaf)
+        let cgroup = CgroupV2(dir: leaf, features: features)
         do {
             try cgroup.apply(limits)
         } catch {
@@ -56,45 +87,13 @@ struct CgroupV2: CgroupBackend {
         return cgroup
     }
 
-    /// Enables `controllers` for the children of `dir`, one at a time so that one controller
-    /// the kernel refuses (e.g. cpu while realtime tasks exist) does not cost the others. A
-    /// failure is an error only for a controller in `required` (one a requested limit needs);
-    /// the others merely leave their accounting unavailable.
-    /// The "no internal processes" rule makes enabling fail with EBUSY in a non-root cgroup that
-    /// holds processes; when `mayMoveSelf`, this process then moves into the `coven-supervisor`
-    /// leaf of `dir` (once) and tries again.
-    static func enable(_ controllers: [String], in dir: String, required: Set<String>, mayMoveSelf: Bool) throws {
-        let file = dir + "/cgroup.subtree_control"
-        let enabled = Set((CgroupFS.readIfPresent(file) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-        var moved = false
-        for controller in controllers where !enabled.contains(controller) {
-            do {
-                try CgroupFS.write("+" + controller, to: file)
-            } catch let error as CgroupError where error.errnoCode == EBUSY && mayMoveSelf && !moved {
-                moved = true
-                do {
-                    let own = dir + "/" + CgroupHost.daemonLeaf
-                    try CgroupFS.makeDirectory(own)
-                    try CgroupFS.write("\(getpid())", to: own + "/cgroup.procs")
-                    try CgroupFS.write("+" + controller, to: file, hint: "\(dir) still holds other processes, and a cgroup "
-                                       + "that passes controllers to its children cannot hold processes (run the daemon in a "
-                                       + "delegated cgroup of its own, e.g. systemd Delegate=yes)")
-                } catch where required.contains(controller) {
-                    throw error
-                } catch {}
-            } catch where required.contains(controller) {
-                throw error
-            } catch {}
-        }
-    }
-
     func apply(_ limits: ResourceLimits) throws {
         if let bytes = limits.memoryBytes {
             try CgroupFS.write("\(bytes)", to: dir + "/memory.max")
-            let swap = dir + "/memory.swap.max"
-            if CgroupFS.exists(swap) {  // absent when swap accounting is off
-                try CgroupFS.write("0", to: swap)
-            }
+            // No silent swapping past the limit.
+            if features.swap { try CgroupFS.write("0", to: dir + "/memory.swap.max") }
+            // An OOM kill takes the whole sandbox: half a build tree is worse than none.
+            if features.oomGroup { try CgroupFS.write("1", to: dir + "/memory.oom.group") }
         }
         if let pids = limits.pids {
             try CgroupFS.write("\(pids)", to: dir + "/pids.max")
@@ -104,30 +103,44 @@ struct CgroupV2: CgroupBackend {
         }
     }
 
+    /// OOM kills since the cgroup was made. The cgroup is made fresh for each sandbox, so its
+    /// counters start at 0 and the count is the delta; oom_group_kill counts a memory.oom.group
+    /// kill of the whole cgroup (6.0+), oom_kill each process killed.
     func oomKillCount() -> UInt64 {
-        CgroupFS.keyedValue("oom_kill", in: dir + "/memory.events") ?? 0
+        let events = dir + "/memory.events"
+        return (CgroupFS.keyedValue("oom_kill", in: events) ?? 0) + (CgroupFS.keyedValue("oom_group_kill", in: events) ?? 0)
     }
 
     func peakMemoryBytes() -> UInt64? {
-        CgroupFS.readUInt(dir + "/memory.peak")  // Linux 5.19+
+        if features.peak { return CgroupFS.readUInt(dir + "/memory.peak") }
+        samplePeak()
+        let peak = sampledPeak.withLock { $0 }
+        return peak > 0 ? peak : nil
+    }
+
+    var needsPeakSampling: Bool { !features.peak }
+
+    func samplePeak() {
+        guard !features.peak, let now = CgroupFS.readUInt(dir + "/memory.current") else { return }
+        sampledPeak.withLock { $0 = max($0, now) }
     }
 
     func cpuTimeSeconds() -> Double? {
         CgroupFS.keyedValue("usage_usec", in: dir + "/cpu.stat").map { Double($0) / 1e6 }
     }
 
-    /// cgroup.kill (Linux 5.14+) kills the whole subtree in the kernel, forks included. Older
-    /// kernels: freeze with cgroup.freeze, kill, thaw. Neither: SIGKILL in a loop until empty.
+    /// cgroup.kill kills the whole subtree in the kernel, forks included. Without it: freeze
+    /// with cgroup.freeze, kill, thaw. Neither: SIGKILL in a loop until empty.
     func killAll() {
         let deadline = CgroupFS.monotonicSeconds() + 5.0
         var round = 0
         while !members().isEmpty && round < 20 && CgroupFS.monotonicSeconds() < deadline {
             round += 1
-            if (try? CgroupFS.write("1", to: dir + "/cgroup.kill")) != nil {
+            if features.kill, (try? CgroupFS.write("1", to: dir + "/cgroup.kill")) != nil {
                 CgroupFS.poll(timeout: 1.0) { members().isEmpty }
                 continue
             }
-            if (try? CgroupFS.write("1", to: dir + "/cgroup.freeze")) != nil {
+            if features.freeze, (try? CgroupFS.write("1", to: dir + "/cgroup.freeze")) != nil {
                 let frozen = CgroupFS.poll(timeout: 1.0) { CgroupFS.keyedValue("frozen", in: dir + "/cgroup.events") == 1 }
                 for pid in members() {
                     if frozen { _ = kill(pid, SIGKILL) } else { CgroupFS.killIfMember(pid, of: [dir]) }

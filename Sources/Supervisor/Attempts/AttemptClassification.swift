@@ -86,8 +86,8 @@ public enum AttemptClassifier {
             return retry("attempt ran out of memory (OOM kill)")
         case .seccompViolation:
             return retry("runtime made a forbidden system call (seccomp)")
-        case .setupFailed(let stage, let err):
-            return retry("sandbox setup failed at \(stage): \(errnoText(err))")
+        case .setupFailed(let stage, let err, let detail):
+            return retry("sandbox setup failed at \(stage.name): \(detail.isEmpty ? errnoText(err) : Redactor.redactShapes(detail))")
         case .spawnFailed(let err):
             let what = err == ENOENT ? "runtime not found" : (err == EACCES ? "runtime not executable" : "runtime could not be started")
             return AttemptOutcome(attemptClass: .failed, disposition: .failure,

@@ -120,6 +120,8 @@ public final class AttemptRunner: Sendable {
             let handle = try Sandbox.launch(spec, identities: identities)
             onLaunch(handle)
             result = handle.wait()
+        } catch let e as SandboxError {
+            return infra("sandbox set-up (\(e.stage.name))", e.message + (e.hint.map { " (fix: \($0))" } ?? ""))
         } catch {
             return infra("sandbox", "\(error)")
         }
