@@ -51,6 +51,25 @@ public enum CLI {
             return n
         }
 
+        /// `--uid-range START-END`: host uids, END included. Refuses ids below 65536 (the host's
+        /// own users; a sandbox running as one could signal its processes) and (uid_t)-1.
+        public mutating func uidRange(for option: String) throws -> Range<UInt32> {
+            let v = try value(for: option)
+            let parts = v.split(separator: "-", omittingEmptySubsequences: false)
+            // Digits only: UInt32("+5") would parse.
+            guard parts.count == 2, parts.allSatisfy({ $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
+                  let start = UInt32(parts[0]), let end = UInt32(parts[1]) else {
+                throw UsageError("\(option): expected START-END, e.g. 400000-465535 (host uids, END included), got '\(v)'")
+            }
+            guard start <= end else { throw UsageError("\(option): START is above END in '\(v)'") }
+            guard start >= HostIdentityPool.lowestAllowedID else {
+                throw UsageError("\(option): '\(v)' reaches below \(HostIdentityPool.lowestAllowedID), the host's own users; "
+                                 + "pick a range above that no user owns (not in /etc/subuid)")
+            }
+            guard end < UInt32.max else { throw UsageError("\(option): END must be below \(UInt32.max), which is not a uid") }
+            return start..<(end + 1)
+        }
+
         public mutating func duration(for option: String) throws -> Duration {
             let v = try value(for: option)
             guard let d = Units.parseDuration(v) else { throw UsageError("\(option): '\(v)' is not a duration (e.g. 30s, 5m)") }

@@ -32,6 +32,10 @@ public enum RunTaskCommand {
       --memory SIZE          memory limit per attempt (default: 4G)
       --workspace-size SIZE  /workspace size (default: 4G)
       --ro-bind SRC[:DST]    extra read-only bind (repeatable)
+      --uid-range START-END  as root: lease each attempt's host uid from these uids, END
+                             included, at least 65536 (default: 300000-365535; shared
+                             with every coven-supervisor on the host through lock files
+                             in /run/coven-supervisor/host-uids)
       --expose-token-env     also set COVEN_GIT_TOKEN for runtimes that read it
       -h, --help             show this help
 
@@ -46,6 +50,7 @@ public enum RunTaskCommand {
         var retry = RetryPolicy()
         var config = AttemptConfig(runtime: [], attemptsDirectory: "")
         var ports: [Int] = []
+        var uidRange: Range<UInt32>?
         var it = CLI.Arguments(args)
         do {
             while let a = it.next() {
@@ -88,6 +93,7 @@ public enum RunTaskCommand {
                 case "--workspace-size": config.workspaceSize = try it.size(for: a)
                 case "--ro-bind": config.binds.append(try Bind.parse(try it.value(for: a), writable: false))
                 case "--expose-token-env": config.exposeTokenEnv = true
+                case "--uid-range": uidRange = try it.uidRange(for: a)
                 case "--runtime": runtime = it.rest()
                 default: throw CLI.UsageError("unknown option '\(a)'")
                 }
@@ -116,7 +122,7 @@ public enum RunTaskCommand {
             config.attemptsDirectory = dir + "/attempts"
 
             let store = try TaskStore(path: dir + "/coven.db")
-            let runner = try AttemptRunner(config: config)
+            let runner = try AttemptRunner(config: config, identities: uidRange.map { HostIdentityPool(range: $0) } ?? .shared)
             let log = JSONLog(component: "run-task")
             let supervisor = TaskSupervisor(store: store, runner: runner, tokens: tokenFile.map { FileTokenProvider(path: $0) },
                                             publisher: LogPublisher(),
@@ -125,7 +131,7 @@ public enum RunTaskCommand {
             if try store.task(id: spec.id) == nil {
                 try supervisor.submit(spec)
             }
-            try supervisor.start()
+            try supervisor.start()   // also sweeps stale cgroups and egress socket directories of killed runs
             let detail = supervisor.waitForFinalState(taskID: spec.id, timeout: .seconds(365 * 86400))
             supervisor.shutdown()
             Sandbox.finishCleanup()

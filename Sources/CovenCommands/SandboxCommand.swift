@@ -38,6 +38,10 @@ public enum SandboxCommand {
       --rootfs DIR            take system directories from DIR instead of the host
       --chdir DIR             working directory inside (default: /workspace)
       --hostname NAME         hostname inside (default: coven)
+      --uid-range START-END   as root: lease the sandbox's host uid from these uids, END
+                              included, at least 65536 (default: 300000-365535; leases
+                              are shared with every coven-supervisor on the host through
+                              lock files in /run/coven-supervisor/host-uids)
       --output-limit SIZE     cap for each of stdout and stderr (default: 8M)
       --report PATH           write the exit report as JSON to PATH
       -h, --help              show this help
@@ -54,9 +58,11 @@ public enum SandboxCommand {
         if sub == "-h" || sub == "--help" { print(help); return 0 }
         guard sub == "exec" else { CLI.fail("sandbox: unknown subcommand '\(sub)'\n\n\(help)"); return 125 }
         do {
-            let (spec, reportPath, egressLogPath) = try parse(Array(args.dropFirst()))
+            let (spec, reportPath, egressLogPath, uidRange) = try parse(Array(args.dropFirst()))
             guard let spec else { print(help); return 0 }
-            let result = Sandbox.run(spec)
+            // Socket directories of earlier runs killed with SIGKILL (one readdir of the parent).
+            EgressSocketSweep.removeStale(in: spec.egressSocketParent ?? NSTemporaryDirectory())
+            let result = Sandbox.run(spec, identities: uidRange.map { HostIdentityPool(range: $0) } ?? .shared)
             Sandbox.finishCleanup()
             for w in result.report.warnings { CLI.warn(w) }
             for u in result.report.unenforcedLimits { CLI.warn("sandbox: \(u.limit) limit not enforced: \(u.reason)") }
@@ -79,19 +85,20 @@ public enum SandboxCommand {
         }
     }
 
-    static func parse(_ args: [String]) throws -> (SandboxSpec?, String?, String?) {
+    static func parse(_ args: [String]) throws -> (SandboxSpec?, String?, String?, Range<UInt32>?) {
         var spec = SandboxSpec(command: [])
         spec.stdout = .forward(fd: 1, limit: OutputSink.defaultLimit)
         spec.stderr = .forward(fd: 2, limit: OutputSink.defaultLimit)
         var report: String?
         var egressLog: String?
+        var uidRange: Range<UInt32>?
         var outputLimit = OutputSink.defaultLimit
         var ports: [Int] = []
         var it = CLI.Arguments(args)
         while let arg = it.next() {
             switch arg {
             case "--": spec.command = it.rest(); 
-            case "-h", "--help": return (nil, nil, nil)
+            case "-h", "--help": return (nil, nil, nil, nil)
             case "--profile":
                 let v = try it.value(for: arg)
                 spec.seccompProfile = v == "none" ? nil : v
@@ -143,6 +150,7 @@ public enum SandboxCommand {
             case "--rootfs": spec.systemFiles = .rootfs(try it.value(for: arg))
             case "--chdir": spec.workingDirectory = try it.value(for: arg)
             case "--hostname": spec.hostname = try it.value(for: arg)
+            case "--uid-range": uidRange = try it.uidRange(for: arg)
             case "--output-limit": outputLimit = Int(try it.size(for: arg))
             case "--report": report = try it.value(for: arg)
             default:
@@ -159,6 +167,6 @@ public enum SandboxCommand {
         }
         spec.stdout = .forward(fd: 1, limit: outputLimit)
         spec.stderr = .forward(fd: 2, limit: outputLimit)
-        return (spec, report, egressLog)
+        return (spec, report, egressLog, uidRange)
     }
 }

@@ -54,8 +54,9 @@ public enum Sandbox {
         switch spec.identity {
         case .automatic:
             if geteuid() == 0 {
-                guard let id = identities.acquire() else {
-                    throw SandboxError(stage: .identity, errno: EAGAIN, message: "no free host uid in \(identities.range)")
+                let id: UInt32
+                do { id = try identities.acquire() } catch {
+                    throw SandboxError(stage: .identity, errno: error.code, message: error.description)
                 }
                 pooled = id; hostUID = id; hostGID = id
             }
@@ -190,7 +191,7 @@ public enum Sandbox {
     static func startEgressProxy(_ spec: SandboxSpec, hostUID: uid_t, hostGID: gid_t) throws -> EgressEndpoint {
         var parent = spec.egressSocketParent ?? NSTemporaryDirectory()
         while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
-        let dir = parent + "/coven-egress-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let dir = parent + "/" + EgressSocketSweep.directoryName()
         guard mkdir(dir, 0o711) == 0 else {
             throw SandboxError(stage: .egressProxy, errno: errno, message: "egress proxy: mkdir \(dir): \(String(cString: strerror(errno)))")
         }

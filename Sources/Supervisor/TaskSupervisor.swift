@@ -95,6 +95,13 @@ public final class TaskSupervisor: @unchecked Sendable {
         // Cgroups a previous supervisor could not remove (it was killed) go now.
         let stale = Cgroups.removeStale()
         if !stale.isEmpty { log("stale_cgroups_removed", ["count": String(stale.count)]) }
+        // So do their egress socket directories: each attempt's is made in its attempt directory.
+        var staleEgress = 0
+        let attempts = runner.config.attemptsDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: attempts)) ?? [] where name != ".bin" {
+            staleEgress += EgressSocketSweep.removeStale(in: attempts + "/" + name).count
+        }
+        if staleEgress > 0 { log("stale_egress_sockets_removed", ["count": String(staleEgress)]) }
         let t = Thread { [self] in dispatchLoop() }
         t.name = "supervisor-dispatch"
         dispatcher = t

@@ -95,6 +95,11 @@ final class ConfigTests: XCTestCase, ConfigParsing {
         XCTAssertTrue(e?.description.contains("\"none\"") ?? false, e?.description ?? "")
     }
 
+    func testUidRangeReachingTheHostsOwnUsersIsRefused() {
+        let e = refusal(minimal(#", "sandbox": {"uid_range": {"start": 1000, "count": 100}}"#))
+        XCTAssertEqual(e?.path, "sandbox.uid_range.start", "a range among the host's login uids must be refused at its start key")
+    }
+
     func testBadValueInsideAnArrayIsNamedWithItsIndex() {
         let e = refusal(minimal(#", "sandbox": {"binds": [{"source": "/a"}, {"source": "/b", "writable": "yes"}]}"#))
         XCTAssertEqual(e?.path, "sandbox.binds[1].writable")

@@ -85,6 +85,101 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.err.contains("--memory: 'lots' is not a size"), r.err)
     }
 
+    func testBadUidRangeIsAUsageError() throws {
+        for bad in ["", "400000", "400000:10", "abc-def", "+400000-400010", "400010-400000", "1000-2000", "400000-4294967295"] {
+            let r = try cli(["sandbox", "exec", "--uid-range", bad, "--", "true"])
+            XCTAssertEqual(r.status, 125, "--uid-range '\(bad)' was accepted")
+            XCTAssertTrue(r.err.contains("--uid-range: "), "no usage message naming --uid-range for '\(bad)': \(r.err)")
+        }
+    }
+
+    func testRunTaskRefusesABadUidRange() throws {
+        let r = try cli(["run-task", "--uid-range", "1000-2000", "--task", "/nonexistent", "--runtime", "true"])
+        XCTAssertEqual(r.status, 2, "run-task accepted --uid-range 1000-2000")
+        XCTAssertTrue(r.err.contains("--uid-range: "), r.err)
+    }
+
+    /// Host uids the tests below lease: far from the default range a daemon on this host would use.
+    static let testUIDs: ClosedRange<UInt32> = 3_000_000...3_000_063
+
+    /// The host uid owning `path`.
+    func owner(_ path: String) -> uid_t? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_uid : nil
+    }
+
+    /// A scratch directory any host uid may write to, for `--bind`.
+    func writableScratch(_ name: String) throws -> String {
+        let dir = try S.scratchDirectory(name)
+        chmod(dir, 0o777)
+        return dir
+    }
+
+    func testSandboxRunsAsTheHostUidFromUidRange() throws {
+        try XCTSkipUnless(S.isRoot, "host uids are leased only as root")
+        let dir = try writableScratch("uid-range")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try cli(["sandbox", "exec", "--uid-range", "3000100-3000100", "--bind", dir + ":/out", "--", "touch", "/out/f"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(owner(dir + "/f"), 3_000_100, "the sandbox did not run as the only uid of --uid-range")
+    }
+
+    func testConcurrentSandboxExecRunsGetDifferentHostUids() throws {
+        try XCTSkipUnless(S.isRoot, "host uids are leased only as root")
+        let dir = try writableScratch("uids")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Each sandbox leaves a file, then waits (bounded) for the other's: both hold their uid at once.
+        func start(_ me: String, _ other: String) throws -> (Process, Pipe) {
+            let p = Process(), err = Pipe()
+            p.executableURL = URL(fileURLWithPath: Self.binary)
+            p.arguments = ["sandbox", "exec", "--uid-range", "\(Self.testUIDs.lowerBound)-\(Self.testUIDs.upperBound)",
+                           "--timeout", "30s", "--bind", dir + ":/out", "--", "sh", "-c",
+                           "touch /out/\(me); i=0; while [ ! -e /out/\(other) ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; [ -e /out/\(other) ]"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = err
+            try p.run()
+            return (p, err)
+        }
+        let runs = [try start("a", "b"), try start("b", "a")]
+        let errors = runs.map { String(decoding: $0.1.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        for (p, _) in runs { p.waitUntilExit() }
+        XCTAssertEqual(runs.map { $0.0.terminationStatus }, [0, 0], "the two sandboxes did not run side by side: \(errors)")
+        let owners = [owner(dir + "/a"), owner(dir + "/b")]
+        XCTAssertNotEqual(owners[0], owners[1], "two concurrent sandbox exec runs shared a host uid: \(owners)")
+    }
+
+    func testExhaustedUidRangeIsAClearSetupError() throws {
+        try XCTSkipUnless(S.isRoot, "host uids are leased only as root")
+        // This process holds the range's only uid, through the lock directory every CLI uses.
+        let holder = HostIdentityPool(range: 3_000_200..<3_000_201)
+        let id = try holder.acquire()
+        defer { holder.release(id) }
+        let r = try cli(["sandbox", "exec", "--uid-range", "3000200-3000200", "--", "true"])
+        XCTAssertEqual(r.status, 125, "a sandbox ran without a free uid")
+        XCTAssertTrue(r.err.contains("no free host uid in 3000200-3000200"), "the error does not name the range: \(r.err)")
+        XCTAssertTrue(r.err.contains("--uid-range"), "the error does not say how to widen the range: \(r.err)")
+    }
+
+    func testSandboxExecRemovesEgressDirectoriesOfKilledRuns() throws {
+        let tmp = try S.scratchDirectory("egress-tmp")
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let stale = tmp + "/coven-egress-\(gone.processIdentifier)-abc123"
+        XCTAssertEqual(mkdir(stale, 0o711), 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["sandbox", "exec", "--", "true"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "sandbox exec left a dead run's egress socket directory in $TMPDIR")
+    }
+
     func testRootlessSandboxKeepsCoreProperties() throws {
         try XCTSkipUnless(S.isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
                           "needs root to switch to an unprivileged user with setpriv")

@@ -45,6 +45,20 @@ final class SupervisorLifecycleTests: XCTestCase {
         XCTAssertTrue(eventually(.seconds(10)) { runtimeProcesses().isEmpty }, "sandbox processes survived the cancel")
     }
 
+    func testStartRemovesEgressSocketDirectoriesOfAKilledSupervisor() throws {
+        let sup = try fx.supervisor(store: try TaskStore(path: fx.dir + "/state/sweep.db"), mode: "ok")
+        // What a supervisor killed mid-attempt leaves: its attempt directory, with the proxy's socket directory in it.
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let stale = fx.dir + "/state/attempts/t-1-abc/coven-egress-\(gone.processIdentifier)-abc"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: true)
+        try sup.start()
+        defer { sup.shutdown() }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "start() left a dead supervisor's egress socket directory")
+    }
+
     func testCancellingAQueuedTaskIsImmediate() throws {
         let store = try TaskStore(path: fx.dir + "/state/cancel-queued.db")
         let sup = try fx.supervisor(store: store, mode: "ok")

@@ -172,7 +172,10 @@ public enum ConfigLoader {
         }
         if let r = try s.object("uid_range") {
             try r.allow(["start", "count"])
-            guard let start = try r.integer("start", min: 1, max: Int(UInt32.max) - 1) else { throw ConfigError(r.key("start"), "is required") }
+            // Not below 65536: those are the host's own users, whose processes a sandbox could signal.
+            guard let start = try r.integer("start", min: Int(HostIdentityPool.lowestAllowedID), max: Int(UInt32.max) - 1) else {
+                throw ConfigError(r.key("start"), "is required")
+            }
             guard let count = try r.integer("count", min: 1, max: 16_777_216) else { throw ConfigError(r.key("count"), "is required") }
             guard start + count <= Int(UInt32.max) else { throw ConfigError(r.key("count"), "start + count goes past the largest uid") }
             out.uidRange = UInt32(start)..<UInt32(start + count)

@@ -82,6 +82,7 @@ public final class Daemon: @unchecked Sendable {
                                                       spill: (attemptsDirectory as NSString).deletingLastPathComponent, log: log)
         let runner: AttemptRunner
         do {
+            // The default lock directory: the daemon and CLIs beside it never lease the same uid.
             runner = try AttemptRunner(config: attemptConfig,
                                        identities: config.sandbox.uidRange.map { HostIdentityPool(range: $0) } ?? .shared)
         } catch {

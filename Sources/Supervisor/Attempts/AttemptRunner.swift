@@ -66,7 +66,8 @@ public final class AttemptRunner: Sendable {
         var identity = SandboxIdentity.automatic
         var owner: (uid_t, gid_t)?
         if geteuid() == 0 {
-            guard let id = identities.acquire() else { return infra("identity", "no free host uid") }
+            let id: UInt32
+            do { id = try identities.acquire() } catch { return infra("identity", error.description) }
             pooled = id
             identity = .host(uid: id, gid: id)
             owner = (id, id)
