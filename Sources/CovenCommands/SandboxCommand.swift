@@ -60,7 +60,8 @@ public enum SandboxCommand {
         do {
             let (spec, reportPath, egressLogPath, uidRange) = try parse(Array(args.dropFirst()))
             guard let spec else { print(help); return 0 }
-            // Socket directories of earlier runs killed with SIGKILL (one readdir of the parent).
+            // What earlier runs killed with SIGKILL left: cgroups, socket directories (a readdir each).
+            Cgroups.removeStale()
             EgressSocketSweep.removeStale(in: spec.egressSocketParent ?? NSTemporaryDirectory())
             let result = Sandbox.run(spec, identities: uidRange.map { HostIdentityPool(range: $0) } ?? .shared)
             Sandbox.finishCleanup()

@@ -62,6 +62,27 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(leaked.isEmpty, "sandbox exec exited before removing its cgroups: \(leaked.sorted())")
     }
 
+    func testCgroupsOfAKilledRunAreRemovedByTheNextRun() throws {
+        try XCTSkipUnless(getuid() == 0 && Cgroups.detect().limitsAvailable, "needs root and cgroups")
+        let before = try sandboxCgroups()
+        let marker = "300.\(UInt32.random(in: 100_000...999_999))"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["sandbox", "exec", "--", "sh", "-c", "sleep \(marker)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        XCTAssertTrue(S.eventually { !S.hostProcesses(containing: marker).isEmpty }, "the sandboxed probe never started")
+        let killedRuns = try sandboxCgroups().subtracting(before)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertTrue(S.eventually { S.hostProcesses(containing: marker).isEmpty }, "the killed run's sandbox outlived it")
+        XCTAssertFalse(killedRuns.isEmpty, "precondition: the killed run had a cgroup")
+        XCTAssertEqual(try cli(["sandbox", "exec", "--", "true"]).status, 0)
+        let left = killedRuns.filter { FileManager.default.fileExists(atPath: $0) }
+        XCTAssertTrue(left.isEmpty, "the next sandbox exec did not remove the killed run's cgroups: \(left.sorted())")
+    }
+
     func testReportFileDescribesTheRun() throws {
         let dir = try S.scratchDirectory("report")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -61,6 +61,10 @@ public final class Daemon: @unchecked Sendable {
         self.log = options.log
         let log = options.log
 
+        // Cgroups before anything else: on v2 the daemon may move into a leaf of its own
+        // cgroup (…/supervisor), which works only while it has started no other process.
+        try Self.prepareCgroups(config, log: log)
+
         if options.local != nil, config.sandbox.network == .proxy, config.listen.port == 0 {
             throw DaemonError("local mode needs a fixed listen port: the sandboxes' egress allowlist names the daemon's port")
         }
@@ -139,6 +143,25 @@ public final class Daemon: @unchecked Sendable {
         options.local?.registerGit(on: &router)
         server = HTTPServer(host: config.listen.host, port: config.listen.port, limits: options.httpLimits,
                             log: { line in log("http", ["message": line]) }, router: router)
+    }
+
+    /// Prepares the place sandbox cgroups go and logs it. As root, a configured limit the
+    /// host cannot enforce stops serve here, with the fix for this layout (every attempt would
+    /// fail otherwise); rootless, it is logged and attempts run without it.
+    static func prepareCgroups(_ config: DaemonConfig, log: @Sendable (String, [String: String]) -> Void) throws {
+        let cg = Cgroups.prepare()
+        var fields = ["version": cg.version.rawValue, "controllers": [("memory", cg.memory), ("pids", cg.pids), ("cpu", cg.cpu)]
+            .filter(\.1).map(\.0).joined(separator: " ")]
+        if let p = cg.placement { fields["placement"] = p }
+        log("cgroups", fields)
+        let limits = ResourceLimits(memoryBytes: config.sandbox.memory, pids: config.sandbox.pids, cpus: config.sandbox.cpus)
+        let missing = cg.unenforced(limits)
+        if missing.isEmpty { return }
+        if geteuid() == 0 {
+            throw DaemonError("cgroups: cannot enforce the sandbox " + missing.map(\.limit).joined(separator: ", ") + " limit: "
+                              + missing[0].reason + (cg.fix.map { "; fix: \($0)" } ?? ""))
+        }
+        for m in missing { log("limit_not_enforced", ["limit": m.limit, "reason": m.reason]) }
     }
 
     /// Recovers interrupted attempts, starts dispatching, then listens. Returns the port.
