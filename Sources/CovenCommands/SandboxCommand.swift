@@ -46,6 +46,9 @@ public enum SandboxCommand {
       --report PATH           write the exit report as JSON to PATH
       -h, --help              show this help
 
+    signals: SIGTERM, SIGINT, SIGHUP and SIGQUIT are passed on to CMD (as timeout(1)
+    does); a second one tears the sandbox down (SIGTERM, --grace, SIGKILL).
+
     exit status: CMD's exit code; 128+N if CMD died by signal N; 124 on timeout;
     125 if the sandbox could not be set up; 126 if CMD cannot be executed; 127 if
     CMD was not found.
@@ -63,7 +66,11 @@ public enum SandboxCommand {
             // What earlier runs killed with SIGKILL left: cgroups, socket directories (a readdir each).
             Cgroups.removeStale()
             EgressSocketSweep.removeStale(in: spec.egressSocketParent ?? NSTemporaryDirectory())
-            let result = Sandbox.run(spec, identities: uidRange.map { HostIdentityPool(range: $0) } ?? .shared)
+            // SIGTERM, SIGINT, SIGHUP, SIGQUIT go to the sandbox (as `timeout` passes them on),
+            // so a killed or interrupted run still tears down and cleans up.
+            let signals = Sandbox.forwardedSignals()
+            let result = Sandbox.run(spec, identities: uidRange.map { HostIdentityPool(range: $0) } ?? .shared,
+                                     forwardSignalsFrom: signals)
             Sandbox.finishCleanup()
             for w in result.report.warnings { CLI.warn(w) }
             for u in result.report.unenforcedLimits { CLI.warn("sandbox: \(u.limit) limit not enforced: \(u.reason)") }

@@ -28,7 +28,7 @@ public enum Sandbox {
     /// `launch` with the cgroup made by `cgroups` (tests use it to exercise the v2 path
     /// on a v1 host's hybrid unified hierarchy).
     static func launch(_ spec: SandboxSpec, identities: HostIdentityPool,
-                       monitor: SandboxHandle.Monitor = .ownThread,
+                       monitor: SandboxHandle.Monitor = .ownThread, forwardSignalsFrom: Int32 = -1,
                        cgroups: CgroupSource) throws -> SandboxHandle {
         let started = ContinuousClock.now
         guard let first = spec.command.first, !first.isEmpty else { throw SandboxError.invalidSpec("no command given") }
@@ -183,7 +183,8 @@ public enum Sandbox {
         return SandboxHandle(child: child, spec: spec, cgroup: cgroup, stdout: out, stderr: err,
                              hostUID: hostUID, hostGID: hostGID, pool: pooled.map { (identities, $0) },
                              egress: cleanup.egress, warnings: warnings, unenforced: unenforced,
-                             started: started, launchLatency: launchLatency, monitor: monitor)
+                             started: started, launchLatency: launchLatency, monitor: monitor,
+                             forwardSignalsFrom: forwardSignalsFrom)
     }
 
     /// Makes a fresh 0711 directory for the sandbox's proxy socket and starts the proxy
@@ -214,6 +215,11 @@ public enum Sandbox {
         cs_set_netns_pool(Int32(clamping: count))
     }
 
+    /// Blocks SIGTERM, SIGINT, SIGHUP and SIGQUIT for this thread and the threads it starts
+    /// from now on, and returns a signalfd that receives them, for `run(forwardSignalsFrom:)`.
+    /// Call first thing in a foreground command, before any thread exists. -1 on failure.
+    public static func forwardedSignals() -> Int32 { cs_forwarded_signals_fd() }
+
     /// True when a pre-made network namespace is waiting (see `keepNetworkNamespacesReady`).
     public static var networkNamespaceReady: Bool { cs_netns_pool_ready() > 0 }
 
@@ -224,11 +230,15 @@ public enum Sandbox {
         SandboxHandle.reaper.sync {}
     }
 
-    /// Launches and waits. Launch errors become a `setupFailed` report.
-    public static func run(_ spec: SandboxSpec, identities: HostIdentityPool = .shared) -> SandboxResult {
+    /// Launches and waits. Launch errors become a `setupFailed` report. Signals read from
+    /// `forwardSignalsFrom` (a signalfd, see `cs_forwarded_signals_fd`) are passed on to the
+    /// sandbox; a second one tears it down (a foreground command's Ctrl-C, a `kill`).
+    public static func run(_ spec: SandboxSpec, identities: HostIdentityPool = .shared,
+                           forwardSignalsFrom: Int32 = -1) -> SandboxResult {
         do {
             // The caller waits anyway, so it monitors too: no thread to start and hand off to.
-            let handle = try launch(spec, identities: identities, monitor: .callingThread, cgroups: .host)
+            let handle = try launch(spec, identities: identities, monitor: .callingThread,
+                                    forwardSignalsFrom: forwardSignalsFrom, cgroups: .host)
             handle.monitorOnCallingThread()
             return handle.wait()
         } catch let e as SandboxError {

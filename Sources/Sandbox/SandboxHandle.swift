@@ -29,6 +29,8 @@ public final class SandboxHandle: @unchecked Sendable {
     private let started: ContinuousClock.Instant
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    /// A signalfd whose signals are passed on to the sandbox (-1: none).
+    private let forwardFD: Int32
 
     /// Where the monitor loop runs.
     enum Monitor { case ownThread, callingThread }
@@ -44,7 +46,8 @@ public final class SandboxHandle: @unchecked Sendable {
 
     init(child: cs_child, spec: SandboxSpec, cgroup: SandboxCgroup?, stdout: OutputPipe, stderr: OutputPipe,
          hostUID: uid_t, hostGID: gid_t, pool: (HostIdentityPool, UInt32)?, egress: EgressEndpoint?, warnings: [String],
-         unenforced: [UnenforcedLimit] = [], started: ContinuousClock.Instant, launchLatency: Duration, monitor: Monitor = .ownThread) {
+         unenforced: [UnenforcedLimit] = [], started: ContinuousClock.Instant, launchLatency: Duration, monitor: Monitor = .ownThread,
+         forwardSignalsFrom forwardFD: Int32 = -1) {
         self.child = child
         self.hostPID = child.pid
         self.spec = spec
@@ -57,6 +60,7 @@ public final class SandboxHandle: @unchecked Sendable {
         self.egressEndpoint = egress
         self.warnings = warnings
         self.unenforced = unenforced
+        self.forwardFD = forwardFD
         self.started = started
         self.launchLatency = launchLatency
         var fds: [Int32] = [-1, -1]
@@ -119,6 +123,7 @@ public final class SandboxHandle: @unchecked Sendable {
         var setupOpen = child.setup_fd >= 0
         var outOpen = [true, true]
         var exited = false
+        var forwarded = 0
         var buf = [UInt8](repeating: 0, count: 65536)
         // Kernels without memory.peak: the peak is the highest memory.current seen.
         let sampling = cgroup?.needsPeakSampling ?? false
@@ -138,6 +143,7 @@ public final class SandboxHandle: @unchecked Sendable {
             if outOpen[0] { fds.append(pollfd(fd: stdoutPipe.readFD, events: Int16(POLLIN), revents: 0)); roles.append(2) }
             if outOpen[1] { fds.append(pollfd(fd: stderrPipe.readFD, events: Int16(POLLIN), revents: 0)); roles.append(3) }
             if !exited { fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)); roles.append(4) }
+            if !exited && forwardFD >= 0 { fds.append(pollfd(fd: forwardFD, events: Int16(POLLIN), revents: 0)); roles.append(5) }
 
             var timeoutMS: Int32 = -1
             let now = clock.now
@@ -179,6 +185,12 @@ public final class SandboxHandle: @unchecked Sendable {
                             cancelled = true
                             beginTeardown()
                         }
+                    }
+                case 5:
+                    // Passed on, as `timeout` does; a second one means "now": tear down.
+                    while case let sig = cs_read_signal(forwardFD), sig > 0 {
+                        forwarded += 1
+                        if forwarded == 1 { signal(sig) } else if !timedOut && !cancelled { cancelled = true; beginTeardown() }
                     }
                 default: break
                 }

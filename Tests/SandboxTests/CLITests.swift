@@ -72,8 +72,10 @@ final class CLITests: XCTestCase {
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        XCTAssertTrue(S.eventually { !S.hostProcesses(containing: marker).isEmpty }, "the sandboxed probe never started")
-        let killedRuns = try sandboxCgroups().subtracting(before)
+        // (The CLI's own command line carries the marker too: wait for the cgroup itself.)
+        var killedRuns = Set<String>()
+        XCTAssertTrue(S.eventually { killedRuns = (try? sandboxCgroups().subtracting(before)) ?? []; return !killedRuns.isEmpty },
+                      "the killed run never made its cgroup")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         XCTAssertTrue(S.eventually { S.hostProcesses(containing: marker).isEmpty }, "the killed run's sandbox outlived it")
@@ -81,6 +83,25 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try cli(["sandbox", "exec", "--", "true"]).status, 0)
         let left = killedRuns.filter { FileManager.default.fileExists(atPath: $0) }
         XCTAssertTrue(left.isEmpty, "the next sandbox exec did not remove the killed run's cgroups: \(left.sorted())")
+    }
+
+    func testSigtermIsPassedOnToTheSandboxAndTheRunCleansUp() throws {
+        let before = S.isRoot && Cgroups.detect().limitsAvailable ? try sandboxCgroups() : []
+        let marker = "300.\(UInt32.random(in: 100_000...999_999))"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["sandbox", "exec", "--", "sleep", marker]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        XCTAssertTrue(S.eventually { S.hostProcesses(containing: marker).count >= 2 }, "the sandboxed sleep never started")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 128 + SIGTERM, "the command died of the SIGTERM it was passed, as under timeout(1)")
+        XCTAssertTrue(S.hostProcesses(containing: marker).isEmpty, "sandbox processes outlived the run")
+        if S.isRoot && Cgroups.detect().limitsAvailable {
+            XCTAssertEqual(try sandboxCgroups().subtracting(before), [], "the interrupted run left its cgroups")
+        }
     }
 
     func testReportFileDescribesTheRun() throws {

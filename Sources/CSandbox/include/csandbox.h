@@ -210,6 +210,12 @@ int cs_netns_pool_ready(void);
 int cs_pipe(int fds[2], int nonblock);
 int cs_pidfd_open(pid_t pid);
 int cs_pidfd_send_signal(int pidfd, int sig);
+/* Blocks SIGTERM, SIGINT, SIGHUP and SIGQUIT in the calling thread (threads started after
+ * inherit the mask; the launcher blocks everything anyway) and returns a non-blocking
+ * signalfd that receives them, or -1. For a foreground process that passes them on. */
+int cs_forwarded_signals_fd(void);
+/* One signal read from that fd: its number, or 0 when none is pending. */
+int cs_read_signal(int fd);
 /* accept4 with SOCK_CLOEXEC. */
 int cs_accept(int fd);
 /* The uid and pid of a unix-socket peer (SO_PEERCRED); 0 or -1. */
