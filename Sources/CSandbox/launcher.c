@@ -120,9 +120,8 @@ struct clone_args_v2 {
 };
 #define CS_CLONE_INTO_CGROUP 0x200000000ULL
 
-/* clone3(CLONE_INTO_CGROUP) refused for a reason that will not change (no clone3, or EPERM:
- * e.g. seccomp or an LSM in the way). Seen once, it is not tried again: the child is cloned
- * the old way and joins through cgroup.procs before it is released. */
+/* The kernel (or a seccomp filter around us) has no clone3 with CLONE_INTO_CGROUP: ENOSYS,
+ * E2BIG or EINVAL will not change, so it is not tried again. */
 static int clone_into_cgroup_refused;
 
 static pid_t clone3_into(uint64_t flags, int cgroup_fd) {
@@ -145,8 +144,6 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct 
 
     pid_t pid = -1;
     int entry = CS_CGROUP_ENTRY_NONE;
-    int stage = CS_STAGE_CLONE;
-    const char *what = "clone";
     if (p->cgroup_dir_fd >= 0) {
         entry = CS_CGROUP_ENTRY_PID_WRITE;
         if (!clone_into_cgroup_refused) {
@@ -154,11 +151,12 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct 
             pid = clone3_into((uint64_t)(unsigned int)p->clone_flags, p->cgroup_dir_fd);
             if (pid == 0) cs_init_main(p, syncp[0], setupp[1], statusp[1], lifeline[0]);
             if (pid > 0) entry = CS_CGROUP_ENTRY_CLONE3;
-            else if (errno == ENOSYS || errno == E2BIG || errno == EINVAL || errno == EPERM) clone_into_cgroup_refused = 1;
-            else { stage = CS_STAGE_CGROUP_JOIN; what = "clone3 into cgroup"; }
+            else if (errno == ENOSYS || errno == E2BIG || errno == EINVAL) clone_into_cgroup_refused = 1;
         }
     }
-    if (pid < 0 && entry != CS_CGROUP_ENTRY_CLONE3 && stage == CS_STAGE_CLONE) {
+    /* Any other refusal (EPERM, EACCES, ENOSPC, EAGAIN…) may be the cgroup's or the namespaces':
+     * the plain clone and the cgroup.procs write below then fail at the step that is at fault. */
+    if (pid < 0) {
         pid = (pid_t)syscall(SYS_clone, (unsigned long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0);
         if (pid == 0) {
             /* Child: from here on only async-signal-safe code. */
@@ -166,12 +164,13 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct 
         }
     }
     int clone_errno = errno;
+    if (entry == CS_CGROUP_ENTRY_NONE && p->ncgroup_procs > 0) entry = CS_CGROUP_ENTRY_PID_WRITE;
     close(syncp[0]);
     close(setupp[1]);
     close(statusp[1]);
     if (pid < 0) {
         close(syncp[1]); close(setupp[0]); close(statusp[0]);
-        return fail(err, stage, what, clone_errno);
+        return fail(err, CS_STAGE_CLONE, "clone", clone_errno);
     }
 
     char path[64], text[128];
@@ -184,7 +183,7 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct 
         snprintf(path, sizeof path, "/proc/%d/ns/mnt", pid);
         mntns = open(path, O_RDONLY | O_CLOEXEC);
     }
-    stage = CS_STAGE_ID_MAP;
+    int stage = CS_STAGE_ID_MAP;
     if (p->clone_flags & CLONE_NEWUSER) {
         snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
         if (write_text(path, "deny") < 0 && errno != ENOENT) { step = "setgroups"; e = errno; goto bail; }

@@ -63,17 +63,18 @@ public enum SandboxCommand {
         do {
             let (spec, reportPath, egressLogPath, uidRange) = try parse(Array(args.dropFirst()))
             guard let spec else { print(help); return 0 }
+            // SIGTERM, SIGINT, SIGHUP, SIGQUIT go to the sandbox (as `timeout` passes them on),
+            // so a killed or interrupted run still tears down and cleans up. Blocked before
+            // any thread exists, so that every thread inherits the mask.
+            let signals = Sandbox.forwardedSignals()
             // What earlier runs killed with SIGKILL left: cgroups, socket directories (a readdir each).
             Cgroups.removeStale()
             EgressSocketSweep.removeStale(in: spec.egressSocketParent ?? NSTemporaryDirectory())
-            // SIGTERM, SIGINT, SIGHUP, SIGQUIT go to the sandbox (as `timeout` passes them on),
-            // so a killed or interrupted run still tears down and cleans up.
-            let signals = Sandbox.forwardedSignals()
             let result = Sandbox.run(spec, identities: uidRange.map { HostIdentityPool(range: $0) } ?? .shared,
                                      forwardSignalsFrom: signals)
             Sandbox.finishCleanup()
             for w in result.report.warnings { CLI.warn(w) }
-            for u in result.report.unenforcedLimits { CLI.warn("sandbox: \(u.limit) limit not enforced: \(u.reason)") }
+            for u in result.report.unenforcedLimits { CLI.warn("sandbox: \(u.limit.rawValue) limit not enforced: \(u.reason)") }
             if case .setupFailed(_, _, let detail) = result.report.exitClass {
                 CLI.fail("sandbox: set-up failed: \(detail)")
             }

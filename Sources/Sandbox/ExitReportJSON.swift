@@ -17,7 +17,7 @@ public enum ExitReportJSON {
         if let w = r.rawWaitStatus { o["wait_status"] = w }
         if !r.warnings.isEmpty { o["warnings"] = r.warnings }
         if !r.unenforcedLimits.isEmpty {
-            o["unenforced_limits"] = r.unenforcedLimits.map { ["limit": $0.limit, "reason": $0.reason] }
+            o["unenforced_limits"] = r.unenforcedLimits.map { ["limit": $0.limit.rawValue, "reason": $0.reason] }
         }
         switch r.exitClass {
         case .setupFailed(let stage, let e, let detail):

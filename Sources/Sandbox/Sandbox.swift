@@ -171,7 +171,7 @@ public enum Sandbox {
         var child = cs_child()
         var failure = cs_error_record()
         if cs_launch(&plan, &child, &failure) != 0 {
-            let stage = SetupStage(rawValue: UInt32(bitPattern: failure.stage)) ?? .launcher
+            let stage = SetupStage.from(code: failure.stage)
             let detail = failure.detailText
             throw SandboxError(stage: stage, errno: failure.err,
                                message: "sandbox launch: \(stage.name)\(detail.isEmpty ? "" : " (\(detail))"): \(String(cString: strerror(failure.err)))")

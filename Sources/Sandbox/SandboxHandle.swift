@@ -240,7 +240,7 @@ public final class SandboxHandle: @unchecked Sendable {
 
         let exitClass: ExitClass
         if let rec = setupRecord {
-            let stage = SetupStage(rawValue: UInt32(bitPattern: rec.stage)) ?? .launcher
+            let stage = SetupStage.from(code: rec.stage)
             if stage == .exec {
                 exitClass = .spawnFailed(errno: rec.err)
             } else {
@@ -322,13 +322,3 @@ public final class SandboxHandle: @unchecked Sendable {
     static func minTimeout(_ a: Int32, _ b: Int32) -> Int32 { a < 0 ? b : min(a, b) }
 }
 
-extension cs_error_record {
-    /// The NUL-terminated detail (a path, a step), as text.
-    var detailText: String {
-        withUnsafeBytes(of: detail) { raw -> String in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            let end = bytes.firstIndex(of: 0) ?? bytes.count
-            return String(decoding: bytes[0..<end], as: UTF8.self)
-        }
-    }
-}

@@ -9,6 +9,13 @@ extension SetupStage: @retroactive CustomStringConvertible, @retroactive Codable
     /// Every stage, in the C enum's order.
     public static let all: [SetupStage] = (0..<UInt32(CS_STAGE_COUNT)).compactMap { SetupStage(rawValue: $0) }
 
+    /// The stage a C-side record names, or `.launcher` for a code outside the enum (imported
+    /// C enums accept any raw value, so it is checked here).
+    static func from(code: Int32) -> SetupStage {
+        guard code >= 0, code < Int32(CS_STAGE_COUNT), let s = SetupStage(rawValue: UInt32(code)) else { return .launcher }
+        return s
+    }
+
     /// The stable, human-readable name ("mount /proc", "cgroup", "clone (namespaces)"):
     /// what reports, logs and JSON show.
     public var name: String { String(cString: cs_stage_name(Int32(bitPattern: rawValue))) }
@@ -42,5 +49,16 @@ extension SetupStage: @retroactive CustomStringConvertible, @retroactive Codable
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(name)
+    }
+}
+
+extension cs_error_record {
+    /// The NUL-terminated detail (a path, a step), as text.
+    var detailText: String {
+        withUnsafeBytes(of: detail) { raw -> String in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let end = bytes.firstIndex(of: 0) ?? bytes.count
+            return String(decoding: bytes[0..<end], as: UTF8.self)
+        }
     }
 }

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import Adapter
+import Sandbox
 
 /// `coven-supervisor doctor --config`: one line per check, FAIL for what will not work,
 /// exit status, and no secret ever printed.
@@ -112,5 +113,40 @@ final class DaemonDoctorTests: XCTestCase {
         let wide = Doctor.networkCheck(try config(#"{"egress": {"allow_private": ["169.254.0.0/16"]}}"#))
         XCTAssertEqual(wide.level, .warn)
         XCTAssertTrue(wide.detail.contains("169.254.169.254"), wide.line)
+    }
+}
+
+/// A failed trial launch is named by the stage that failed, with that stage's fix.
+final class DoctorSetupFailureTests: XCTestCase {
+    static let noCgroups = CgroupSupport(version: .none, notes: ["no place for sandbox cgroups"])
+
+    func testACgroupFailureIsNamedCgroupWithTheLayoutsFix() {
+        var cg = Self.noCgroups
+        cg.fix = "run under systemd with Delegate=yes"
+        let c = Doctor.setupFailureCheck(stage: .cgroup, errno: EBUSY, detail: "cgroup: write +memory to x: EBUSY", hints: [], support: cg)
+        XCTAssertEqual(c.level, .fail)
+        XCTAssertEqual(c.name, "sandbox (cgroup)", "a cgroup failure must not be blamed on user namespaces: \(c.line)")
+        XCTAssertTrue(c.notes.contains("fix: run under systemd with Delegate=yes"), c.line)
+    }
+
+    func testAJoinFailureOfTheLauncherIsACgroupFailureToo() {
+        let c = Doctor.setupFailureCheck(stage: .cgroupJoin, errno: EACCES, detail: "sandbox launch: join cgroup", hints: ["mount cgroup2 writable"],
+                                         support: Self.noCgroups)
+        XCTAssertEqual(c.name, "sandbox (cgroup)")
+        XCTAssertTrue(c.notes.first == "fix: mount cgroup2 writable", "the launch's own hint comes first: \(c.line)")
+    }
+
+    func testACloneFailureIsNamedUserNamespacesWithTheSysctls() {
+        let c = Doctor.setupFailureCheck(stage: .clone, errno: EPERM, detail: "sandbox launch: clone (namespaces)", hints: [],
+                                         support: Self.noCgroups)
+        XCTAssertEqual(c.name, "sandbox (user namespaces)")
+        XCTAssertTrue(c.notes.contains { $0.hasPrefix("fix: allow user namespaces") }, c.line)
+    }
+
+    func testOtherStagesAreNamedAsThemselves() {
+        let c = Doctor.setupFailureCheck(stage: .proc, errno: EPERM, detail: "mount /proc: Operation not permitted", hints: [],
+                                         support: Self.noCgroups)
+        XCTAssertEqual(c.name, "sandbox (mount /proc)")
+        XCTAssertTrue(c.detail.contains("mount /proc: Operation not permitted"), c.line)
     }
 }

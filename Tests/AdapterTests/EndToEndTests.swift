@@ -218,7 +218,9 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(detail?.record.disposition, .actionRequired)
         XCTAssertEqual(run?.conclusion, "action_required", "exit 3 concludes the run action_required")
         XCTAssertTrue(w.fake.pullRequestsCreated.isEmpty, "needs_input opens no PR")
-        let body = w.fake.comments.first?.body ?? ""
+        // The status comment is edited after the Check Run completes: wait for that edit too.
+        var body = ""
+        _ = eventually(timeout: 30) { body = w.fake.comments.first?.body ?? ""; return body.contains("Should the widget") }
         XCTAssertTrue(body.contains("Should the widget be blue or green?"), "the question is posted: \(body)")
     }
 

@@ -25,6 +25,17 @@ final class CLITests: XCTestCase {
         return try S.runProcess("/usr/bin/setpriv", ["--reuid", "\(u.uid)", "--regid", "\(u.gid)", "--clear-groups", copy] + args)
     }
 
+    /// Starts the CLI in the background, its output discarded.
+    func startCLI(_ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     func testExitStatusFollowsTimeoutEnvChrootConventions() throws {
         XCTAssertEqual(try cli(["sandbox", "exec", "--", "sh", "-c", "exit 7"]).status, 7, "CMD's exit code")
         XCTAssertEqual(try cli(["sandbox", "exec", "--", "sh", "-c", "kill -TERM $$"]).status, 128 + SIGTERM, "128+N for signal N")
@@ -66,12 +77,7 @@ final class CLITests: XCTestCase {
         try XCTSkipUnless(getuid() == 0 && Cgroups.detect().limitsAvailable, "needs root and cgroups")
         let before = try sandboxCgroups()
         let marker = "300.\(UInt32.random(in: 100_000...999_999))"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["sandbox", "exec", "--", "sh", "-c", "sleep \(marker)"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startCLI(["sandbox", "exec", "--", "sh", "-c", "sleep \(marker)"])
         // (The CLI's own command line carries the marker too: wait for the cgroup itself.)
         var killedRuns = Set<String>()
         XCTAssertTrue(S.eventually { killedRuns = (try? sandboxCgroups().subtracting(before)) ?? []; return !killedRuns.isEmpty },
@@ -88,13 +94,8 @@ final class CLITests: XCTestCase {
     func testSigtermIsPassedOnToTheSandboxAndTheRunCleansUp() throws {
         let before = S.isRoot && Cgroups.detect().limitsAvailable ? try sandboxCgroups() : []
         let marker = "300.\(UInt32.random(in: 100_000...999_999))"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["sandbox", "exec", "--", "sleep", marker]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        XCTAssertTrue(S.eventually { S.hostProcesses(containing: marker).count >= 2 }, "the sandboxed sleep never started")
+        let p = try startCLI(["sandbox", "exec", "--", "sleep", marker])
+        XCTAssertTrue(S.eventually { !S.hostProcesses(running: "sleep", containing: marker).isEmpty }, "the sandboxed sleep never started")
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 128 + SIGTERM, "the command died of the SIGTERM it was passed, as under timeout(1)")
@@ -239,12 +240,7 @@ final class CLITests: XCTestCase {
 
     func testSandboxDiesWithItsSupervisor() throws {
         let marker = "300.\(UInt32.random(in: 100_000...999_999))"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["sandbox", "exec", "--", "sh", "-c", "trap '' TERM; sleep \(marker)"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startCLI(["sandbox", "exec", "--", "sh", "-c", "trap '' TERM; sleep \(marker)"])
         XCTAssertTrue(S.eventually { !S.hostProcesses(containing: marker).isEmpty }, "the sandboxed probe never started")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()

@@ -88,7 +88,7 @@ final class CgroupPlacementTests: XCTestCase {
     func testRootInASessionUsesATopLevelSlice() {
         let plan = Self.chosen(Self.session)
         XCTAssertEqual(plan?.kind, .topLevel)
-        XCTAssertEqual(plan?.sandboxParent, Self.mount + "/coven.slice")
+        XCTAssertEqual(plan?.sandboxParent, Self.mount + "/coven")
     }
 
     // MARK: layout 3: no systemd, and containers
@@ -96,7 +96,7 @@ final class CgroupPlacementTests: XCTestCase {
     func testRealRootHoldingProcessesNeedsNoEvacuation() throws {
         let s = Self.snapshot([Self.node("/", procs: [1, Self.me], realRoot: true)])
         let plan = try XCTUnwrap(Self.chosen(s))
-        XCTAssertEqual(plan.sandboxParent, Self.mount + "/coven.slice")
+        XCTAssertEqual(plan.sandboxParent, Self.mount + "/coven")
         XCTAssertEqual(plan.steps.first, .enable(["memory", "pids", "cpu"], at: Self.mount),
                        "the real root may hold processes and pass on controllers: nothing to move")
     }
@@ -132,7 +132,7 @@ final class CgroupPlacementTests: XCTestCase {
     func testRootlessInsideUserServiceUsesTheDelegatedSubtree() {
         let plan = Self.chosen(Self.userService)
         XCTAssertEqual(plan?.kind, .delegated)
-        XCTAssertEqual(plan?.sandboxParent, Self.mount + "/user.slice/user-1000.slice/user@1000.service/coven.slice",
+        XCTAssertEqual(plan?.sandboxParent, Self.mount + "/user.slice/user-1000.slice/user@1000.service/coven",
                        "the highest cgroup the user owns is where sandboxes go")
     }
 
@@ -150,13 +150,23 @@ final class CgroupPlacementTests: XCTestCase {
 
     // MARK: ranking
 
-    func testAPlaceWithEveryControllerBeatsOneWithout() {
+    func testOwnSubtreeWithMemoryAndPidsIsKeptWithoutCpu() {
         let s = Self.snapshot([
             Self.node("/", enabled: Self.all, procs: [1], realRoot: true),
             Self.node("/system.slice", enabled: ["memory", "pids"]),
             Self.node("/system.slice/x.service", controllers: ["memory", "pids"], procs: [Self.me]),
         ])
-        XCTAssertEqual(Self.chosen(s)?.kind, .topLevel, "without cpu in its own subtree, the top level (with cpu) wins")
+        XCTAssertEqual(Self.chosen(s)?.kind, .ownSubtree,
+                       "sandboxes stay inside the unit (its limits and its stop cover them) even without cpu")
+    }
+
+    func testAPlaceWithMemoryAndPidsBeatsAnEarlierOneWithout() {
+        let s = Self.snapshot([
+            Self.node("/", enabled: Self.all, procs: [1], realRoot: true),
+            Self.node("/system.slice", enabled: ["cpu"]),
+            Self.node("/system.slice/x.service", controllers: ["cpu"], procs: [Self.me]),
+        ])
+        XCTAssertEqual(Self.chosen(s)?.kind, .topLevel, "without memory and pids in its own subtree, the top level wins")
     }
 
     func testWithNoControllersAnywhereTheOwnSubtreeStaysFirst() {

@@ -259,7 +259,8 @@ final class CgroupTests: XCTestCase {
         try requireCgroups()
         try XCTSkipUnless(Cgroups.detect().cpuAccounting, "no cpu accounting here")
         let cg = try makeCgroup()
-        let child = try runInCgroup(cg, #"i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"#)
+        // Busy for 0.05 s of CPU, however fast the machine (the VM suite emulates its CPU).
+        let child = try runInCgroup(cg, #"exec python3 -c 'import time; t = time.process_time(); all(iter(lambda: time.process_time() - t < 0.05, False))'"#)
         XCTAssertTrue(child.waitForExit(timeout: 60), "the busy loop never finished")
         XCTAssertGreaterThan(cg.cpuTimeSeconds() ?? 0, 0, "cpuTimeSeconds() is \(String(describing: cg.cpuTimeSeconds())) after a busy loop")
     }
@@ -269,7 +270,7 @@ final class CgroupTests: XCTestCase {
     func testKillAllLeavesFreezerThawed() throws {
         try requireCgroups()
         let cg = try makeCgroup()
-        let v1 = try XCTUnwrap(cg.backend as? CgroupV1, "v1 only (v2 kills with cgroup.kill)")
+        guard let v1 = cg.backend as? CgroupV1 else { throw XCTSkip("v1 only (v2 kills with cgroup.kill)") }
         let freezer = try XCTUnwrap(v1.dirs["freezer"], "no freezer hierarchy here")
         _ = try runInCgroup(cg, "exec /bin/sleep 30")
         cg.killAll()
@@ -377,7 +378,7 @@ final class CgroupTests: XCTestCase {
     private static let unified = "/sys/fs/cgroup/unified"
 
     /// The hybrid unified hierarchy as a v2 host: placed by CgroupV2Placement like a real one
-    /// (this process sits in its root, so sandboxes go in its top-level coven.slice).
+    /// (this process sits in its root, so sandboxes go in its top-level coven).
     static func hybridV2Host() throws -> CgroupHost {
         try XCTSkipUnless(mountType(unified) == "cgroup2", "\(unified) is not a cgroup2 mount")
         let own = CgroupHost.unifiedPath(CgroupHost.parseProcCgroup(CgroupFS.readIfPresent("/proc/self/cgroup") ?? "")) ?? "/"
@@ -399,7 +400,7 @@ final class CgroupTests: XCTestCase {
     func testV2CreateMakesCgroupInItsPlacementsParent() throws {
         let cg = try makeV2()
         let path = cg.directories.first ?? ""
-        XCTAssertTrue(cg.version == .v2 && path.hasPrefix(Self.unified + "/") && path.hasSuffix("/coven.slice/" + cg.name)
+        XCTAssertTrue(cg.version == .v2 && path.hasPrefix(Self.unified + "/") && path.hasSuffix("/coven/" + cg.name)
                       && FileManager.default.fileExists(atPath: path + "/cgroup.procs"),
                       "v2 cgroup is \(cg.version) at \(path)")
     }

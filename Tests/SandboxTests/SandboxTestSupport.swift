@@ -58,6 +58,14 @@ enum SandboxTestSupport {
         return found
     }
 
+    /// Host pids running `command` (its /proc comm) with `marker` on their command line: the
+    /// sandboxed process itself, not the CLI or init whose command lines carry it too.
+    static func hostProcesses(running command: String, containing marker: String) -> [pid_t] {
+        hostProcesses(containing: marker).filter {
+            (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == command
+        }
+    }
+
     /// Polls `condition` until it holds or `timeout` passes.
     static func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) -> Bool {
         let end = ContinuousClock.now + timeout

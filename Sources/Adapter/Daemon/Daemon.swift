@@ -158,10 +158,10 @@ public final class Daemon: @unchecked Sendable {
         let missing = cg.unenforced(limits)
         if missing.isEmpty { return }
         if geteuid() == 0 {
-            throw DaemonError("cgroups: cannot enforce the sandbox " + missing.map(\.limit).joined(separator: ", ") + " limit: "
+            throw DaemonError("cgroups: cannot enforce the sandbox " + missing.map(\.limit.rawValue).joined(separator: ", ") + " limit: "
                               + missing[0].reason + (cg.fix.map { "; fix: \($0)" } ?? ""))
         }
-        for m in missing { log("limit_not_enforced", ["limit": m.limit, "reason": m.reason]) }
+        for m in missing { log("limit_not_enforced", ["limit": m.limit.rawValue, "reason": m.reason]) }
     }
 
     /// Recovers interrupted attempts, starts dispatching, then listens. Returns the port.

@@ -114,14 +114,14 @@ public enum Doctor {
         let result = Sandbox.run(spec)
         Sandbox.finishCleanup()
         let ms = Int(((ContinuousClock.now - started).seconds * 1000).rounded())
-        let limitNames = limits.requested.joined(separator: ", ")
+        let limitNames = limits.requested.map(\.rawValue).joined(separator: ", ")
         switch result.report.exitClass {
         case .exited(0):
             let unenforced = result.report.unenforcedLimits
             if !unenforced.isEmpty {
                 return Check(.warn, "sandbox", "launched /bin/true in \(ms) ms, but without the "
-                             + unenforced.map(\.limit).joined(separator: ", ") + " limit\(unenforced.count == 1 ? "" : "s")",
-                             notes: unenforced.map { "\($0.limit) not enforced: \($0.reason)" } + (cg.fix.map { ["fix: \($0)"] } ?? []))
+                             + unenforced.map(\.limit.rawValue).joined(separator: ", ") + " limit\(unenforced.count == 1 ? "" : "s")",
+                             notes: unenforced.map { "\($0.limit.rawValue) not enforced: \($0.reason)" } + (cg.fix.map { ["fix: \($0)"] } ?? []))
             }
             return Check(.ok, "sandbox", "launched /bin/true with \(limitNames) limits in \(ms) ms "
                          + "(user, mount, pid, net, ipc, uts, cgroup namespaces)")
@@ -152,6 +152,9 @@ public enum Doctor {
             if let v = try? String(contentsOfFile: "/proc/sys/kernel/apparmor_restrict_unprivileged_userns", encoding: .utf8) {
                 notes.append("/proc/sys/kernel/apparmor_restrict_unprivileged_userns = \(v.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
+            if inChroot() {
+                notes.append("this process runs in a chroot: the kernel refuses to create user namespaces there (use pivot_root or switch_root, or a container)")
+            }
             notes.append("fix: allow user namespaces (sysctl user.max_user_namespaces > 0; kernel.unprivileged_userns_clone = 1 for rootless)")
             return Check(.fail, "sandbox (user namespaces)", what, notes: notes)
         case .seccomp, .seccompProfile:
@@ -161,6 +164,14 @@ public enum Doctor {
         default:
             return Check(.fail, "sandbox (\(stage.name))", what, notes: hints)
         }
+    }
+
+    /// True when "/" is not the root of the mount namespace as pid 1 sees it (a chroot).
+    /// Unknown (false) when /proc/1/root cannot be read (rootless).
+    static func inChroot() -> Bool {
+        var own = stat(), initRoot = stat()
+        guard stat("/", &own) == 0, stat("/proc/1/root/", &initRoot) == 0 else { return false }
+        return own.st_dev != initRoot.st_dev || own.st_ino != initRoot.st_ino
     }
 
     // MARK: - Configuration

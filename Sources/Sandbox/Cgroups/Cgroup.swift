@@ -13,9 +13,15 @@ import Glibc
 // v2: where CgroupV2Placement puts them, e.g. under systemd with Delegate=yes
 //   /sys/fs/cgroup/system.slice/coven-supervisor.service/sandboxes/sbx-42
 // (the daemon itself in …/coven-supervisor.service/supervisor), or from a login shell
-//   /sys/fs/cgroup/coven.slice/sbx-42
+//   /sys/fs/cgroup/coven/sbx-42
 // The parents are shared by concurrent sandboxes (and daemons) and are never removed;
 // only the per-sandbox leaves are.
+
+/// The kinds of resource limit a sandbox can have, each enforced by the cgroup controller
+/// of the same name.
+public enum LimitKind: String, Sendable, Codable, CaseIterable {
+    case memory, pids, cpu
+}
 
 /// Resource limits for one sandbox. `nil` means "no limit".
 public struct ResourceLimits: Sendable, Equatable {
@@ -34,9 +40,9 @@ public struct ResourceLimits: Sendable, Equatable {
         self.cpus = cpus
     }
 
-    /// The names of the limits that are set ("memory", "pids", "cpu").
-    public var requested: [String] {
-        (memoryBytes != nil ? ["memory"] : []) + (pids != nil ? ["pids"] : []) + (cpus != nil ? ["cpu"] : [])
+    /// The limits that are set.
+    public var requested: [LimitKind] {
+        (memoryBytes != nil ? [.memory] : []) + (pids != nil ? [.pids] : []) + (cpus != nil ? [.cpu] : [])
     }
 
     /// The CFS period used for `cpus` (µs).
@@ -88,10 +94,10 @@ public struct CgroupSupport: Sendable, Equatable {
     public var kill: Bool
     /// Peak memory is reported (v1 max_usage_in_bytes, v2 memory.peak or sampled memory.current).
     public var peakMemory: Bool = false
-    /// Where sandbox cgroups go, in one line ("top level: sandboxes in /sys/fs/cgroup/coven.slice/").
+    /// Where sandbox cgroups go, in one line ("top level: sandboxes in /sys/fs/cgroup/coven/").
     public var placement: String?
-    /// Each limit ("memory", "pids", "cpu") this host cannot enforce, with the reason.
-    public var unavailable: [String: String] = [:]
+    /// Each limit this host cannot enforce, with the reason.
+    public var unavailable: [LimitKind: String] = [:]
     /// What would make the missing limits available, for this layout.
     public var fix: String?
     /// Human-readable findings, one per line, for `doctor`.
@@ -114,15 +120,17 @@ public struct CgroupSupport: Sendable, Equatable {
     /// True when `Cgroups.create` can be used at all.
     public var limitsAvailable: Bool { version != .none }
 
-    /// The names ("memory", "pids", "cpu") of the limits in `limits` that this host cannot apply.
-    /// `Cgroups.create` throws for these; a launcher that prefers to run anyway can drop them
-    /// and warn.
-    public func unsupported(_ limits: ResourceLimits) -> [String] {
-        var out: [String] = []
-        if limits.memoryBytes != nil && !(limitsAvailable && memory) { out.append("memory") }
-        if limits.pids != nil && !(limitsAvailable && pids) { out.append("pids") }
-        if limits.cpus != nil && !(limitsAvailable && cpu) { out.append("cpu") }
-        return out
+    /// The limits in `limits` that this host cannot apply. `Cgroups.create` throws for these;
+    /// a launcher that prefers to run anyway can drop them and say so.
+    public func unsupported(_ limits: ResourceLimits) -> [LimitKind] {
+        limits.requested.filter { kind in
+            guard limitsAvailable else { return true }
+            switch kind {
+            case .memory: return !memory
+            case .pids: return !pids
+            case .cpu: return !cpu
+            }
+        }
     }
 
     /// The limits of `limits` this host cannot enforce, each with its reason.
@@ -134,19 +142,18 @@ public struct CgroupSupport: Sendable, Equatable {
     public func enforceable(_ limits: ResourceLimits) -> ResourceLimits {
         var l = limits
         let missing = unsupported(limits)
-        if missing.contains("memory") { l.memoryBytes = nil }
-        if missing.contains("pids") { l.pids = nil }
-        if missing.contains("cpu") { l.cpus = nil }
+        if missing.contains(.memory) { l.memoryBytes = nil }
+        if missing.contains(.pids) { l.pids = nil }
+        if missing.contains(.cpu) { l.cpus = nil }
         return l
     }
 }
 
 /// A resource limit a sandbox asked for and ran without (rootless, no delegated cgroup).
 public struct UnenforcedLimit: Sendable, Equatable, Codable {
-    /// "memory", "pids" or "cpu".
-    public var limit: String
+    public var limit: LimitKind
     public var reason: String
-    public init(limit: String, reason: String) { self.limit = limit; self.reason = reason }
+    public init(limit: LimitKind, reason: String) { self.limit = limit; self.reason = reason }
 }
 
 /// A cgroup operation failed. The description names the file and the errno, e.g.
@@ -169,11 +176,12 @@ public struct CgroupError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum Cgroups {
-    /// Looks at the host: v2 when /sys/fs/cgroup is cgroup2 (statfs magic) and the current
-    /// cgroup offers the memory and pids controllers; else v1 when v1 memory and pids hierarchies
-    /// are mounted; else `.none`.
+    /// What this host offers: v2 when /sys/fs/cgroup is cgroup2 (statfs magic), with the place
+    /// sandboxes go (see CgroupV2Placement); v1 when v1 memory and pids hierarchies are mounted
+    /// (or a hybrid's cgroup2 mount, when it holds the controllers); else `.none`. The same
+    /// probe `create` uses, made once per process (on v2 it prepares the placement).
     public static func detect() -> CgroupSupport {
-        CgroupHost.probe().support
+        CgroupHost.cachedProbe().support
     }
 
     /// What `create` will use, probed once per process (on v2 the first call prepares the
@@ -184,8 +192,9 @@ public enum Cgroups {
         CgroupHost.cachedProbe().support
     }
 
-    /// Creates the cgroup for one sandbox, named `name` (e.g. "sbx-<id>"), in every needed
-    /// hierarchy under `<current cgroup>/coven/`, with `limits` applied.
+    /// Creates the cgroup for one sandbox, named `name` (e.g. "sbx-<id>"), with `limits` applied:
+    /// on v1 in every needed hierarchy under `<current cgroup>/coven/`, on v2 in the
+    /// placement's sandbox parent.
     ///
     /// Throws a `CgroupError` when no cgroup interface is usable (`detect().version == .none`),
     /// when a requested limit has no controller (see `CgroupSupport.unsupported`), or when a

@@ -39,11 +39,21 @@ struct CgroupHost: Sendable {
     /// under a running daemon; a failed create drops it so the next one probes afresh).
     static let cache = Mutex<CgroupHost?>(nil)
 
+    /// Held while probing: two first launches racing must not both prepare a placement.
+    static let probing = Mutex<Void>(())
+    /// The v2 placement once one worked: kept for the life of the process, even when a failed
+    /// create drops the probe (preparing it again could move this process again: out of a
+    /// container's init.scope into init.scope/supervisor, say, and change where sandboxes go).
+    static let placement = Mutex<V2Plan?>(nil)
+
     static func cachedProbe() -> CgroupHost {
         if let c = cache.withLock({ $0 }) { return c }
-        let fresh = probe()
-        cache.withLock { $0 = fresh }
-        return fresh
+        return probing.withLock { _ in
+            if let c = cache.withLock({ $0 }) { return c }
+            let fresh = probe()
+            cache.withLock { $0 = fresh }
+            return fresh
+        }
     }
 
     static func forgetProbe() { cache.withLock { $0 = nil } }
@@ -72,7 +82,10 @@ struct CgroupHost: Sendable {
                 notes.append("cgroup v2 at \(unifiedMount), but /proc/self/cgroup has no 0:: line")
                 return none(notes + ["no usable cgroups: sandboxes run without resource limits"])
             }
-            return v2(mount: unifiedMount, ownPath: own, notes: notes)
+            // The mount may show a subtree only (a bind of it, a container without its own
+            // cgroup namespace): our path is then relative to that subtree's root, or outside it.
+            let root = mounts.last(where: { $0.mountPoint == unifiedMount && $0.fsType == "cgroup2" })?.root ?? "/"
+            return v2(mount: unifiedMount, ownPath: visiblePath(own, mountRoot: root), notes: notes)
         }
 
         // v1 (or hybrid): the hierarchies that actually have the controllers.
@@ -98,7 +111,7 @@ struct CgroupHost: Sendable {
             if !s.swapLimit { notes.append("no memory.memsw (swap accounting off): swap is not limited") }
             if !s.cpu {
                 notes.append("no cpu hierarchy: cpu limits unavailable")
-                s.unavailable["cpu"] = "no v1 cpu hierarchy is mounted"
+                s.unavailable[.cpu] = "no v1 cpu hierarchy is mounted"
             }
             if !s.cpuAccounting { notes.append("no cpuacct hierarchy: SandboxCgroup.cpuTimeSeconds is nil (sandbox reports use their init's rusage)") }
             notes.append(s.freezer ? "killAll freezes (freezer.state), kills, thaws"
@@ -110,7 +123,7 @@ struct CgroupHost: Sendable {
         if let hybrid = mounts.first(where: { $0.fsType == "cgroup2" }), let own = ownV2,
            CgroupFS.words(CgroupFS.readIfPresent(hybrid.mountPoint + "/cgroup.controllers")).isSuperset(of: ["memory", "pids"]) {
             notes.append("hybrid: the memory and pids controllers are on the cgroup2 mount at \(hybrid.mountPoint)")
-            return v2(mount: hybrid.mountPoint, ownPath: relative(own, to: hybrid.root), notes: notes)
+            return v2(mount: hybrid.mountPoint, ownPath: visiblePath(own, mountRoot: hybrid.root), notes: notes)
         }
         if !dirs.isEmpty {
             notes.append("cgroup v1: memory " + (dirs["memory"] == nil ? "not mounted" : memory ? "ok" : "not writable")
@@ -122,38 +135,47 @@ struct CgroupHost: Sendable {
     private static func none(_ notes: [String]) -> CgroupHost {
         var s = CgroupSupport(version: .none, notes: notes)
         let why = notes.last ?? "no usable cgroups"
-        for c in ["memory", "pids", "cpu"] { s.unavailable[c] = why }
+        for c in LimitKind.allCases { s.unavailable[c] = why }
         return CgroupHost(support: s)
     }
 
     /// cgroup v2 at `mount`: choose and prepare the sandboxes' place, then probe what it offers.
     static func v2(mount: String, ownPath: String, notes initial: [String]) -> CgroupHost {
         var notes = initial
-        let (plan, placementNotes) = CgroupV2Placement.choose(mount: mount, ownPath: ownPath)
+        var plan: V2Plan?
+        var placementNotes: [String] = []
+        if var kept = placement.withLock({ $0 }), kept.sandboxParent.hasPrefix(mount + "/") {
+            kept.controllers = CgroupFS.words(CgroupFS.readIfPresent(kept.sandboxParent + "/cgroup.subtree_control"))
+                .intersection(CgroupV2Placement.wanted)
+            plan = kept
+        } else {
+            (plan, placementNotes) = CgroupV2Placement.choose(mount: mount, ownPath: ownPath)
+            if let plan { placement.withLock { $0 = plan } }
+        }
         guard let plan else {
             notes.append("cgroup v2 at \(mount), own cgroup \(ownPath): no place for sandbox cgroups")
             notes += placementNotes
             var host = none(notes)
             host.support.version = .none
             host.support.fix = v2Fix(ownPath: ownPath)
-            for c in ["memory", "pids", "cpu"] { host.support.unavailable[c] = "no cgroup v2 subtree this process may use (\(host.support.fix!))" }
+            for c in LimitKind.allCases { host.support.unavailable[c] = "no cgroup v2 subtree this process may use (\(host.support.fix!))" }
             return host
         }
-        let features = CgroupV2Features.probe(plan.sandboxParent)
+        let features = CgroupV2Features.probe(plan.sandboxParent, memory: plan.controllers.contains("memory"))
         var s = CgroupSupport(version: .v2, memory: plan.controllers.contains("memory"), pids: plan.controllers.contains("pids"))
         s.cpu = plan.controllers.contains("cpu")
         s.cpuAccounting = true  // cpu.stat usage_usec exists in every non-root v2 cgroup
         s.swapLimit = features.swap
         s.freezer = features.freeze
         s.kill = features.kill
-        s.peakMemory = true     // memory.peak, or sampled memory.current
+        s.peakMemory = features.memory   // memory.peak, or sampled memory.current
         s.placement = plan.summary
         notes.append("cgroup v2 at \(mount); \(plan.summary)")
         notes.append("controllers for sandboxes: " + (plan.controllers.isEmpty ? "none" : CgroupV2Placement.ordered(plan.controllers).joined(separator: " ")))
-        for c in CgroupV2Placement.wanted where !plan.controllers.contains(c) {
-            let reason = "\(plan.sandboxParent) does not get the \(c) controller from its parent (not delegated to uid \(geteuid()))"
-            s.unavailable[c] = reason
-            notes.append(c + " limits unavailable: " + reason)
+        for kind in LimitKind.allCases where !plan.controllers.contains(kind.rawValue) {
+            let reason = "\(plan.sandboxParent) does not get the \(kind.rawValue) controller from its parent (not delegated to uid \(geteuid()))"
+            s.unavailable[kind] = reason
+            notes.append(kind.rawValue + " limits unavailable: " + reason)
         }
         notes += features.notes
         notes += placementNotes
@@ -219,6 +241,14 @@ struct CgroupHost: Sendable {
         return out
     }
 
+    /// Our cgroup `path` as a path under a cgroup2 mount whose root is `mountRoot`, or a path
+    /// starting "/.." when the mount does not show it (the placement then sees only the
+    /// mount's root).
+    static func visiblePath(_ path: String, mountRoot: String) -> String {
+        if mountRoot == "/" || path == mountRoot || path.hasPrefix(mountRoot + "/") { return relative(path, to: mountRoot) }
+        return "/.." + path
+    }
+
     /// `path` seen from a mount whose root is `root`. With a cgroup namespace the path is
     /// already relative to the namespace root, which is then the mount root.
     static func relative(_ path: String, to root: String) -> String {
@@ -256,11 +286,4 @@ struct CgroupHost: Sendable {
             i += 1
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func kernelVersion() -> (Int, Int) {
-        let release = CgroupFS.readIfPresent("/proc/sys/kernel/osrelease") ?? ""
-        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
-        return parts.count == 2 ? (parts[0], parts[1]) : (0, 0)
-    }
-}
+    }}

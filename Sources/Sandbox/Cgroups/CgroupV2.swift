@@ -8,6 +8,8 @@ import Glibc
 /// (never assumed from a version number: Debian 12's 6.1 is the oldest kernel we support, and
 /// distributions backport).
 struct CgroupV2Features: Equatable, Sendable {
+    /// The memory controller is passed on to sandboxes (the memory.* files exist only then).
+    var memory: Bool
     /// cgroup.kill (5.14): the kernel kills the whole subtree.
     var kill: Bool
     /// cgroup.freeze (5.2).
@@ -18,18 +20,17 @@ struct CgroupV2Features: Equatable, Sendable {
     var oomGroup: Bool
     /// memory.swap.max: swap is accounted (and set to 0 for sandboxes).
     var swap: Bool
-    /// memory.events counts oom_group_kill (6.0).
-    var oomGroupKillEvent: Bool
 
-    static let none = CgroupV2Features(kill: false, freeze: false, peak: false, oomGroup: false, swap: false, oomGroupKillEvent: false)
+    static let none = CgroupV2Features(memory: false, kill: false, freeze: false, peak: false, oomGroup: false, swap: false)
 
-    static func probe(_ dir: String) -> CgroupV2Features {
-        CgroupV2Features(kill: CgroupFS.exists(dir + "/cgroup.kill"),
+    /// Probed on the sandboxes' parent `dir`, whose parent passes it `memory` or not.
+    static func probe(_ dir: String, memory: Bool) -> CgroupV2Features {
+        CgroupV2Features(memory: memory,
+                         kill: CgroupFS.exists(dir + "/cgroup.kill"),
                          freeze: CgroupFS.exists(dir + "/cgroup.freeze"),
-                         peak: CgroupFS.exists(dir + "/memory.peak"),
-                         oomGroup: CgroupFS.exists(dir + "/memory.oom.group"),
-                         swap: CgroupFS.exists(dir + "/memory.swap.max"),
-                         oomGroupKillEvent: CgroupFS.keys(in: dir + "/memory.events").contains("oom_group_kill"))
+                         peak: memory && CgroupFS.exists(dir + "/memory.peak"),
+                         oomGroup: memory && CgroupFS.exists(dir + "/memory.oom.group"),
+                         swap: memory && CgroupFS.exists(dir + "/memory.swap.max"))
     }
 
     /// One line per missing feature: what degrades, and why.
@@ -39,6 +40,7 @@ struct CgroupV2Features: Equatable, Sendable {
             out.append(freeze ? "no cgroup.kill (kernel < 5.14): teardown freezes with cgroup.freeze, then kills"
                               : "no cgroup.kill or cgroup.freeze: teardown loops SIGKILL until the cgroup is empty")
         }
+        guard memory else { return out }   // the memory controller's own absence is reported on its own
         if !peak { out.append("no memory.peak (kernel < 5.19): peak memory is sampled from memory.current every 100 ms") }
         if !oomGroup { out.append("no memory.oom.group: an OOM kill takes one process, not the whole sandbox") }
         if !swap { out.append("no memory.swap.max (swap accounting off): a sandbox's pages may be swapped beyond memory.max") }
@@ -103,9 +105,10 @@ final class CgroupV2: CgroupBackend {
         }
     }
 
-    /// OOM kills since the cgroup was made. The cgroup is made fresh for each sandbox, so its
-    /// counters start at 0 and the count is the delta; oom_group_kill counts a memory.oom.group
-    /// kill of the whole cgroup (6.0+), oom_kill each process killed.
+    /// Non-zero when the OOM killer struck since the cgroup was made: oom_kill (each process
+    /// killed) plus oom_group_kill (a memory.oom.group kill of the whole cgroup, 6.0+), so a
+    /// group kill may count twice; callers only compare with 0. The cgroup is made fresh for
+    /// each sandbox, so its counters start at 0 and the values are the deltas.
     func oomKillCount() -> UInt64 {
         let events = dir + "/memory.events"
         return (CgroupFS.keyedValue("oom_kill", in: events) ?? 0) + (CgroupFS.keyedValue("oom_group_kill", in: events) ?? 0)
@@ -118,10 +121,10 @@ final class CgroupV2: CgroupBackend {
         return peak > 0 ? peak : nil
     }
 
-    var needsPeakSampling: Bool { !features.peak }
+    var needsPeakSampling: Bool { features.memory && !features.peak }
 
     func samplePeak() {
-        guard !features.peak, let now = CgroupFS.readUInt(dir + "/memory.current") else { return }
+        guard needsPeakSampling, let now = CgroupFS.readUInt(dir + "/memory.current") else { return }
         sampledPeak.withLock { $0 = max($0, now) }
     }
 

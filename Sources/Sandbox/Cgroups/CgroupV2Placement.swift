@@ -18,15 +18,16 @@ import Glibc
 //                 into D/supervisor, enable the controllers on D, and sandboxes go in
 //                 D/sandboxes. Under DelegateSubgroup=supervisor systemd already started us there.
 //   top level     we may write the root of the hierarchy we see (root on the host, or root in
-//                 a container with its own cgroup namespace): sandboxes go in R/coven.slice, the
+//                 a container with its own cgroup namespace): sandboxes go in R/coven, the
 //                 way container engines' cgroupfs drivers do. A container's namespace root that
 //                 holds processes is first emptied into R/init.scope (as docker-in-docker does);
 //                 the host's real root may hold processes.
 //   delegated     an ancestor A of D and everything below it is ours (rootless, inside
-//                 systemd's user@UID.service): sandboxes go in A/coven.slice.
+//                 systemd's user@UID.service): sandboxes go in A/coven.
 //
-// The first that offers memory, pids and cpu wins; otherwise the first with memory and pids;
-// otherwise the one offering most. None at all: no limits (rootless runs anyway, and says so).
+// The first that offers memory and pids wins (cpu is reported when missing, not chased out of
+// a unit's own subtree); otherwise the one offering most. None at all: no limits (rootless
+// runs anyway, and says so).
 
 /// One cgroup v2 directory, as far as the placement needs it.
 struct V2Node: Equatable, Sendable {
@@ -116,7 +117,9 @@ enum CgroupV2Placement {
     /// The leaf the daemon moves itself into (systemd: DelegateSubgroup=supervisor).
     static let daemonLeaf = "supervisor"
     static let ownSandboxes = "sandboxes"
-    static let slice = "coven.slice"
+    /// Not a unit name (no ".slice"): systemd never claims or reconfigures it, as it leaves
+    /// container engines' /docker and /kubepods alone.
+    static let topLevel = "coven"
     static let evacuationLeaf = "init.scope"
     /// Controllers sandboxes use, domain controller first (see the top of this file).
     static let wanted = ["memory", "pids", "cpu"]
@@ -167,7 +170,7 @@ enum CgroupV2Placement {
                 steps.append(.evacuate(root.path, into: root.path + "/" + evacuationLeaf))
                 note = " (its processes moved to \(root.path)/\(evacuationLeaf) first)"
             }
-            let parent = root.path + "/" + slice
+            let parent = root.path + "/" + topLevel
             steps += enableSteps(offered, at: root)
             steps.append(.makeDirectory(parent))
             steps.append(.enable(ordered(offered), at: parent))
@@ -184,7 +187,7 @@ enum CgroupV2Placement {
                 let strangers = a.processes.filter { !s.ours.contains($0) }
                 let offered = a.controllers.intersection(wanted)
                 if strangers.isEmpty || offered.isSubset(of: a.subtreeControl) {
-                    let parent = a.path + "/" + slice
+                    let parent = a.path + "/" + topLevel
                     var steps = enableSteps(offered, at: a)
                     steps.append(.makeDirectory(parent))
                     steps.append(.enable(ordered(offered), at: parent))
@@ -199,12 +202,12 @@ enum CgroupV2Placement {
         return (plans, rejected)
     }
 
-    /// The candidates ranked: all three controllers, then memory and pids, then the most.
+    /// The candidates ranked: the first (in order of preference) with memory and pids, then
+    /// the one offering most. cpu does not move sandboxes out of their own subtree: there the
+    /// unit's own limits and its stop still cover them; a missing cpu controller is reported.
     static func ranked(_ plans: [V2Plan]) -> [V2Plan] {
         func score(_ p: V2Plan) -> Int {
-            if p.controllers.isSuperset(of: wanted) { return 100 }
-            if p.controllers.isSuperset(of: required) { return 50 }
-            return p.controllers.count
+            p.controllers.isSuperset(of: required) ? 100 : p.controllers.count
         }
         return plans.enumerated().sorted { a, b in
             score(a.element) != score(b.element) ? score(a.element) > score(b.element) : a.offset < b.offset
@@ -245,7 +248,8 @@ enum CgroupV2Placement {
             case .evacuate(let from, let into):
                 // Processes may fork meanwhile: a few rounds, then enabling tells.
                 for _ in 0..<5 {
-                    let left = CgroupFS.processes(in: from)
+                    // 0: a process outside our pid namespace; it cannot be named, so it stays.
+                    let left = CgroupFS.processes(in: from).filter { $0 > 0 }
                     if left.isEmpty { break }
                     for pid in left { try? CgroupFS.write("\(pid)", to: into + "/cgroup.procs") }
                 }
