@@ -5,13 +5,22 @@ SWIFT      ?= swift
 CONFIG     ?= debug
 BIN        := .build/$(CONFIG)/coven-supervisor
 DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-config git bubblewrap util-linux iproute2 procps curl python3
+# make test-vm: qemu (software emulation), busybox-static for the initramfs, kmod's depmod
+# and modprobe to order the kernel's modules, xz/zstd to unpack them.
+VM_PKGS    := qemu-system-x86 busybox-static kmod xz-utils zstd
 SHARED     ?= ../shared
 
-.PHONY: deps build test run bench conformance clean
+.PHONY: deps vm-deps install-missing build test test-vm run bench conformance clean
 
 # Install only the Debian packages that are missing (apt-get update once, first).
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+	@$(MAKE) --no-print-directory install-missing PKGS="$(DEB_PKGS)"
+
+vm-deps:
+	@$(MAKE) --no-print-directory install-missing PKGS="$(VM_PKGS)"
+
+install-missing:
+	@missing=""; for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -25,6 +34,11 @@ build: deps
 
 test: build
 	$(SWIFT) test -c $(CONFIG) --disable-swift-testing
+
+# The cgroup v2 host layouts on Debian's 6.1 and 6.12 kernels, in qemu (Tests/VM/run.sh).
+test-vm: deps vm-deps
+	$(SWIFT) build -c debug --build-tests
+	bash Tests/VM/run.sh
 
 run: build
 	$(BIN) serve
