@@ -3,12 +3,20 @@ import Foundation
 /// Receives one output stream of the command and keeps at most its limit: in
 /// memory, in a file, or forwarded to a descriptor. Past the limit bytes are only
 /// counted, and a marker says where the output was cut.
+///
+/// Forwarding never blocks the monitor: what the descriptor does not take at once waits
+/// in `pending` (within the limit), and the monitor writes more only when poll says the
+/// descriptor is writable. A consumer that stops reading then holds up nothing: not the
+/// deadline, not the teardown.
 final class OutputCollector {
     let sink: OutputSink
     private(set) var total: UInt64 = 0
     private(set) var kept = 0
     private(set) var truncated = false
     private(set) var buffer = Data()
+    /// Forward mode: bytes accepted but not yet written to the descriptor.
+    private(set) var pending = [UInt8]()
+    private var pendingStart = 0
     private var fileFD: Int32 = -1
     let limit: Int
 
@@ -51,9 +59,37 @@ final class OutputCollector {
         switch sink {
         case .discard: break
         case .capture: buffer.append(contentsOf: bytes)
-        case .forward(let fd, _): writeAll(fd, bytes)
+        case .forward: pending.append(contentsOf: bytes)
         case .file: writeAll(fileFD, bytes)
         }
+    }
+
+    /// The forward descriptor, while bytes wait for it.
+    var waitingFD: Int32? {
+        guard case .forward(let fd, _) = sink, pendingStart < pending.count else { return nil }
+        return fd
+    }
+
+    /// Writes what one write can take without blocking: after poll said POLLOUT, at least
+    /// PIPE_BUF bytes fit in a pipe or terminal, and a regular file takes everything.
+    func flushSome() {
+        guard let fd = waitingFD else { return }
+        let chunk = min(pending.count - pendingStart, Int(PIPE_BUF))
+        let n = pending.withUnsafeBytes { write(fd, $0.baseAddress! + pendingStart, chunk) }
+        if n > 0 { pendingStart += n } else if n < 0 && errno != EINTR && errno != EAGAIN { dropPending() }
+        if pendingStart == pending.count { pending.removeAll(keepingCapacity: true); pendingStart = 0 }
+    }
+
+    /// After the sandbox is gone: everything left, blocking as long as the reader takes.
+    func flushAll() {
+        guard let fd = waitingFD else { return }
+        pending.withUnsafeBytes { writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[pendingStart...])) }
+        dropPending()
+    }
+
+    private func dropPending() {
+        pending.removeAll()
+        pendingStart = 0
     }
 
     private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {

@@ -144,6 +144,9 @@ public final class SandboxHandle: @unchecked Sendable {
             if outOpen[1] { fds.append(pollfd(fd: stderrPipe.readFD, events: Int16(POLLIN), revents: 0)); roles.append(3) }
             if !exited { fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)); roles.append(4) }
             if !exited && forwardFD >= 0 { fds.append(pollfd(fd: forwardFD, events: Int16(POLLIN), revents: 0)); roles.append(5) }
+            // Forwarded output the consumer has not taken yet: written when it can be.
+            if let fd = stdoutPipe.collector.waitingFD { fds.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)); roles.append(6) }
+            if let fd = stderrPipe.collector.waitingFD { fds.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)); roles.append(7) }
 
             var timeoutMS: Int32 = -1
             let now = clock.now
@@ -186,6 +189,8 @@ public final class SandboxHandle: @unchecked Sendable {
                             beginTeardown()
                         }
                     }
+                case 6, 7:
+                    (roles[i] == 6 ? stdoutPipe : stderrPipe).collector.flushSome()
                 case 5:
                     // Passed on, as `timeout` does; a second one means "now": tear down.
                     while case let sig = cs_read_signal(forwardFD), sig > 0 {
@@ -274,6 +279,10 @@ public final class SandboxHandle: @unchecked Sendable {
                                 stdoutBytes: outC.total, stderrBytes: errC.total,
                                 stdoutTruncated: outC.truncated, stderrTruncated: errC.truncated,
                                 rawWaitStatus: status, warnings: warnings, unenforcedLimits: unenforced)
+        // Output the consumer has not read yet: now that the sandbox is gone and measured,
+        // this may wait for it as long as it takes.
+        outC.flushAll()
+        errC.flushAll()
         var outData = outC.buffer, errData = errC.buffer
         if outC.truncated, case .capture = outC.sink { outData.append(OutputCollector.marker(after: outC.limit)) }
         if errC.truncated, case .capture = errC.sink { errData.append(OutputCollector.marker(after: errC.limit)) }

@@ -105,6 +105,26 @@ final class CLITests: XCTestCase {
         }
     }
 
+    func testTheDeadlineHoldsWhileNobodyReadsTheOutput() throws {
+        let marker = "300.\(UInt32.random(in: 100_000...999_999))"
+        let out = Pipe()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["sandbox", "exec", "--timeout", "2s", "--grace", "1s", "--", "python3", "-c",
+                       "import sys, time; sys.stdout.write('x' * (1 << 20)); sys.stdout.flush(); time.sleep(3600)", marker]
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        XCTAssertTrue(S.eventually { !S.hostProcesses(running: "python3", containing: marker).isEmpty }, "the writer never started")
+        // Nobody reads the pipe (64 KiB of it fill at once): the deadline (2 s) and the grace (1 s) still hold.
+        XCTAssertTrue(S.eventually(timeout: .seconds(8)) { S.hostProcesses(running: "python3", containing: marker).isEmpty },
+                      "the sandbox outlived its deadline while its output was not read")
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 124, "a timeout is 124")
+        XCTAssertEqual(data.count, 1 << 20, "the output kept while nobody read arrives afterwards")
+    }
+
     func testReportFileDescribesTheRun() throws {
         let dir = try S.scratchDirectory("report")
         defer { try? FileManager.default.removeItem(atPath: dir) }
