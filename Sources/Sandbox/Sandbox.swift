@@ -139,7 +139,7 @@ public enum Sandbox {
         }
         plan.rlimit_core = 0
         plan.rlimit_nofile = Int64(spec.maxOpenFiles)
-        plan.rlimit_fsize = Int64(clamping: spec.maxFileSize ?? spec.workspaceSize)
+        plan.rlimit_fsize = Int64(clamping: spec.maxFileSize ?? spec.defaultMaxFileSize)
         plan.stdout_fd = out.writeFD
         plan.stderr_fd = err.writeFD
         // v1: init moves itself through pre-opened `tasks` fds (no global lock); v2: we write its pid.

@@ -103,8 +103,16 @@ public struct SandboxSpec: Sendable {
     /// Size of the /tmp tmpfs.
     public var tmpSize: UInt64
     public var maxOpenFiles: Int
-    /// Largest file the command may write (RLIMIT_FSIZE); nil = the workspace size.
+    /// Largest file the command may write (RLIMIT_FSIZE); nil = `defaultMaxFileSize`.
     public var maxFileSize: UInt64?
+
+    /// Twice the larger tmpfs: a file that fills /workspace or /tmp meets ENOSPC, like on a
+    /// full disk, never SIGXFSZ first. (What bounds writes to writable binds is their own
+    /// quota, e.g. the attempt's sized output tmpfs.)
+    public var defaultMaxFileSize: UInt64 {
+        let larger = max(workspaceSize, tmpSize)
+        return larger > UInt64.max / 2 ? UInt64.max : larger * 2
+    }
     public var systemFiles: SystemFiles
     /// Extra binds (--ro-bind / --bind), mounted after the system directories.
     public var binds: [Bind]

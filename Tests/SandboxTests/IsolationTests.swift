@@ -61,12 +61,15 @@ final class IsolationTests: XCTestCase {
         XCTAssertTrue(r.out.contains("rc=1"), "the sandbox root must be read-only: \(r.out)")
     }
 
-    func testWritingPastWorkspaceSizeGivesENOSPC() {
-        let r = S.run("dd if=/dev/zero of=/workspace/fill bs=64k count=64 2>&1; echo rc=$?") {
-            $0.workspaceSize = 1 << 20
-            $0.maxFileSize = 64 << 20  // so the tmpfs size, not RLIMIT_FSIZE, is what stops the write
-        }
+    func testWritingPastWorkspaceSizeGivesENOSPCWithTheDefaultFileSizeLimit() {
+        let r = S.run("dd if=/dev/zero of=/workspace/fill bs=64k count=64 2>&1; echo rc=$?") { $0.workspaceSize = 1 << 20 }
+        XCTAssertFalse(r.out.contains("rc=\(128 + SIGXFSZ)"), "dd must not die of SIGXFSZ: \(r.out)")
         XCTAssertTrue(r.out.contains("No space left on device"), "writing 4 MiB into a 1 MiB workspace should hit ENOSPC: \(r.out)")
+    }
+
+    func testAFileSizeLimitStillApplies() {
+        let r = S.run("dd if=/dev/zero of=/workspace/fill bs=64k count=64 2>&1; echo rc=$?") { $0.maxFileSize = 1 << 20 }
+        XCTAssertTrue(r.out.contains("rc=\(128 + SIGXFSZ)"), "an explicit maxFileSize is RLIMIT_FSIZE (SIGXFSZ): \(r.out)")
     }
 
     func testWorkspaceIsOwnedBySandboxUser() {
