@@ -95,13 +95,10 @@ public final class TaskSupervisor: @unchecked Sendable {
         // Cgroups a previous supervisor could not remove (it was killed) go now.
         let stale = Cgroups.removeStale()
         if !stale.isEmpty { log("stale_cgroups_removed", ["count": String(stale.count)]) }
-        // So do their egress socket directories: each attempt's is made in its attempt directory.
-        var staleEgress = 0
-        let attempts = runner.config.attemptsDirectory
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: attempts)) ?? [] where name != ".bin" {
-            staleEgress += EgressSocketSweep.removeStale(in: attempts + "/" + name).count
-        }
-        if staleEgress > 0 { log("stale_egress_sockets_removed", ["count": String(staleEgress)]) }
+        // So do their attempt directories (with the egress sockets and out/ tmpfs in them):
+        // nothing of ours runs yet, and the attempts recovered above start afresh.
+        let staleAttempts = AttemptDirectory.removeStale(in: runner.config.attemptsDirectory)
+        if staleAttempts > 0 { log("stale_attempt_directories_removed", ["count": String(staleAttempts)]) }
         let t = Thread { [self] in dispatchLoop() }
         t.name = "supervisor-dispatch"
         dispatcher = t

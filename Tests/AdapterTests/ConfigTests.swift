@@ -69,6 +69,12 @@ final class ConfigTests: XCTestCase, ConfigParsing {
         XCTAssertEqual(c.sandbox.egress, .daemonDefault)
     }
 
+    func testOutSizeReachesTheAttempts() throws {
+        let c = try parse(minimal(#", "sandbox": {"out_size": "16M"}"#))
+        XCTAssertEqual(c.attemptConfig(attemptsDirectory: "/tmp/a").outSize, 16 << 20)
+        XCTAssertEqual(try parse(minimal()).attemptConfig(attemptsDirectory: "/tmp/a").outSize, 64 << 20, "64M by default")
+    }
+
     func testUnknownKeyIsNamed() {
         let e = refusal(minimal(worker: #", "timeot": "5m""#))
         XCTAssertEqual(e?.path, "worker.timeot")

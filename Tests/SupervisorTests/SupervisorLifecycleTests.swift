@@ -45,6 +45,18 @@ final class SupervisorLifecycleTests: XCTestCase {
         XCTAssertTrue(eventually(.seconds(10)) { runtimeProcesses().isEmpty }, "sandbox processes survived the cancel")
     }
 
+    func testStartRemovesAttemptDirectoriesOfAKilledSupervisor() throws {
+        let sup = try fx.supervisor(store: try TaskStore(path: fx.dir + "/state/sweep-attempts.db"), mode: "ok")
+        let stale = fx.dir + "/state/attempts/t-2-def/out"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: stale + "/result.json", contents: Data("{}".utf8))
+        try sup.start()
+        defer { sup.shutdown() }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fx.dir + "/state/attempts/t-2-def"),
+                       "start() left a killed supervisor's attempt directory")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: fx.dir + "/state/attempts/.bin"), "the shared askpass copy stays")
+    }
+
     func testStartRemovesEgressSocketDirectoriesOfAKilledSupervisor() throws {
         let sup = try fx.supervisor(store: try TaskStore(path: fx.dir + "/state/sweep.db"), mode: "ok")
         // What a supervisor killed mid-attempt leaves: its attempt directory, with the proxy's socket directory in it.

@@ -141,7 +141,7 @@ public enum ConfigLoader {
     }
 
     private static func parseSandbox(_ s: Obj, base: String) throws(ConfigError) -> DaemonConfig.SandboxSettings {
-        try s.allow(["profile", "network", "egress", "workspace_size", "memory", "pids", "cpus", "binds", "uid_range"])
+        try s.allow(["profile", "network", "egress", "workspace_size", "out_size", "memory", "pids", "cpus", "binds", "uid_range"])
         var out = DaemonConfig.SandboxSettings()
         if let p = try s.string("profile") {
             guard !p.isEmpty else { throw ConfigError(s.key("profile"), "must not be empty (\"default\" is the built-in profile)") }
@@ -150,6 +150,7 @@ public enum ConfigLoader {
         if let n = try s.string("network") { out.network = try parseNetwork(n, key: s.key("network")) }
         if let e = try s.object("egress") { out.egress = try parseEgress(e) }
         if let v = try s.size("workspace_size") { out.workspaceSize = v }
+        if let v = try s.size("out_size") { out.outSize = v }
         if let v = try s.size("memory") { out.memory = v }
         if let n = try s.integer("pids", min: 1, max: 4_194_304) { out.pids = n }
         switch s.fields["cpus"] {

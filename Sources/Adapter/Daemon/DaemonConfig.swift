@@ -123,6 +123,8 @@ public struct DaemonConfig: Sendable, Equatable {
         /// (`DaemonConfig.egressPolicy(familiar:)`).
         public var egress: EgressPolicy
         public var workspaceSize: UInt64
+        /// The attempt's writable /run/coven/out (as root a tmpfs of this size).
+        public var outSize: UInt64 = AttemptConfig.defaultOutSize
         public var memory: UInt64
         public var pids: Int
         public var cpus: Double?
@@ -172,6 +174,7 @@ public struct DaemonConfig: Sendable, Equatable {
         c.seccompProfile = sandbox.profile
         c.limits = ResourceLimits(memoryBytes: sandbox.memory, pids: sandbox.pids, cpus: sandbox.cpus)
         c.workspaceSize = sandbox.workspaceSize
+        c.outSize = sandbox.outSize
         c.binds = sandbox.binds
         return c
     }

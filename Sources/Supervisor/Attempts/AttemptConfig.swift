@@ -19,6 +19,9 @@ public struct AttemptConfig: Sendable {
     public var seccompProfile: String
     public var limits: ResourceLimits
     public var workspaceSize: UInt64
+    /// Size of the attempt's writable `/run/coven/out` (as root, a tmpfs of this size on the
+    /// host, so an attempt cannot fill the disk the store lives on).
+    public var outSize: UInt64
     /// Extra read-only / writable binds (e.g. where the runtime is installed).
     public var binds: [Bind]
     /// Opt-in: also put the token in COVEN_GIT_TOKEN for runtimes that read it.
@@ -35,7 +38,7 @@ public struct AttemptConfig: Sendable {
                 egress: EgressPolicy = .daemonDefault, egressForFamiliar: [String: EgressPolicy] = [:],
                 seccompProfile: String = "default",
                 limits: ResourceLimits = ResourceLimits(memoryBytes: 4 << 30, pids: 1024, cpus: nil),
-                workspaceSize: UInt64 = 4 << 30, binds: [Bind] = [], exposeTokenEnv: Bool = false,
+                workspaceSize: UInt64 = 4 << 30, outSize: UInt64 = AttemptConfig.defaultOutSize, binds: [Bind] = [], exposeTokenEnv: Bool = false,
                 outputCap: Int = Redactor.defaultCap) {
         self.runtime = runtime
         self.attemptsDirectory = attemptsDirectory
@@ -48,6 +51,7 @@ public struct AttemptConfig: Sendable {
         self.seccompProfile = seccompProfile
         self.limits = limits
         self.workspaceSize = workspaceSize
+        self.outSize = outSize
         self.binds = binds
         self.exposeTokenEnv = exposeTokenEnv
         self.outputCap = outputCap
@@ -57,6 +61,9 @@ public struct AttemptConfig: Sendable {
     public func egress(for task: TaskSpec) -> EgressPolicy {
         egressForFamiliar[task.familiar.id] ?? egress
     }
+
+    /// What `/run/coven/out` holds is small: result.json (at most 1 MiB), status files.
+    public static let defaultOutSize: UInt64 = 64 << 20
 
     /// `coven-askpass` next to the running executable (or the test runner), or $COVEN_ASKPASS.
     public static func defaultAskpassBinary() -> String {

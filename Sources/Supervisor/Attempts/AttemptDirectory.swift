@@ -6,22 +6,37 @@ import Foundation
 ///     attempt.sh           pre-clone, then exec the runtime (0755)
 ///     askpass              placeholder; the shared GIT_ASKPASS helper is bound over it
 ///     askpass.sock         the supervisor's answer socket (peer uid checked)
-///     out/                 writable by the sandbox: result.json, clone.status
+///     out/                 an empty mount point: the sandbox's writable /run/coven/out
+///                          is bound there from <parent>/.out/<name> (result.json, clone.status)
 ///
 /// Mounted read-only except `out/`. The directory is 0711: the sandbox's host uid
-/// can traverse it, nobody can list it, and it is removed after the attempt.
+/// can traverse it, nobody can list it, and it is removed after the attempt. As root
+/// the writable directory is a tmpfs of its own, sized `outSize`: the per-file limit alone
+/// let one attempt write gigabytes to the disk that also holds the store. It lives outside
+/// the attempt directory because a sandbox (in its user namespace) cannot bind a directory
+/// holding a mount without binding that mount too (EINVAL). Rootless there is no mount: the
+/// sandbox's file-size limit is all that bounds it.
 struct AttemptDirectory {
     let path: String
     var brief: String { path + "/session-brief.json" }
     var script: String { path + "/attempt.sh" }
     var askpass: String { path + "/askpass" }
     var socket: String { path + "/askpass.sock" }
-    var out: String { path + "/out" }
+    /// The mount point of `out` inside the attempt directory.
+    var outMountPoint: String { path + "/out" }
+    /// The writable directory the sandbox sees as /run/coven/out.
+    var out: String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().path + "/" + Self.outParent + "/" + url.lastPathComponent
+    }
+
+    /// Where the attempts' `out` directories live, under the attempts directory.
+    static let outParent = ".out"
 
     static let insideRoot = "/run/coven"
 
     static func create(in parent: String, taskID: String, attempt: Int, owner: (uid: uid_t, gid: gid_t)?,
-                       brief: Data) throws -> AttemptDirectory {
+                       brief: Data, outSize: UInt64 = AttemptConfig.defaultOutSize) throws -> AttemptDirectory {
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         chmod(parent, 0o711)
         let safeID = taskID.filter { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
@@ -34,11 +49,40 @@ struct AttemptDirectory {
         // A placeholder: the helper itself is bind-mounted over it (one shared copy, see
         // AttemptDirectory.installAskpass), so no attempt writes megabytes of binary.
         try write(Data(), to: dir.askpass, mode: 0o755)
+        guard mkdir(dir.outMountPoint, 0o700) == 0 else {
+            throw AttemptError.setup("create \(dir.outMountPoint): \(String(cString: strerror(errno)))")
+        }
+        let outs = parent + "/" + outParent
+        if mkdir(outs, 0o711) != 0 && errno != EEXIST { throw AttemptError.setup("create \(outs): \(String(cString: strerror(errno)))") }
+        chmod(outs, 0o711)
         guard mkdir(dir.out, 0o700) == 0 else { throw AttemptError.setup("create \(dir.out): \(String(cString: strerror(errno)))") }
-        if let owner, chown(dir.out, owner.uid, owner.gid) != 0 {
+        if geteuid() == 0 {
+            let o = owner ?? (getuid(), getgid())
+            let options = "size=\(outSize),mode=0700,uid=\(o.uid),gid=\(o.gid),nr_inodes=4096"
+            if mount("tmpfs", dir.out, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), options) != 0 {
+                let e = errno
+                dir.remove()
+                throw AttemptError.setup("mount a \(outSize)-byte tmpfs on \(dir.out): \(String(cString: strerror(e)))")
+            }
+        } else if let owner, chown(dir.out, owner.uid, owner.gid) != 0 {
             throw AttemptError.setup("chown \(dir.out): \(String(cString: strerror(errno)))")
         }
         return dir
+    }
+
+    /// Removes attempt directories a killed or crashed supervisor left in `parent`
+    /// (their `out/` tmpfs included). Only for a supervisor starting up: no attempt of its
+    /// own runs yet, and the state directory is its alone. Returns how many went.
+    static func removeStale(in parent: String) -> Int {
+        var removed = 0
+        let outs = parent + "/" + outParent
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [])
+            .union((try? FileManager.default.contentsOfDirectory(atPath: outs)) ?? [])
+        for name in names where !name.hasPrefix(".") {
+            AttemptDirectory(path: parent + "/" + name).remove()
+            removed += 1
+        }
+        return removed
     }
 
     /// Copies the askpass helper once to `<parent>/.bin/coven-askpass` (0755 under 0711
@@ -84,6 +128,10 @@ struct AttemptDirectory {
     }
 
     func remove() {
+        // Detached, not just unmounted: a process still holding a file there (none should)
+        // must not keep the directory from going.
+        if geteuid() == 0 { _ = umount2(out, Int32(MNT_DETACH)) }
+        try? FileManager.default.removeItem(atPath: out)
         try? FileManager.default.removeItem(atPath: path)
     }
 

@@ -78,7 +78,7 @@ public final class AttemptRunner: Sendable {
         let dir: AttemptDirectory
         do {
             dir = try AttemptDirectory.create(in: config.attemptsDirectory, taskID: task.id, attempt: attempt,
-                                              owner: owner, brief: briefData)
+                                              owner: owner, brief: briefData, outSize: config.outSize)
         } catch {
             return infra("attempt directory", "\(error)")
         }
