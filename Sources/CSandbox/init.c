@@ -17,7 +17,7 @@
 #include <sched.h>
 
 /* Descriptors init holds, moved to fixed high slots so they never collide with 0-2. */
-enum { SLOT_SYNC = 1000, SLOT_SETUP, SLOT_STATUS, SLOT_LIFELINE, SLOT_STDOUT, SLOT_STDERR, SLOT_CGROUP = 1010 };
+enum { SLOT_SYNC = 1000, SLOT_SETUP, SLOT_STATUS, SLOT_LIFELINE, SLOT_STDOUT, SLOT_STDERR, SLOT_DENIAL, SLOT_CGROUP = 1010 };
 #define MAX_CGROUP_JOIN 8
 
 /* Moves this (single-threaded) process into its cgroups through the `tasks` files the
@@ -116,12 +116,13 @@ void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int sta
     lifeline_fd = move_fd(lifeline_fd, SLOT_LIFELINE);
     p.stdout_fd = move_fd(p.stdout_fd, SLOT_STDOUT);
     p.stderr_fd = move_fd(p.stderr_fd, SLOT_STDERR);
+    p.denial_fd = move_fd(p.denial_fd, SLOT_DENIAL);
     int join[MAX_CGROUP_JOIN];
     int njoin = p.ncgroup_join_fds < MAX_CGROUP_JOIN ? p.ncgroup_join_fds : MAX_CGROUP_JOIN;
     for (int i = 0; i < njoin; i++) join[i] = move_fd(p.cgroup_join_fds[i], SLOT_CGROUP + i);
-    int keep[6 + MAX_CGROUP_JOIN] = { sync_fd, setup_fd, status_fd, lifeline_fd, p.stdout_fd, p.stderr_fd };
-    for (int i = 0; i < njoin; i++) keep[6 + i] = join[i];
-    cs_close_fds_except(keep, 6 + njoin);
+    int keep[7 + MAX_CGROUP_JOIN] = { sync_fd, setup_fd, status_fd, lifeline_fd, p.stdout_fd, p.stderr_fd, p.denial_fd };
+    for (int i = 0; i < njoin; i++) keep[7 + i] = join[i];
+    cs_close_fds_except(keep, 7 + njoin);
 
     /* 1. Wait until the supervisor wrote our id maps and cgroups (EOF: it gave up or died). */
     char go = 0;
@@ -179,6 +180,7 @@ void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int sta
     close(setup_fd);
     if (p.stdout_fd >= 0) close(p.stdout_fd);
     if (p.stderr_fd >= 0) close(p.stderr_fd);
+    if (p.denial_fd >= 0) close(p.denial_fd);
     drop_init_privileges();
     supervise(child, status_fd, &watched);
 }

@@ -32,8 +32,14 @@ __attribute__((noreturn)) void cs_exec_workload(const struct cs_plan *p, int set
  * Returns 0, or -1 with errno set and *step naming the set that failed. */
 int cs_drop_capabilities(const char **step);
 
-/* Load the plan's seccomp filter (if any) with no_new_privs. 0, or -1 with errno and *step. */
-int cs_load_seccomp(const struct cs_plan *p, const char **step);
+/* Load the plan's seccomp filter (if any) with no_new_privs. 0, or -1 with errno and *step.
+ * With `listener`, the filter is loaded with a user-notification listener, returned there
+ * (close-on-exec); NULL loads it without one (the egress relay: its USER_NOTIF rules then
+ * answer ENOSYS). */
+int cs_load_seccomp(const struct cs_plan *p, int *listener, const char **step);
+
+/* In the workload: hand the filter's listener to the supervisor. 0 or -1 (errno). */
+int cs_send_listener(int sock, int listener);
 
 /* Proxy mode: listen on 127.0.0.1:egress_port and fork the egress relay (a child of
  * init) before the command starts. Fails the set-up with CS_STAGE_EGRESS_RELAY. */

@@ -29,11 +29,15 @@ int cs_drop_capabilities(const char **step) {
     return 0;
 }
 
-int cs_load_seccomp(const struct cs_plan *p, const char **step) {
+int cs_load_seccomp(const struct cs_plan *p, int *listener, const char **step) {
+    if (listener) *listener = -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { *step = "no_new_privs"; return -1; }
     if (p->seccomp_filter && p->seccomp_len > 0) {
         struct sock_fprog prog = { .len = p->seccomp_len, .filter = (struct sock_filter *)p->seccomp_filter };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) { *step = "seccomp"; return -1; }
+        unsigned long flags = listener && p->denial_fd >= 0 ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+        long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+        if (r < 0) { *step = "seccomp"; return -1; }
+        if (flags) *listener = (int)r;
     }
     return 0;
 }

@@ -223,7 +223,7 @@ void cs_start_egress_relay(const struct cs_plan *p, int setup_fd) {
         const char *step = "";
         if (cs_drop_capabilities(&step) != 0) cs_die(setup_fd, CS_STAGE_EGRESS_RELAY, step, errno);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-        if (cs_load_seccomp(p, &step) != 0) cs_die(setup_fd, CS_STAGE_EGRESS_RELAY, step, errno);
+        if (cs_load_seccomp(p, NULL, &step) != 0) cs_die(setup_fd, CS_STAGE_EGRESS_RELAY, step, errno);
         ssize_t w;
         do { w = write(ready[1], "R", 1); } while (w < 0 && errno == EINTR);
         close(ready[1]);

@@ -26,9 +26,10 @@ static void wire_stdio(const struct cs_plan *p, int setup_fd) {
     int err = p->stderr_fd >= 0 ? p->stderr_fd : null_fd;
     if (dup2(out, 1) < 0) cs_die(setup_fd, CS_STAGE_STDIO, "stdout", errno);
     if (dup2(err, 2) < 0) cs_die(setup_fd, CS_STAGE_STDIO, "stderr", errno);
-    /* Everything beyond 0-2 goes: only the setup pipe survives until exec (close-on-exec). */
-    int keep[1] = { setup_fd };
-    cs_close_fds_except(keep, 1);
+    /* Everything beyond 0-2 goes: only the setup pipe and the denial socket survive until
+     * exec (both close-on-exec; the socket is closed before, once the listener is sent). */
+    int keep[2] = { setup_fd, p->denial_fd };
+    cs_close_fds_except(keep, p->denial_fd >= 0 ? 2 : 1);
     if (fcntl(setup_fd, F_SETFD, FD_CLOEXEC) < 0) cs_die(setup_fd, CS_STAGE_STDIO, "setup pipe", errno);
 }
 
@@ -80,7 +81,14 @@ void cs_exec_workload(const struct cs_plan *p, int setup_fd) {
     if (chdir(p->cwd ? p->cwd : "/") != 0) cs_die(setup_fd, CS_STAGE_CHDIR, p->cwd, errno);
     drop_capabilities(setup_fd);
     const char *step = "";
-    if (cs_load_seccomp(p, &step) != 0)
+    int listener = -1;
+    if (cs_load_seccomp(p, &listener, &step) != 0)
         cs_die(setup_fd, step[0] == 'n' ? CS_STAGE_NO_NEW_PRIVS : CS_STAGE_SECCOMP, NULL, errno);
+    if (p->denial_fd >= 0) {
+        /* The command must never hold its own listener: it could answer its own denials. */
+        if (listener >= 0 && cs_send_listener(p->denial_fd, listener) != 0) cs_die(setup_fd, CS_STAGE_SECCOMP, "send listener", errno);
+        if (listener >= 0) close(listener);
+        close(p->denial_fd);
+    }
     exec_command(p, setup_fd);
 }

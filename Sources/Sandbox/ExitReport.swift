@@ -119,11 +119,15 @@ public struct ExitReport: Sendable, Equatable, Codable {
     /// Limits the sandbox asked for and ran without (rootless without a delegated cgroup),
     /// each with the reason. Always empty as root: there an unenforceable limit fails the launch.
     public var unenforcedLimits: [UnenforcedLimit]
+    /// Syscalls the seccomp profile refused with EPERM, by name, and how often: an agent
+    /// whose build fails with EPERM can tell seccomp was the reason.
+    public var deniedSyscalls: [String: UInt64]
 
     public init(exitClass: ExitClass, wallTime: Double = 0, cpuTime: Double = 0,
                 peakMemoryBytes: UInt64? = nil, stdoutBytes: UInt64 = 0, stderrBytes: UInt64 = 0,
                 stdoutTruncated: Bool = false, stderrTruncated: Bool = false,
-                rawWaitStatus: Int32? = nil, warnings: [String] = [], unenforcedLimits: [UnenforcedLimit] = []) {
+                rawWaitStatus: Int32? = nil, warnings: [String] = [], unenforcedLimits: [UnenforcedLimit] = [],
+                deniedSyscalls: [String: UInt64] = [:]) {
         self.exitClass = exitClass
         self.wallTime = wallTime
         self.cpuTime = cpuTime
@@ -135,11 +139,12 @@ public struct ExitReport: Sendable, Equatable, Codable {
         self.rawWaitStatus = rawWaitStatus
         self.warnings = warnings
         self.unenforcedLimits = unenforcedLimits
+        self.deniedSyscalls = deniedSyscalls
     }
 
     private enum CodingKeys: String, CodingKey {
         case exitClass, wallTime, cpuTime, peakMemoryBytes, stdoutBytes, stderrBytes, stdoutTruncated, stderrTruncated
-        case rawWaitStatus, warnings, unenforcedLimits
+        case rawWaitStatus, warnings, unenforcedLimits, deniedSyscalls
     }
 
     // Reports stored before `unenforcedLimits` existed still decode.
@@ -155,7 +160,8 @@ public struct ExitReport: Sendable, Equatable, Codable {
                   stderrTruncated: try c.decode(Bool.self, forKey: .stderrTruncated),
                   rawWaitStatus: try c.decodeIfPresent(Int32.self, forKey: .rawWaitStatus),
                   warnings: try c.decode([String].self, forKey: .warnings),
-                  unenforcedLimits: try c.decodeIfPresent([UnenforcedLimit].self, forKey: .unenforcedLimits) ?? [])
+                  unenforcedLimits: try c.decodeIfPresent([UnenforcedLimit].self, forKey: .unenforcedLimits) ?? [],
+                  deniedSyscalls: try c.decodeIfPresent([String: UInt64].self, forKey: .deniedSyscalls) ?? [:])
     }
 
     /// Exit status of `sandbox exec`, following `timeout`, `env` and `chroot`:

@@ -16,6 +16,7 @@ public enum ExitReportJSON {
         if let p = r.peakMemoryBytes { o["peak_memory_bytes"] = p }
         if let w = r.rawWaitStatus { o["wait_status"] = w }
         if !r.warnings.isEmpty { o["warnings"] = r.warnings }
+        if !r.deniedSyscalls.isEmpty { o["denied_syscalls"] = r.deniedSyscalls }
         if !r.unenforcedLimits.isEmpty {
             o["unenforced_limits"] = r.unenforcedLimits.map { ["limit": $0.limit.rawValue, "reason": $0.reason] }
         }

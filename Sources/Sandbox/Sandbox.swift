@@ -106,6 +106,15 @@ public enum Sandbox {
         let err = try OutputPipe(sink: spec.stderr)
         cleanup.pipes = [out, err]
 
+        // 4a. Seccomp denials: the workload sends its filter's listener over this socket pair.
+        var denials: [Int32] = [-1, -1]
+        if let program, program.reportsDenials {
+            guard cs_denial_socketpair(&denials) == 0 else {
+                throw SandboxError(stage: .seccomp, errno: errno, message: "seccomp: socketpair for the denial listener: \(String(cString: strerror(errno)))")
+            }
+            cleanup.fds = denials
+        }
+
         // 5. The plan, in C memory that outlives the clone.
         let arena = CArena()
         var plan = cs_plan()
@@ -137,6 +146,7 @@ public enum Sandbox {
             plan.seccomp_filter = arena.bytes(program.filter)
             plan.seccomp_len = UInt16(program.instructionCount)
         }
+        plan.denial_fd = denials[1]
         plan.rlimit_core = 0
         plan.rlimit_nofile = Int64(spec.maxOpenFiles)
         plan.rlimit_fsize = Int64(clamping: spec.maxFileSize ?? spec.defaultMaxFileSize)
@@ -178,13 +188,14 @@ public enum Sandbox {
         }
         out.closeWriteEnd()
         err.closeWriteEnd()
+        if denials[1] >= 0 { close(denials[1]) }
         cleanup.disarm()
         let launchLatency = ContinuousClock.now - started
         return SandboxHandle(child: child, spec: spec, cgroup: cgroup, stdout: out, stderr: err,
                              hostUID: hostUID, hostGID: hostGID, pool: pooled.map { (identities, $0) },
                              egress: cleanup.egress, warnings: warnings, unenforced: unenforced,
                              started: started, launchLatency: launchLatency, monitor: monitor,
-                             forwardSignalsFrom: forwardSignalsFrom)
+                             forwardSignalsFrom: forwardSignalsFrom, denialSocket: denials[0])
     }
 
     /// Makes a fresh 0711 directory for the sandbox's proxy socket and starts the proxy
@@ -307,6 +318,8 @@ struct LaunchCleanup {
     var cgroup: SandboxCgroup?
     var pipes: [OutputPipe] = []
     var egress: EgressEndpoint?
+    /// Descriptors to close (the denial socket pair).
+    var fds: [Int32] = []
     private var armed = true
 
     init(pool: HostIdentityPool, pooledID: UInt32?) { self.pool = pool; self.pooledID = pooledID }
@@ -316,6 +329,7 @@ struct LaunchCleanup {
     func run() {
         guard armed else { return }
         for p in pipes { p.closeAll() }
+        for fd in fds where fd >= 0 { close(fd) }
         egress?.stop()
         cgroup?.destroy()
         if let id = pooledID { pool.release(id) }

@@ -31,6 +31,8 @@ public final class SandboxHandle: @unchecked Sendable {
     private let wakeWrite: Int32
     /// A signalfd whose signals are passed on to the sandbox (-1: none).
     private let forwardFD: Int32
+    /// Where the workload sends its seccomp listener (-1: the filter reports no denials).
+    private let denialSocket: Int32
 
     /// Where the monitor loop runs.
     enum Monitor { case ownThread, callingThread }
@@ -47,7 +49,7 @@ public final class SandboxHandle: @unchecked Sendable {
     init(child: cs_child, spec: SandboxSpec, cgroup: SandboxCgroup?, stdout: OutputPipe, stderr: OutputPipe,
          hostUID: uid_t, hostGID: gid_t, pool: (HostIdentityPool, UInt32)?, egress: EgressEndpoint?, warnings: [String],
          unenforced: [UnenforcedLimit] = [], started: ContinuousClock.Instant, launchLatency: Duration, monitor: Monitor = .ownThread,
-         forwardSignalsFrom forwardFD: Int32 = -1) {
+         forwardSignalsFrom forwardFD: Int32 = -1, denialSocket: Int32 = -1) {
         self.child = child
         self.hostPID = child.pid
         self.spec = spec
@@ -61,6 +63,7 @@ public final class SandboxHandle: @unchecked Sendable {
         self.warnings = warnings
         self.unenforced = unenforced
         self.forwardFD = forwardFD
+        self.denialSocket = denialSocket
         self.started = started
         self.launchLatency = launchLatency
         var fds: [Int32] = [-1, -1]
@@ -124,6 +127,9 @@ public final class SandboxHandle: @unchecked Sendable {
         var outOpen = [true, true]
         var exited = false
         var forwarded = 0
+        var denialSocketOpen = denialSocket >= 0
+        var listener: Int32 = -1
+        var denied: [Int32: UInt64] = [:]
         var buf = [UInt8](repeating: 0, count: 65536)
         // Kernels without memory.peak: the peak is the highest memory.current seen.
         let sampling = cgroup?.needsPeakSampling ?? false
@@ -147,6 +153,9 @@ public final class SandboxHandle: @unchecked Sendable {
             // Forwarded output the consumer has not taken yet: written when it can be.
             if let fd = stdoutPipe.collector.waitingFD { fds.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)); roles.append(6) }
             if let fd = stderrPipe.collector.waitingFD { fds.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)); roles.append(7) }
+            // Seccomp denials: first the listener arrives, then its notifications, each answered at once.
+            if denialSocketOpen { fds.append(pollfd(fd: denialSocket, events: Int16(POLLIN), revents: 0)); roles.append(8) }
+            if listener >= 0 { fds.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0)); roles.append(9) }
 
             var timeoutMS: Int32 = -1
             let now = clock.now
@@ -189,6 +198,19 @@ public final class SandboxHandle: @unchecked Sendable {
                             beginTeardown()
                         }
                     }
+                case 8:
+                    let fd = cs_receive_listener(denialSocket)
+                    if fd >= 0 { listener = fd }
+                    if fd >= 0 || errno != EAGAIN { denialSocketOpen = false }
+                case 9:
+                    if p.revents & Int16(POLLIN) != 0 {
+                        let nr = cs_answer_denial(listener)
+                        if nr >= 0 { denied[nr, default: 0] += 1 } else if nr == -2 { close(listener); listener = -1 }
+                    } else {
+                        // Every process that could be refused is gone.
+                        close(listener)
+                        listener = -1
+                    }
                 case 6, 7:
                     (roles[i] == 6 ? stdoutPipe : stderrPipe).collector.flushSome()
                 case 5:
@@ -214,9 +236,13 @@ public final class SandboxHandle: @unchecked Sendable {
             }
         }
         if setupOpen { close(child.setup_fd) }
+        if listener >= 0 { close(listener) }
+        if denialSocket >= 0 { close(denialSocket) }
+        deniedSyscalls = SeccompSyscallNames.named(denied)
         finish(timedOut: timedOut, cancelled: cancelled, setupRecord: setupRecord)
     }
 
+    private var deniedSyscalls: [String: UInt64] = [:]
     private var reaped = false
     private var reapedStatus: Int32 = 0
     private var reapedCPU: Double = 0
@@ -278,7 +304,8 @@ public final class SandboxHandle: @unchecked Sendable {
         let report = ExitReport(exitClass: exitClass, wallTime: wall, cpuTime: cpu, peakMemoryBytes: peak,
                                 stdoutBytes: outC.total, stderrBytes: errC.total,
                                 stdoutTruncated: outC.truncated, stderrTruncated: errC.truncated,
-                                rawWaitStatus: status, warnings: warnings, unenforcedLimits: unenforced)
+                                rawWaitStatus: status, warnings: warnings, unenforcedLimits: unenforced,
+                                deniedSyscalls: deniedSyscalls)
         // Output the consumer has not read yet: now that the sandbox is gone and measured,
         // this may wait for it as long as it takes.
         outC.flushAll()

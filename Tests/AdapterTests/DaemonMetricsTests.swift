@@ -112,4 +112,17 @@ final class DaemonMetricsTests: XCTestCase {
         XCTAssertEqual(m.sandboxLaunch.count, 1)
         XCTAssertEqual(m.attemptDuration.count, 1, "an attempt without a sandbox has no duration to observe")
     }
+
+    func testSeccompDenialsOfFinishedAttemptsAreCountedBySyscall() throws {
+        let m = DaemonMetrics()
+        let task = TaskSpec(id: "t_sec", repo: RepoRef(owner: "a", name: "b", cloneURL: "https://example.invalid/a/b.git", defaultBranch: "main"),
+                            trigger: .issueAssigned, kind: .fixIssue(issueNumber: 1, title: "t", body: ""),
+                            familiar: FamiliarRef(id: "f", displayName: "F"))
+        let done = AttemptOutcome(attemptClass: .completed, disposition: .success, reason: "ok")
+        m.attemptObserver.attemptFinished(task, 1, done, ExitReport(exitClass: .exited(code: 0), deniedSyscalls: ["mount": 2, "keyctl": 1]))
+        m.attemptObserver.attemptFinished(task, 2, done, ExitReport(exitClass: .exited(code: 0), deniedSyscalls: ["mount": 1]))
+        let s = parse(m.render(store: nil))
+        let denials = Dictionary(uniqueKeysWithValues: s.filter { $0.name == "coven_seccomp_denials_total" }.map { ($0.labels, $0.value) })
+        XCTAssertEqual(denials, [#"{syscall="keyctl"}"#: 1, #"{syscall="mount"}"#: 3], "denials summed over attempts, by syscall")
+    }
 }

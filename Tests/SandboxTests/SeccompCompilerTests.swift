@@ -8,7 +8,9 @@ import XCTest
 /// check what the kernel would decide for given syscalls, without loading any filter.
 final class SeccompCompilerTests: XCTestCase {
 
-    static let EPERM: UInt32 = 0x0005_0001
+    /// What an EPERM rule compiles to: a user notification, which the supervisor answers
+    /// with EPERM and counts (SeccompAction.reportingDenials).
+    static let EPERM: UInt32 = 0x7fc0_0000
     static let ENOSYS: UInt32 = 0x0005_0026
     static let ALLOW: UInt32 = 0x7fff_0000
     static let KILL_PROCESS: UInt32 = 0x8000_0000
@@ -155,9 +157,21 @@ final class SeccompCompilerTests: XCTestCase {
         XCTAssertEqual(verdict(p, "personality", [0x0040_0000]), Self.EPERM, "READ_IMPLIES_EXEC")
     }
 
+    func testEPERMRefusalsAreUserNotificationsAndOtherErrnosStayInTheKernel() throws {
+        let p = try compile(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}, {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}"#)
+        XCTAssertEqual(verdict(p, "keyctl"), Self.EPERM, "an EPERM refusal is answered (and counted) by the supervisor")
+        XCTAssertEqual(verdict(p, "clone3"), 0x0005_0026, "ENOSYS (libc meets it on every thread it starts) stays in the kernel")
+        XCTAssertTrue(p.reportsDenials, "a program with a user-notification rule needs a listener")
+    }
+
+    func testAProgramWithoutEPERMRulesNeedsNoListener() throws {
+        let p = try compile(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}"#)
+        XCTAssertFalse(p.reportsDenials)
+    }
+
     func testPseudoCodeShowsTheKeyRules() throws {
         let pfc = try defaultProgram().pseudoCode
-        for expected in ["action ERRNO(38);", "action ERRNO(1);", "# invalid architecture action\naction KILL_PROCESS;",
+        for expected in ["action ERRNO(38);", "action 0x7fc00000;", "# invalid architecture action\naction KILL_PROCESS;",
                          "if ($a0.lo32 & 0x7e020080 == 0)", "if ($a1.hi32 & 0x00000000 == 0)",
                          "if ($a1.lo32 & 0x00000010 == 0)"] {
             XCTAssertTrue(pfc.contains(expected), "pseudo code lacks \(expected.debugDescription):\n\(pfc.prefix(3000))")

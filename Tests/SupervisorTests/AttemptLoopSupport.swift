@@ -115,7 +115,8 @@ final class AttemptLoopFixture {
 
 enum FakeRuntime {
     /// Modes: ok (commit+push a branch, valid success result), exit1, needs-input, exit2, exit5,
-    /// no-result, sleep, symlink, huge, wrong-version, malformed, extra-key, leak-probe.
+    /// no-result, sleep, symlink, huge, wrong-version, malformed, extra-key, leak-probe, refused
+    /// (its build "fails" on a syscall the profile refuses).
     static let script = #"""
     #!/bin/sh
     # Fake coven-code for tests: MODE --headless --context BRIEF --output RESULT
@@ -131,6 +132,7 @@ enum FakeRuntime {
     needs-input) result needs_input null '[]' "which one?" "Should I use A or B?"; exit 3;;
     exit3-success) result success null '[]' "done" ""; exit 3;;
     exit2) exit 2;;
+    refused) python3 -c 'import ctypes; ctypes.CDLL(None).unshare(0x10000000)'; result failure null '[]' "EPERM" ""; exit 1;;
     exit5) exit 5;;
     no-result) exit 0;;
     sleep) trap '' TERM; sleep 300; exit 0;;

@@ -46,6 +46,13 @@ final class AttemptLoopTests: XCTestCase {
         XCTAssertTrue((d.attempts.first?.note ?? "").contains("mismatch"), "expected a mismatch note, got \(d.attempts.first?.note ?? "nil")")
     }
 
+    func testTheTaskRecordNamesTheSyscallsSeccompRefused() throws {
+        let d = try fx.run(mode: "refused")
+        XCTAssertEqual(d.attempts.first?.exitReport?.deniedSyscalls, ["unshare": 1], "the stored exit report counts the denial")
+        let json = String(decoding: TaskJSON.data(d), as: UTF8.self)
+        XCTAssertTrue(json.contains("\"denied_syscalls\""), "the task record shows it: \(json.prefix(800))")
+    }
+
     func testExitTwoForeverIsRetriedToTheBudgetThenFails() throws {
         let d = try fx.run(mode: "exit2", maxRetries: 2)
         XCTAssertEqual(d.attempts.count, 3, "max_retries 2 means three runs")

@@ -42,6 +42,8 @@ public final class Histogram: Sendable {
 /// The daemon's metrics, served at `GET /metrics` in the Prometheus text format 0.0.4.
 ///
 /// - `coven_tasks{state}` (gauge): tasks in each state, read from the store
+/// - `coven_seccomp_denials_total{syscall}` (counter): syscalls refused with EPERM by the
+///   attempts' seccomp profiles, from their exit reports
 /// - `coven_attempts_total{class}` (counter): attempts by classification, from the store
 ///   (so it survives restarts); attempts in flight count as `running`
 /// - `coven_webhook_responses_total{status}` (counter): answers given on `/webhook`
@@ -57,6 +59,8 @@ public final class DaemonMetrics: Sendable {
     public let sandboxLaunch = Histogram(buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
     public let attemptDuration = Histogram(buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600])
     private let webhookResponses = Mutex<[Int: UInt64]>([:])
+    /// Syscalls attempts' seccomp profiles refused with EPERM, by name, since the start.
+    private let seccompDenials = Mutex<[String: UInt64]>([:])
     /// The process-wide egress counters and the number of proxies running.
     private let egress: @Sendable () -> (counters: EgressCounters, activeProxies: Int)
 
@@ -76,9 +80,16 @@ public final class DaemonMetrics: Sendable {
     public var attemptObserver: AttemptObserver {
         AttemptObserver(
             sandboxLaunched: { [sandboxLaunch] _, _, latency in sandboxLaunch.observe(latency.seconds) },
-            attemptFinished: { [attemptDuration] _, _, _, report in
-                if let report { attemptDuration.observe(report.wallTime) }
+            attemptFinished: { [attemptDuration, self] _, _, _, report in
+                guard let report else { return }
+                attemptDuration.observe(report.wallTime)
+                self.countDenials(report.deniedSyscalls)
             })
+    }
+
+    private func countDenials(_ denied: [String: UInt64]) {
+        if denied.isEmpty { return }
+        seccompDenials.withLock { for (name, n) in denied { $0[name, default: 0] += n } }
     }
 
     /// The whole exposition text. Store figures are left out (and `coven_store_up` is 0)
@@ -111,6 +122,11 @@ public final class DaemonMetrics: Sendable {
         header("coven_webhook_responses_total", "counter", "Responses to webhook deliveries by HTTP status.")
         for (status, n) in webhookResponses.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
             out.append("coven_webhook_responses_total{status=\"\(status)\"} \(n)")
+        }
+
+        header("coven_seccomp_denials_total", "counter", "Syscalls attempts' seccomp profiles refused with EPERM, by syscall.")
+        for (name, n) in seccompDenials.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            out.append("coven_seccomp_denials_total{syscall=\"\(Self.escape(name))\"} \(n)")
         }
 
         header("coven_sandbox_launch_seconds", "histogram", "Time from launch request to the sandbox running its command.")

@@ -140,6 +140,10 @@ struct cs_plan {
 
     const void *seccomp_filter;  /* struct sock_filter[], or NULL for none */
     unsigned short seccomp_len;  /* number of instructions */
+    /* The filter's EPERM rules are SECCOMP_RET_USER_NOTIF: the workload loads it with a
+     * listener and sends that over this socket (SCM_RIGHTS) before execve. -1: no listener
+     * (the filter then has no USER_NOTIF rules). */
+    int denial_fd;
 
     int64_t rlimit_core;         /* -1 = leave as inherited */
     int64_t rlimit_nofile;
@@ -216,6 +220,13 @@ int cs_pidfd_send_signal(int pidfd, int sig);
 int cs_forwarded_signals_fd(void);
 /* One signal read from that fd: its number, or 0 when none is pending. */
 int cs_read_signal(int fd);
+/* Seccomp denials (denials.c). A SEQPACKET socket pair, close-on-exec. */
+int cs_denial_socketpair(int fds[2]);
+/* The listener the workload sent on `sock`, or -1 (errno EAGAIN: not yet). */
+int cs_receive_listener(int sock);
+/* Answers one pending notification of `listener` with EPERM: returns its syscall number,
+ * -1 when none could be read (errno), -2 when the kernel's structs are not understood. */
+int cs_answer_denial(int listener);
 /* accept4 with SOCK_CLOEXEC. */
 int cs_accept(int fd);
 /* The uid and pid of a unix-socket peer (SO_PEERCRED); 0 or -1. */

@@ -10,8 +10,9 @@ public enum SeccompCompiler {
     /// Part of every `SeccompCache` key: bump it whenever a change here changes the program
     /// compiled from the same profile (libseccomp attributes, rule order, host assumptions),
     /// or programs compiled by the previous build keep being loaded from the cache.
-    /// "tree" = SCMP_FLTATR_CTL_OPTIMIZE 2, no capabilities.
-    public static let revision = "no-caps,tree"
+    /// "tree" = SCMP_FLTATR_CTL_OPTIMIZE 2, no capabilities; "notify-eperm" = EPERM rules
+    /// compiled as user notifications (`SeccompAction.reportingDenials`).
+    public static let revision = "no-caps,tree,notify-eperm"
 }
 
 /// A compiled seccomp filter, ready for the child to load.
@@ -20,6 +21,19 @@ public struct SeccompProgram: Sendable {
     /// `seccomp(SECCOMP_SET_MODE_FILTER, 0, &(struct sock_fprog){ n, filter })`.
     public let filter: [UInt8]
     public var instructionCount: Int { filter.count / 8 }
+
+    /// True when some rule returns SECCOMP_RET_USER_NOTIF, so the sandbox needs a listener:
+    /// a `ret #k` (BPF_RET|BPF_K) whose action bits are USER_NOTIF.
+    public var reportsDenials: Bool {
+        var i = 0
+        while i + 8 <= filter.count {
+            let code = UInt16(filter[i]) | UInt16(filter[i + 1]) << 8
+            let k = UInt32(filter[i + 4]) | UInt32(filter[i + 5]) << 8 | UInt32(filter[i + 6]) << 16 | UInt32(filter[i + 7]) << 24
+            if code == 0x06 && k & 0xffff_0000 == SeccompAction.notify.rawValue { return true }
+            i += 8
+        }
+        return false
+    }
     /// Non-fatal findings, e.g. "seccomp: unknown syscall 'foo' in syscalls[12] skipped".
     public let warnings: [String]
     /// libseccomp's pseudo filter code (`seccomp_export_pfc`) of the same filter: a
@@ -41,6 +55,15 @@ let bpfMaxInstructions = 4096
 let maxLibseccompErrno: UInt16 = 4094
 
 extension SeccompAction {
+    /// EPERM refusals become user notifications: the supervisor answers EPERM all the same,
+    /// and so learns which syscalls were refused (an agent whose build fails with EPERM can
+    /// then be told). Other errnos stay in the kernel: ENOSYS for clone3, say, which libc
+    /// meets on every thread it starts, would cost a round trip each time.
+    var reportingDenials: SeccompAction {
+        if case .errno(let e) = self, e == UInt16(EPERM) { return .notify }
+        return self
+    }
+
     /// The nearest action libseccomp accepts: SCMP_ACT_ERRNO above 4094 (Docker's example
     /// profile uses 12345, which the kernel would clamp to 4095 = MAX_ERRNO) becomes
     /// ERRNO(4094). Neither is a real errno; the call fails either way.
@@ -147,7 +170,9 @@ extension SeccompProfile {
         entries.removeAll { $0.rule.action.isSame(as: defaultAction) }
 
         // BUILD.
-        guard let ctx = seccomp_init(defaultAction.rawValue) else {
+        // EPERM refusals become user notifications here, after the checks, which speak of
+        // the profile's own actions.
+        guard let ctx = seccomp_init(defaultAction.reportingDenials.rawValue) else {
             throw SeccompError("\(prefix): seccomp_init(\(defaultAction)) failed")
         }
         defer { seccomp_release(ctx) }
@@ -166,7 +191,7 @@ extension SeccompProfile {
                              datum_a: a.value, datum_b: a.valueTwo)
             }
             let rc = cmps.withUnsafeMutableBufferPointer { buf in
-                seccomp_rule_add_array(ctx, e.rule.action.rawValue, e.nr, UInt32(buf.count), buf.baseAddress)
+                seccomp_rule_add_array(ctx, e.rule.action.reportingDenials.rawValue, e.nr, UInt32(buf.count), buf.baseAddress)
             }
             if rc == -EEXIST { continue }  // the same rule twice: harmless
             if rc < 0 {

@@ -34,6 +34,9 @@ public enum SeccompAction: Sendable, Hashable, CustomStringConvertible {
     case trace(UInt16)
     /// Allow, but log.
     case log
+    /// `SECCOMP_RET_USER_NOTIF`: the supervisor decides. Never from a profile: the compiler
+    /// turns EPERM rules into it, and the supervisor answers EPERM and counts the denial.
+    case notify
 
     /// The action value as libseccomp and the kernel know it (`SCMP_ACT_*`, see
     /// /usr/include/seccomp.h; the function-like macros are not importable into Swift).
@@ -46,6 +49,7 @@ public enum SeccompAction: Sendable, Hashable, CustomStringConvertible {
         case .trap: return 0x0003_0000
         case .trace(let m): return 0x7ff0_0000 | UInt32(m)
         case .log: return 0x7ffc_0000
+        case .notify: return 0x7fc0_0000
         }
     }
 
@@ -59,6 +63,7 @@ public enum SeccompAction: Sendable, Hashable, CustomStringConvertible {
         case .trap: return "SCMP_ACT_TRAP"
         case .trace(let m): return "SCMP_ACT_TRACE(\(m))"
         case .log: return "SCMP_ACT_LOG"
+        case .notify: return "SCMP_ACT_NOTIFY"
         }
     }
 
