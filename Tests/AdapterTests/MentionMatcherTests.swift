@@ -67,6 +67,33 @@ final class MentionMatcherTests: XCTestCase {
         ])
     }
 
+    func testMentionsInCodeOrQuotesDoNotCount() {
+        check([
+            Case("```\n@cody fix\n```", false, "fenced code block"),
+            Case("~~~sh\n@cody\n~~~", false, "tilde fence"),
+            Case("```\nstill open\n@cody", false, "an unclosed fence runs to the end"),
+            Case("  ```\n@cody\n  ```", false, "a fence indented up to three spaces"),
+            Case("text\n\n    @cody in code\n", false, "indented code block after a blank line"),
+            Case("\t@cody", false, "tab-indented code block at the start"),
+            Case("> @cody said this", false, "block quote"),
+            Case("   > @cody", false, "indented block quote"),
+            Case("see `x @cody` here", false, "inside a code span"),
+            Case("see ``a ` @cody`` here", false, "inside a double-backtick code span"),
+        ])
+    }
+
+    func testMentionsAroundCodeAndQuotesCount() {
+        check([
+            Case("```\ncode\n```\n@cody please", true, "after a closed fence"),
+            Case("````\n```\n@cody\n````", false, "a shorter run does not close a longer fence"),
+            Case("para\n    @cody continues it", true, "an indented line right after prose continues the paragraph"),
+            Case("> quote\n\n@cody", true, "after a quote"),
+            Case("`code` then @cody", true, "after a code span"),
+            Case("an unmatched ` then @cody", true, "a lone backtick is text"),
+            Case("```not a fence``` @cody", true, "backticks on one line are a code span, not a fence"),
+        ])
+    }
+
     func testMatchingIsCaseInsensitive() {
         check([
             Case("@Cody thanks", true, "capitalised"),

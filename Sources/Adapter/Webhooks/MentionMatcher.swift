@@ -10,14 +10,14 @@
 ///   letter, digit, `-`, `_`, `/` or `@` — so `@codyx`, `@cody-2`, `@cody_x` and
 ///   `@cody/team` are not mentions of `cody`, while `@cody.` at a sentence end is.
 ///
-/// Code spans and quoted text are not special-cased: `` `@cody` `` is not a mention
-/// because of the backtick before the `@`, but a fenced block's `@cody` is.
+/// Only prose counts, as GitHub notifies only those: a mention inside a code span, a fenced
+/// or indented code block, or a block quote is not one (`MarkdownProse`).
 public enum MentionMatcher {
     /// True when `body` mentions `handle` (given with or without `@` / trailing `[bot]`).
     public static func mentions(body: String, handle: String) -> Bool {
         let h = Array(GitHubLogin.normalized(handle).unicodeScalars)
         guard !h.isEmpty else { return false }
-        let text = Array(body.unicodeScalars)
+        let text = Array(MarkdownProse.visible(body).unicodeScalars)
         let bot = Array("[bot]".unicodeScalars)
         var i = 0
         while i < text.count {
