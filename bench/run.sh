@@ -11,3 +11,6 @@ echo "== webhook ingestion =="
 echo
 echo "== egress proxy =="
 "$BIN/coven-bench" egress --iterations "${BENCH_EGRESS_ITERATIONS:-300}" --megabytes "${BENCH_EGRESS_MB:-256}"
+echo
+echo "== task claim =="
+"$BIN/coven-bench" claim --queued "${BENCH_CLAIM_QUEUED:-1000,27000}"

@@ -27,12 +27,62 @@ public struct TaskOutcome: Sendable, Equatable {
     }
 }
 
+/// One lifecycle event, as the outbox delivers it.
+public enum PublicationEvent: Sendable, Equatable {
+    case queued(TaskSpec)
+    case started(TaskSpec, attempt: Int)
+    case finished(TaskSpec, TaskOutcome)
+
+    public var task: TaskSpec {
+        switch self {
+        case .queued(let t), .started(let t, _), .finished(let t, _): return t
+        }
+    }
+
+    /// "queued", "started", "finished" (the outbox's `event` column).
+    public var name: String {
+        switch self {
+        case .queued: return "queued"
+        case .started: return "started"
+        case .finished: return "finished"
+        }
+    }
+}
+
+/// Why a publication is to be delivered again later.
+public enum PublicationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Nothing is wrong with the event, the far end is (unreachable, 5xx, rate limited):
+    /// the outbox keeps it and delivers it again after a backoff.
+    case retryLater(reason: String)
+
+    public var description: String {
+        switch self { case .retryLater(let r): return "publication deferred: \(r)" }
+    }
+}
+
 /// Receives task lifecycle events (the GitHub Check Run publisher, the log, tests).
-/// Implementations must not throw at the caller: failures to publish are theirs to log.
+///
+/// The supervisor's outbox delivers each event through `publish`, at least once: an
+/// event is removed from the store only after `publish` returned, so after a crash it
+/// is delivered again, and the implementation must make that harmless (idempotent).
+/// `publish` throws `.retryLater` for a failure worth retrying; anything else is the
+/// implementation's to log, and the event counts as delivered. The default `publish`
+/// calls the three event methods and never asks for a retry.
 public protocol Publisher: Sendable {
     func taskQueued(_ task: TaskSpec) async
     func attemptStarted(_ task: TaskSpec, attempt: Int) async
     func taskFinished(_ task: TaskSpec, outcome: TaskOutcome) async
+    func publish(_ event: PublicationEvent) async throws(PublicationError)
+}
+
+extension Publisher {
+    public func publish(_ event: PublicationEvent) async throws(PublicationError) {
+        switch event {
+        case .queued(let t): await taskQueued(t)
+        case .started(let t, let n): await attemptStarted(t, attempt: n)
+        case .finished(let t, let o): await taskFinished(t, outcome: o)
+        }
+    }
 }
 
 /// Publishes nowhere.

@@ -39,6 +39,7 @@ public enum TaskJSON {
             ]
             if let e = a.endedAt { ao["ended_at"] = time(e) }
             if let c = a.classification { ao["classification"] = c.rawValue }
+            if let i = a.interruptedBy { ao["interrupted_by"] = i.rawValue }
             if let n = a.note { ao["note"] = n }
             if let rep = a.exitReport { ao["exit_report"] = ExitReportJSON.object(rep) }
             if includeOutput {

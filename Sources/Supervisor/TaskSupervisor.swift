@@ -9,16 +9,23 @@ public struct SupervisorSettings: Sendable {
     /// Attempts running at once for one GitHub installation (tenant).
     public var perInstallationConcurrency: Int
     public var retry: RetryPolicy
-    /// On SIGTERM/SIGINT: how long running attempts may go on before they are torn down.
+    /// How many times a task may be interrupted by the supervisor dying (kill -9, a
+    /// crash) before it fails "interrupted too often". Its own budget: crashes do not use
+    /// up `retry`, and attempts torn down by a graceful shutdown count against nothing.
+    public var maxCrashInterruptions: Int
+    /// On SIGTERM/SIGINT: how long running attempts may go on before they are torn down,
+    /// and the bound of the whole shutdown but the teardown itself (publications included).
     public var shutdownGrace: Duration
     /// How often the dispatcher looks for tasks whose backoff has passed.
     public var pollInterval: Duration
 
     public init(globalConcurrency: Int = 2, perInstallationConcurrency: Int = 1, retry: RetryPolicy = RetryPolicy(),
-                shutdownGrace: Duration = .seconds(30), pollInterval: Duration = .milliseconds(250)) {
+                maxCrashInterruptions: Int = 3, shutdownGrace: Duration = .seconds(30),
+                pollInterval: Duration = .milliseconds(250)) {
         self.globalConcurrency = globalConcurrency
         self.perInstallationConcurrency = perInstallationConcurrency
         self.retry = retry
+        self.maxCrashInterruptions = max(1, maxCrashInterruptions)
         self.shutdownGrace = shutdownGrace
         self.pollInterval = pollInterval
     }
@@ -47,7 +54,7 @@ public final class TaskSupervisor: @unchecked Sendable {
     public let runner: AttemptRunner
     public let settings: SupervisorSettings
     private let tokens: (any GitTokenProvider)?
-    private let publication: PublicationQueue
+    private let publication: PublicationOutbox
     private let log: @Sendable (String, [String: String]) -> Void
     private let observer: AttemptObserver?
 
@@ -72,23 +79,22 @@ public final class TaskSupervisor: @unchecked Sendable {
         self.store = store
         self.runner = runner
         self.tokens = tokens
-        self.publication = PublicationQueue(publisher: publisher)
+        self.publication = PublicationOutbox(store: store, publisher: publisher, log: log)
         self.settings = settings
         self.log = log
         self.observer = observer
     }
 
-    /// Recovers attempts a previous run left `running` (they become `interrupted`
-    /// and count against the retry budget), then starts dispatching.
+    /// Recovers attempts a previous run left `running` (it was killed or crashed: they
+    /// become `interrupted` and count against the crash budget), resumes the publication
+    /// outbox, then starts dispatching.
     public func start() throws {
-        let recovered = try store.recoverInterrupted(maxAttempts: settings.retry.maxAttempts)
+        let recovered = try store.recoverInterrupted(maxCrashInterruptions: settings.maxCrashInterruptions,
+                                                     retry: settings.retry)
         for r in recovered {
             log("attempt_interrupted", ["task": r.taskID, "attempt": r.interruptedAttempt.map(String.init) ?? "-", "state": r.state.rawValue])
-            if r.state == .failed, let detail = try? store.task(id: r.taskID) {
-                publication.taskFinished(detail.record.spec, outcome: TaskOutcome(state: .failed, disposition: .failure,
-                                                                                  reason: detail.record.finalReason))
-            }
         }
+        publication.start()
         if runner.config.network != .host {
             Sandbox.keepNetworkNamespacesReady(min(max(settings.globalConcurrency, 1), 4))
         }
@@ -105,26 +111,25 @@ public final class TaskSupervisor: @unchecked Sendable {
         t.start()
     }
 
-    /// Stores the task (durable before this returns) and wakes the dispatcher.
+    /// Stores the task with its `queued` publication (durable before this returns) and
+    /// wakes the dispatcher and the outbox.
     public func submit(_ spec: TaskSpec) throws {
         try store.insert(spec)
-        publication.taskQueued(spec)
+        publication.wake()
         wake()
     }
 
-    /// Announces a task that was stored elsewhere (e.g. with its webhook delivery).
+    /// Announces a task that was stored elsewhere (e.g. with its webhook delivery; the
+    /// store queued its publication in the same transaction).
     public func announce(_ spec: TaskSpec) {
-        publication.taskQueued(spec)
+        publication.wake()
         wake()
     }
 
     /// Cancels a task: a queued one at once, a running one by tearing its sandbox down.
     public func cancel(taskID: String) throws -> CancelResult {
         let result = try store.cancel(taskID: taskID)
-        if case .cancelled = result, let detail = try? store.task(id: taskID) {
-            publication.taskFinished(detail.record.spec, outcome: TaskOutcome(state: .cancelled, disposition: .cancelled,
-                                                                              reason: detail.record.finalReason))
-        }
+        if case .cancelled = result { publication.wake() }
         cond.lock()
         if let r = running[taskID] {
             r.cancelRequested = true
@@ -139,14 +144,17 @@ public final class TaskSupervisor: @unchecked Sendable {
         return Array(running.keys)
     }
 
-    /// Stops claiming, lets running attempts go on for the shutdown grace, then tears
-    /// them down. Their attempts stay `running` in the store and become
-    /// `interrupted` at the next start. Blocks until all attempt threads are done.
-    public func shutdown() {
+    /// Stops claiming, lets running attempts go on until `deadline` (default: the shutdown
+    /// grace from now), then tears them down and records them `interrupted` by the
+    /// shutdown: their tasks are queued again, counting against no budget. Meanwhile the
+    /// outbox goes on publishing, until it is drained or the deadline passes; what is left
+    /// is published at the next start. So the whole takes at most until the deadline plus
+    /// the teardown (`AttemptConfig.grace`). Blocks until all attempt threads are done.
+    public func shutdown(deadline: Date? = nil) {
+        let deadline = deadline ?? Date().addingTimeInterval(settings.shutdownGrace.seconds)
         cond.lock()
         stopping = true
         cond.broadcast()
-        let deadline = Date().addingTimeInterval(settings.shutdownGrace.seconds)
         while !running.isEmpty && Date() < deadline { _ = cond.wait(until: deadline) }
         if !running.isEmpty {
             tearingDown = true
@@ -154,11 +162,15 @@ public final class TaskSupervisor: @unchecked Sendable {
             while !running.isEmpty { cond.wait() }
         }
         cond.unlock()
-        publication.flush()
+        publication.drain(until: deadline)
+        publication.stop()
     }
 
-    /// Waits for every publisher event posted so far (for short-lived commands).
-    public func flushPublications(timeout: TimeInterval = 30) { publication.flush(timeout: timeout) }
+    /// Waits until no publication is due and none is being delivered, or `timeout`.
+    @discardableResult
+    public func flushPublications(timeout: TimeInterval = 30) -> Bool {
+        publication.drain(until: Date().addingTimeInterval(timeout))
+    }
 
     /// Blocks until the task reaches a final state (or `timeout`), returning its record.
     public func waitForFinalState(taskID: String, timeout: Duration) -> TaskDetail? {
@@ -209,7 +221,7 @@ public final class TaskSupervisor: @unchecked Sendable {
 
     private func runAttempt(_ r: RunningAttempt) {
         let spec = r.spec
-        publication.attemptStarted(spec, attempt: r.attempt)
+        publication.wake()   // the claim queued its `started` publication
         log("attempt_started", ["task": spec.id, "attempt": String(r.attempt)])
 
         var token: String?
@@ -245,9 +257,10 @@ public final class TaskSupervisor: @unchecked Sendable {
         }
 
         cond.lock()
-        let shutdownTeardown = tearingDown && !r.cancelRequested
+        // Torn down by the shutdown, not ended by itself or by a cancel request.
+        let shutdownTeardown = tearingDown && !r.cancelRequested && run.outcome.attemptClass == .cancelled
         cond.unlock()
-        if !shutdownTeardown { record(r, run) }
+        if shutdownTeardown { recordShutdownInterruption(r, run) } else { record(r, run) }
         observer?.attemptFinished(spec, r.attempt, run.outcome, run.report)
         var fields = ["task": spec.id, "attempt": String(r.attempt), "class": run.outcome.attemptClass.rawValue,
                       "reason": run.outcome.reason]
@@ -264,37 +277,37 @@ public final class TaskSupervisor: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Writes the attempt and moves the task on: complete, retry later, fail or cancel.
+    /// Writes the attempt and moves the task on (complete, retry later, fail or cancel)
+    /// in one transaction, with the publication of a final state.
     private func record(_ r: RunningAttempt, _ run: AttemptRun) {
         let spec = r.spec
-        let o = run.outcome
         do {
-            try store.finishAttempt(taskID: spec.id, attempt: r.attempt, report: run.report, classification: o.attemptClass,
-                                    note: o.noteText.isEmpty ? nil : o.noteText, stdout: run.stdout, stderr: run.stderr,
-                                    egressLog: run.egress?.jsonString)
-            let final: TaskOutcome?
-            switch o.attemptClass {
-            case .completed:
-                try store.complete(taskID: spec.id, disposition: o.disposition, result: o.result,
-                                   note: o.notes.isEmpty ? nil : o.notes.joined(separator: "; "))
-                final = TaskOutcome(state: .completed, disposition: o.disposition, result: o.result)
-            case .cancelled:
-                _ = try store.cancel(taskID: spec.id)
-                final = TaskOutcome(state: .cancelled, disposition: .cancelled, reason: "cancelled")
-            case .retrySafe where settings.retry.shouldRetry(afterAttempt: r.attempt, outcome: o):
-                let delay = settings.retry.delay(beforeRetry: r.attempt)
-                let state = try store.requeue(taskID: spec.id, notBefore: Date().addingTimeInterval(delay))
-                final = state == .cancelled ? TaskOutcome(state: .cancelled, disposition: .cancelled, reason: "cancelled") : nil
-                if final == nil { log("attempt_retry", ["task": spec.id, "after_s": String(format: "%.1f", delay)]) }
-            default:
-                let reason = r.attempt >= settings.retry.maxAttempts && o.isRetrySafe
-                    ? "gave up after \(r.attempt) attempts: \(o.reason)" : o.reason
-                try store.fail(taskID: spec.id, reason: reason)
-                final = TaskOutcome(state: .failed, disposition: .failure, reason: reason)
+            let transition = try store.recordAttempt(
+                taskID: spec.id, attempt: r.attempt,
+                AttemptEnd(report: run.report, outcome: run.outcome, stdout: run.stdout, stderr: run.stderr,
+                           egressLog: run.egress?.jsonString),
+                retry: settings.retry)
+            CrashPoint.attemptRecorded.reached()
+            if case .requeued(let notBefore) = transition {
+                log("attempt_retry", ["task": spec.id, "after_s": String(format: "%.1f", max(0, notBefore.timeIntervalSinceNow))])
+            } else {
+                publication.wake()
             }
-            if let final { publication.taskFinished(spec, outcome: final) }
         } catch {
             log("record_failed", ["task": spec.id, "error": "\(error)"])
+        }
+    }
+
+    /// The shutdown tore the attempt down: kept as interrupted, its task queued again
+    /// (uncounted) for the next start.
+    private func recordShutdownInterruption(_ r: RunningAttempt, _ run: AttemptRun) {
+        do {
+            let transition = try store.recordShutdownInterruption(taskID: r.spec.id, attempt: r.attempt, report: run.report,
+                                                                 stdout: run.stdout, stderr: run.stderr,
+                                                                 egressLog: run.egress?.jsonString)
+            if transition == .cancelled { publication.wake() }
+        } catch {
+            log("record_failed", ["task": r.spec.id, "error": "\(error)"])
         }
     }
 }

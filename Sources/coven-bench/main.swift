@@ -4,6 +4,7 @@ import Sandbox
 // coven-bench: side-by-side benchmarks, medians and ratios in one run.
 //   coven-bench launch [--iterations N] [--cli PATH]
 //   coven-bench egress [--iterations N] [--megabytes M] [--runs R] [--tunnels T]
+//   coven-bench claim [--queued N,M] [--installations I] [--claims C]
 
 let args = Array(CommandLine.arguments.dropFirst())
 let what = args.first ?? "launch"
@@ -28,7 +29,11 @@ case "webhook":
     WebhookBenchmark.run(cli: option("--cli", Bench.sibling("coven-supervisor")),
                          requests: Int(option("--requests", "4000")) ?? 4000,
                          concurrency: Int(option("--concurrency", "8")) ?? 8)
+case "claim":
+    ClaimBenchmark.run(queued: option("--queued", "1000,27000").split(separator: ",").compactMap { Int($0) },
+                       installations: Int(option("--installations", "20")) ?? 20,
+                       claims: Int(option("--claims", "500")) ?? 500)
 default:
-    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook|egress [--iterations N] [--requests N] [--concurrency N] [--megabytes M] [--runs R] [--tunnels T] [--cli PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook|egress|claim [--iterations N] [--requests N] [--concurrency N] [--megabytes M] [--runs R] [--tunnels T] [--cli PATH]\n".utf8))
     exit(2)
 }

@@ -30,10 +30,16 @@ extension Daemon {
             client: client,
             options: GitHubPublisher.Options(onCheckRunCreated: { taskID, id in index.set(taskID, id) }),
             log: { line in log("publish", ["message": Redactor.redactShapes(line)]) })
-        // Give back the runs of tasks that are not finished; forget the others.
+        // Give back the runs of tasks that are not finished, or whose end is still to be
+        // published (the outbox delivers it after this restart: it must update this run,
+        // not create a second); forget the others.
+        let pending = (try? store.tasksWithPendingPublications()) ?? []
         var keep: [String: Int64] = [:]
         for (taskID, id) in index.all {
-            if let state = try? store.task(id: taskID)?.record.state, state == .queued || state == .running {
+            if pending.contains(taskID) {
+                publisher.restoreCheckRun(id, forTask: taskID)
+                keep[taskID] = id
+            } else if let state = try? store.task(id: taskID)?.record.state, state == .queued || state == .running {
                 publisher.restoreCheckRun(id, forTask: taskID)
                 keep[taskID] = id
             }

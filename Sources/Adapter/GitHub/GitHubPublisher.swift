@@ -15,8 +15,14 @@ import Supervisor
 ///   comment (asking the question for needs_input).
 ///
 /// Every step is independent: a failure is logged through `log` (errors never carry
-/// tokens) and the remaining steps still run. Nothing is thrown at the caller. Tasks
-/// without an installation (local mode) are skipped with a log line.
+/// tokens) and the remaining steps still run. Through `publish` (what the supervisor's
+/// outbox calls), an event with a step that failed for a reason worth retrying (no
+/// response, 5xx, rate limited) then throws `.retryLater`, and is delivered again later;
+/// so is one whose pull request could not be opened for such a reason, before the Check
+/// Run is completed without it. Every step is safe to repeat: the Check Run id is kept
+/// (and persisted by the daemon), the comment is found again by its marker, and a PR
+/// that already exists for the branch is reused. The three event methods swallow the
+/// retry. Tasks without an installation (local mode) are skipped with a log line.
 public final class GitHubPublisher: Publisher {
     public struct Options: Sendable {
         /// The Check Run name; "coven: <display name>" by default.
@@ -87,71 +93,85 @@ public final class GitHubPublisher: Publisher {
 
     // MARK: - Publisher
 
-    public func taskQueued(_ task: TaskSpec) async {
-        guard let ctx = context(task, event: "queued") else { return }
-        await step(task, "create the Check Run") {
-            // Queued again with a restored run (a restart): leave the run as it is.
-            guard self.record(task.id).checkRunID == nil else { return }
-            try await self.createCheckRun(task, ctx, status: .queued, output: StatusComment.progressOutput(phase: .queued))
-        }
-        await step(task, "post the status comment") {
-            try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued))
-        }
-    }
+    public func taskQueued(_ task: TaskSpec) async { _ = try? await publish(.queued(task)) }
 
-    public func attemptStarted(_ task: TaskSpec, attempt: Int) async {
-        guard let ctx = context(task, event: "attempt started") else { return }
-        let output = StatusComment.progressOutput(phase: .running(attempt: attempt))
-        await step(task, "mark the Check Run in progress") {
-            if let id = self.record(task.id).checkRunID {
+    public func attemptStarted(_ task: TaskSpec, attempt: Int) async { _ = try? await publish(.started(task, attempt: attempt)) }
+
+    public func taskFinished(_ task: TaskSpec, outcome: TaskOutcome) async { _ = try? await publish(.finished(task, outcome)) }
+
+    public func publish(_ event: PublicationEvent) async throws(PublicationError) {
+        var retry: [String] = []
+        switch event {
+        case .queued(let task):
+            guard let ctx = context(task, event: "queued") else { return }
+            await step(task, "create the Check Run", &retry) {
+                // Queued again with a restored run (a restart): leave the run as it is.
+                guard self.record(task.id).checkRunID == nil else { return }
+                try await self.createCheckRun(task, ctx, status: .queued, output: StatusComment.progressOutput(phase: .queued))
+            }
+            await step(task, "post the status comment", &retry) {
+                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued))
+            }
+
+        case .started(let task, let attempt):
+            guard let ctx = context(task, event: "attempt started") else { return }
+            let output = StatusComment.progressOutput(phase: .running(attempt: attempt))
+            await step(task, "mark the Check Run in progress", &retry) {
+                if let id = self.record(task.id).checkRunID {
+                    do {
+                        _ = try await self.client.updateCheckRun(ctx.repo, id: id, status: .inProgress, output: output,
+                                                                 auth: ctx.auth)
+                        return
+                    } catch let e as GitHubAPIError where e.isHTTP(404) {
+                        self.log("github: task \(task.id): Check Run \(id) is gone (404); creating a new one")
+                    }
+                }
+                try await self.createCheckRun(task, ctx, status: .inProgress, output: output)
+            }
+            await step(task, "update the status comment", &retry) {
+                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .running(attempt: attempt)))
+            }
+
+        case .finished(let task, let outcome):
+            guard let ctx = context(task, event: "finished") else {
+                records.withLock { _ = $0.removeValue(forKey: task.id) }
+                return
+            }
+            var pr: StatusComment.PullRequestNote?
+            var note: String?
+            if Self.pullRequestWarranted(outcome) {
                 do {
-                    _ = try await self.client.updateCheckRun(ctx.repo, id: id, status: .inProgress, output: output,
-                                                             auth: ctx.auth)
-                    return
-                } catch let e as GitHubAPIError where e.isHTTP(404) {
-                    self.log("github: task \(task.id): Check Run \(id) is gone (404); creating a new one")
+                    pr = try await publishPullRequest(task, ctx, outcome.result!)
+                } catch {
+                    log("github: task \(task.id): open the draft pull request failed: \(error)")
+                    // Worth another try before the Check Run is completed without it.
+                    if Self.isRetryable(error) { throw .retryLater(reason: "open the draft pull request: \(Self.shortError(error))") }
+                    note = "The draft pull request could not be opened (\(Self.shortError(error)))."
                 }
             }
-            try await self.createCheckRun(task, ctx, status: .inProgress, output: output)
-        }
-        await step(task, "update the status comment") {
-            try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .running(attempt: attempt)))
-        }
-    }
 
-    public func taskFinished(_ task: TaskSpec, outcome: TaskOutcome) async {
-        defer { records.withLock { _ = $0.removeValue(forKey: task.id) } }
-        guard let ctx = context(task, event: "finished") else { return }
-
-        var pr: StatusComment.PullRequestNote?
-        var note: String?
-        if Self.pullRequestWarranted(outcome) {
-            do {
-                pr = try await publishPullRequest(task, ctx, outcome.result!)
-            } catch {
-                log("github: task \(task.id): open the draft pull request failed: \(error)")
-                note = "The draft pull request could not be opened (\(Self.shortError(error)))."
-            }
-        }
-
-        let output = StatusComment.checkRunOutput(task: task, outcome: outcome, pullRequest: pr, note: note)
-        let conclusion = GitHubClient.CheckRunConclusion(outcome.disposition)
-        await step(task, "complete the Check Run") {
-            if let id = self.record(task.id).checkRunID {
-                do {
-                    _ = try await self.client.updateCheckRun(ctx.repo, id: id, status: .completed, conclusion: conclusion,
-                                                             output: output, auth: ctx.auth)
-                    return
-                } catch let e as GitHubAPIError where e.isHTTP(404) {
-                    self.log("github: task \(task.id): Check Run \(id) is gone (404); creating a completed one")
+            let output = StatusComment.checkRunOutput(task: task, outcome: outcome, pullRequest: pr, note: note)
+            let conclusion = GitHubClient.CheckRunConclusion(outcome.disposition)
+            await step(task, "complete the Check Run", &retry) {
+                if let id = self.record(task.id).checkRunID {
+                    do {
+                        _ = try await self.client.updateCheckRun(ctx.repo, id: id, status: .completed, conclusion: conclusion,
+                                                                 output: output, auth: ctx.auth)
+                        return
+                    } catch let e as GitHubAPIError where e.isHTTP(404) {
+                        self.log("github: task \(task.id): Check Run \(id) is gone (404); creating a completed one")
+                    }
                 }
+                try await self.createCheckRun(task, ctx, status: .completed, conclusion: conclusion, output: output)
             }
-            try await self.createCheckRun(task, ctx, status: .completed, conclusion: conclusion, output: output)
+            await step(task, "update the status comment", &retry) {
+                try await self.upsertComment(task, ctx, StatusComment.render(
+                    task: task, phase: .finished(outcome, pullRequest: pr, note: note)))
+            }
+            // Kept for the retry, which must update this Check Run, not create a second.
+            if retry.isEmpty { records.withLock { _ = $0.removeValue(forKey: task.id) } }
         }
-        await step(task, "update the status comment") {
-            try await self.upsertComment(task, ctx, StatusComment.render(
-                task: task, phase: .finished(outcome, pullRequest: pr, note: note)))
-        }
+        if !retry.isEmpty { throw .retryLater(reason: retry.joined(separator: "; ")) }
     }
 
     // MARK: - Steps
@@ -169,12 +189,25 @@ public final class GitHubPublisher: Publisher {
         return Context(repo: GitHubClient.Repo(task.repo), auth: .installation(installation))
     }
 
-    /// Runs one publication step; a failure is logged and swallowed.
-    private func step(_ task: TaskSpec, _ what: String, _ body: () async throws -> Void) async {
+    /// Runs one publication step; a failure is logged, and noted in `retry` when another
+    /// try may succeed.
+    private func step(_ task: TaskSpec, _ what: String, _ retry: inout [String], _ body: () async throws -> Void) async {
         do {
             try await body()
         } catch {
             log("github: task \(task.id): \(what) failed: \(error)")
+            if Self.isRetryable(error) { retry.append("\(what): \(Self.shortError(error))") }
+        }
+    }
+
+    /// Whether GitHub may well accept the same call later: no response at all, a 5xx (the
+    /// client already retried it), a rate limit. A 4xx says the call itself is wrong.
+    static func isRetryable(_ error: any Error) -> Bool {
+        guard let e = error as? GitHubAPIError else { return false }
+        switch e.kind {
+        case .transport, .rateLimited: return true
+        case .http: return (e.status ?? 0) >= 500
+        case .invalidResponse, .configuration: return false
         }
     }
 

@@ -15,7 +15,9 @@ public enum AttemptClass: String, Sendable, Codable, CaseIterable {
     case failed
     /// Torn down on request.
     case cancelled
-    /// The supervisor stopped while the attempt ran (set by `TaskStore.recoverInterrupted`).
+    /// The supervisor stopped while the attempt ran: torn down by a graceful shutdown
+    /// (`TaskStore.recordShutdownInterruption`) or found running at start after a crash
+    /// (`TaskStore.recoverInterrupted`). Never counted against the retry budget.
     case interrupted
 }
 

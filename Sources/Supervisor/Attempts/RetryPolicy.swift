@@ -2,8 +2,8 @@ import Foundation
 
 /// How often and how soon a retry-safe attempt is tried again.
 ///
-/// Attempt n (1-based) that ends retry-safe is retried when n ≤ maxRetries; the delay
-/// before retry r (r = n, 1-based) is min(cap, base × 2^(r−1) × U[1−jitter, 1+jitter]).
+/// The n-th finished attempt (1-based) that ends retry-safe is retried when n ≤ maxRetries;
+/// the delay before retry r (r = n, 1-based) is min(cap, base × 2^(r−1) × U[1−jitter, 1+jitter]).
 /// With the defaults: ≈2 s, ≈4 s, then the task fails after its third attempt.
 public struct RetryPolicy: Sendable, Equatable {
     /// Retries after the first attempt (default 2, so up to 3 attempts).
@@ -22,10 +22,13 @@ public struct RetryPolicy: Sendable, Equatable {
         self.jitter = min(max(0, jitter), 1)
     }
 
-    /// The most attempts a task gets (maxRetries + 1). Interrupted attempts count.
+    /// The most finished attempts a task gets (maxRetries + 1). Interrupted attempts do
+    /// not count: a shutdown's never, a crash's against the crash budget
+    /// (`SupervisorSettings.maxCrashInterruptions`).
     public var maxAttempts: Int { maxRetries + 1 }
 
-    /// Whether attempt `attempt` (1-based), classified `outcome`, is followed by another.
+    /// Whether a task with `attempt` finished attempts, the last classified `outcome`,
+    /// gets another.
     public func shouldRetry(afterAttempt attempt: Int, outcome: AttemptOutcome) -> Bool {
         outcome.attemptClass == .retrySafe && attempt < maxAttempts
     }

@@ -77,6 +77,61 @@ public enum AttemptState: String, Sendable, Codable, CaseIterable {
     case running, finished, interrupted
 }
 
+/// What stopped an `interrupted` attempt. The two are budgeted apart: a graceful
+/// shutdown (a deploy) never counts against a task, a crash counts against the task's
+/// crash budget, so a task that crashes the daemon cannot loop.
+public enum AttemptInterruption: String, Sendable, Codable, CaseIterable {
+    /// SIGTERM/SIGINT: the shutdown grace ran out and the attempt was torn down.
+    case shutdown
+    /// Found still running at start: the supervisor before was killed or crashed.
+    case crash
+}
+
+/// How one attempt ended, as `TaskStore.recordAttempt` takes it.
+public struct AttemptEnd: Sendable {
+    public var report: ExitReport?
+    public var outcome: AttemptOutcome
+    /// Redacted, capped tails.
+    public var stdout: RedactedOutput
+    public var stderr: RedactedOutput
+    /// The egress log JSON, when the attempt had one.
+    public var egressLog: String?
+
+    public init(report: ExitReport?, outcome: AttemptOutcome, stdout: RedactedOutput = .empty,
+                stderr: RedactedOutput = .empty, egressLog: String? = nil) {
+        self.report = report; self.outcome = outcome; self.stdout = stdout; self.stderr = stderr; self.egressLog = egressLog
+    }
+}
+
+/// Where a task went when its attempt was recorded (or at recovery).
+public enum TaskTransition: Sendable, Equatable {
+    case completed(Disposition)
+    /// Back in the queue, claimable from `notBefore` (a retry, or an interrupted attempt).
+    case requeued(notBefore: Date)
+    case failed(reason: String)
+    case cancelled
+
+    /// The task's state after the transition.
+    public var state: TaskState {
+        switch self {
+        case .completed: return .completed
+        case .requeued: return .queued
+        case .failed: return .failed
+        case .cancelled: return .cancelled
+        }
+    }
+}
+
+/// A publication waiting in the store's outbox.
+public struct PendingPublication: Sendable, Equatable {
+    /// Its place in the outbox: `publicationDelivered(seq:)` removes exactly this one, not
+    /// a newer event of the same task that replaced it meanwhile.
+    public var seq: Int64
+    public var event: PublicationEvent
+    /// Deliveries tried so far that asked to be retried.
+    public var tries: Int
+}
+
 /// One attempt as stored.
 public struct AttemptRecord: Sendable, Equatable {
     public var taskID: String
@@ -92,6 +147,13 @@ public struct AttemptRecord: Sendable, Equatable {
     public var stderr: RedactedOutput
     /// The egress log JSON, when the attempt had one.
     public var egressLog: String?
+    /// Set for `interrupted` attempts.
+    public var interruptedBy: AttemptInterruption? = nil
+    /// A finished attempt's verdict, kept with it: what the task ends with when this
+    /// attempt ends it, so recovery can finish the task from the attempt alone.
+    public var disposition: Disposition? = nil
+    /// A completed attempt's valid result.
+    public var result: ResultEnvelope? = nil
 }
 
 /// One task as stored, without its attempts.
@@ -124,6 +186,7 @@ public struct RecoveredTask: Sendable, Equatable {
     public var taskID: String
     /// The attempt that was interrupted (nil when the task was running without one).
     public var interruptedAttempt: Int?
-    /// The task's new state: queued, failed ("interrupted too often") or cancelled.
+    /// The task's new state: queued, failed ("interrupted too often") or cancelled; or,
+    /// when its last attempt had finished, whatever that attempt's verdict gives.
     public var state: TaskState
 }

@@ -22,17 +22,21 @@ import Glibc
 /// - Schema versioned with `PRAGMA user_version`; `migrate` applies the missing steps
 ///   in one transaction and refuses a database from a newer version.
 ///
-/// Within a process, the connection is guarded by a Mutex; the class is Sendable.
+/// Within a process, the writing connection is guarded by a Mutex; reads (task detail,
+/// lists, counts for /metrics, the outbox's next event) go through a second, read-only
+/// connection with its own Mutex, so a scan never holds up a webhook's insert (WAL lets
+/// the two run at once). The class is Sendable.
 /// Run one daemon per database: `recoverInterrupted` assumes every running attempt
 /// belongs to a daemon that is gone.
 public final class TaskStore: Sendable {
     /// The schema version this build writes.
-    public static let schemaVersion: Int32 = 1
+    public static let schemaVersion: Int32 = 2
     /// The database file name inside the state directory.
     public static let fileName = "coven.db"
 
     public let path: String
     private let db: Mutex<SQLiteDatabase>
+    private let reader: Mutex<SQLiteDatabase>
     private let clock: @Sendable () -> Date
 
     /// Opens (creating if needed) `<stateDirectory>/coven.db`; the directory is created
@@ -49,18 +53,23 @@ public final class TaskStore: Sendable {
         self.clock = clock
         try TaskStore.prepareFile(path)
         let conn: SQLiteDatabase
+        let readConn: SQLiteDatabase
+        let timeout = Int32(max(0, min(busyTimeout * 1000, 3_600_000)))
         do {
-            conn = try SQLiteDatabase(path: path, busyTimeoutMs: Int32(max(0, min(busyTimeout * 1000, 3_600_000))))
+            conn = try SQLiteDatabase(path: path, busyTimeoutMs: timeout)
             let mode = try conn.scalar("PRAGMA journal_mode = WAL")
             guard case .text(let m) = mode, m.lowercased() == "wal" else {
                 throw StoreError.io("could not switch \(path) to WAL mode (journal_mode is \(mode))")
             }
             try conn.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", step: "configure")
             try TaskStore.migrate(conn)
+            readConn = try SQLiteDatabase(path: path, busyTimeoutMs: timeout)
+            try readConn.exec("PRAGMA query_only = ON;", step: "configure the read connection")
         } catch let e as SQLiteError {
             throw StoreError.sqlite(e)
         }
         db = Mutex(conn)
+        reader = Mutex(readConn)
     }
 
     private static func prepareFile(_ path: String) throws {
@@ -144,6 +153,42 @@ public final class TaskStore: Sendable {
             last_claim       INTEGER NOT NULL
         );
         """),
+        (2, """
+        -- Why an interrupted attempt stopped: a shutdown never counts against its task, a
+        -- crash counts against the crash budget. Attempts interrupted before this version
+        -- were all found at a start, i.e. crashes.
+        ALTER TABLE attempts ADD COLUMN interrupted_by TEXT CHECK (interrupted_by IN ('shutdown','crash'));
+        UPDATE attempts SET interrupted_by = 'crash' WHERE state = 'interrupted';
+        -- A finished attempt's verdict, so the task can be finished from the attempt alone.
+        ALTER TABLE attempts ADD COLUMN disposition TEXT
+            CHECK (disposition IN ('success','neutral','failure','action_required','cancelled'));
+        ALTER TABLE attempts ADD COLUMN result TEXT;                  -- ResultEnvelope JSON
+
+        -- The publication outbox: at most one pending event per task (a newer one replaces
+        -- it: the later state says all the earlier did), written in the transaction of the
+        -- state change it announces, deleted once delivered.
+        CREATE TABLE publications (
+            seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+            task_id     TEXT NOT NULL UNIQUE REFERENCES tasks (id) ON DELETE CASCADE,
+            event       TEXT NOT NULL CHECK (event IN ('queued','started','finished')),
+            attempt     INTEGER,                                      -- for 'started'
+            created_at  REAL NOT NULL,
+            not_before  REAL NOT NULL,                                -- retry backoff
+            tries       INTEGER NOT NULL DEFAULT 0,
+            last_error  TEXT
+        );
+        CREATE INDEX publications_due ON publications (not_before, seq);
+
+        -- The claim walks installations, not the queue: every installation with a task has
+        -- a turn row (0 = never claimed), and each one's first claimable task is one seek.
+        -- A plain column to compare with (SQLite leaves an index on the expression unused
+        -- when it is compared to another table's column).
+        ALTER TABLE tasks ADD COLUMN installation_key INTEGER GENERATED ALWAYS AS (IFNULL(installation_id, -1)) VIRTUAL;
+        DROP INDEX tasks_installation;
+        CREATE INDEX tasks_claim ON tasks (installation_key, state, seq, not_before);
+        INSERT OR IGNORE INTO installation_turns (installation_key, last_claim)
+            SELECT DISTINCT IFNULL(installation_id, -1), 0 FROM tasks;
+        """),
     ]
 
     /// Brings the database to `schemaVersion` in one transaction.
@@ -163,7 +208,7 @@ public final class TaskStore: Sendable {
 
     /// The schema version stored in the file.
     public func storedSchemaVersion() throws -> Int32 {
-        try locked { conn in
+        try reading { conn in
             guard case .int(let v) = try conn.scalar("PRAGMA user_version") else { return 0 }
             return Int32(truncatingIfNeeded: v)
         }
@@ -179,9 +224,19 @@ public final class TaskStore: Sendable {
         }
     }
 
+    /// Reads on the read-only connection: they never wait for the writer's lock, and the
+    /// writer never waits for them.
+    private func reading<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
+        do {
+            return try reader.withLock { conn throws -> T in try body(conn) }
+        } catch let e as SQLiteError {
+            throw StoreError.sqlite(e)
+        }
+    }
+
     /// Several reads that must see one snapshot (a task and its attempts).
     private func read<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
-        try locked { conn in try conn.transaction(.deferred) { try body(conn) } }
+        try reading { conn in try conn.transaction(.deferred) { try body(conn) } }
     }
 
     private func write<T: Sendable>(_ body: (SQLiteDatabase, Date) throws -> T) throws -> T {
@@ -239,6 +294,11 @@ public final class TaskStore: Sendable {
         try write { conn, now in try TaskStore.insertTask(conn, task, now: now, notBefore: notBefore ?? now) }
     }
 
+    /// Queues several tasks in one transaction (one fsync): all of them, or none.
+    public func insert(_ tasks: [TaskSpec]) throws {
+        try write { conn, now in for t in tasks { try TaskStore.insertTask(conn, t, now: now, notBefore: now) } }
+    }
+
     private static func insertTask(_ conn: SQLiteDatabase, _ task: TaskSpec, now: Date, notBefore: Date) throws {
         guard !task.id.isEmpty else { throw StoreError.invalidArgument("task id is empty") }
         let spec = try json(task)
@@ -251,6 +311,19 @@ public final class TaskStore: Sendable {
             if error.isConstraint { throw StoreError.duplicateTask(task.id) }
             throw error
         }
+        try conn.run("INSERT OR IGNORE INTO installation_turns (installation_key, last_claim) VALUES (?, 0)",
+                     [installationKey(task.installationID)])
+        try enqueue(conn, task.id, "queued", now: now)
+    }
+
+    /// Puts `event` in the outbox for the task, replacing the task's pending one (the newer
+    /// event says everything the older did: the publisher creates what is missing).
+    private static func enqueue(_ conn: SQLiteDatabase, _ taskID: String, _ event: String, attempt: Int? = nil,
+                                now: Date) throws {
+        try conn.run("""
+            INSERT OR REPLACE INTO publications (task_id, event, attempt, created_at, not_before)
+            VALUES (?, ?, ?, ?, ?)
+            """, [taskID, event, attempt, now, now])
     }
 
     /// Records a webhook delivery and, in the same transaction, queues its task.
@@ -291,7 +364,7 @@ public final class TaskStore: Sendable {
 
     /// The delivery with this id, if recorded.
     public func delivery(id: String) throws -> DeliveryRecord? {
-        try locked { conn in
+        try reading { conn in
             guard let r = try conn.query("SELECT * FROM deliveries WHERE delivery_id = ?", [id]).first else { return nil }
             let outcome: DeliveryOutcome = r.string("outcome") == "queued"
                 ? .queued(taskID: r.string("task_id") ?? "")
@@ -310,24 +383,20 @@ public final class TaskStore: Sendable {
     /// Among eligible tasks the installation whose latest claim is oldest goes first
     /// (never-claimed installations before all others), FIFO within an installation;
     /// local-mode tasks (no installation) count as one installation.
-    /// The task becomes running, its attempt count goes up and a running attempt row is
-    /// inserted; all in one IMMEDIATE transaction.
+    /// The task becomes running, its attempt count goes up, a running attempt row is
+    /// inserted and its `started` publication queued; all in one IMMEDIATE transaction.
+    ///
+    /// The cost does not grow with the queue: `claimSQL` visits each installation once
+    /// and finds its first claimable task with one seek of `tasks_claim`.
     public func claimNext(globalLimit: Int, perInstallationLimit: Int) throws -> (spec: TaskSpec, attempt: Int)? {
         guard globalLimit > 0, perInstallationLimit > 0 else { return nil }
         return try write { conn, now -> (spec: TaskSpec, attempt: Int)? in
-            guard case .int(let running) = try conn.scalar("SELECT COUNT(*) FROM tasks WHERE state = 'running'"),
+            guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL),
                   running < Int64(globalLimit) else { return nil }
-            let rows = try conn.query("""
-                SELECT t.id, t.spec, t.attempts, IFNULL(t.installation_id, -1) AS ikey
-                FROM tasks t
-                LEFT JOIN installation_turns r ON r.installation_key = IFNULL(t.installation_id, -1)
-                WHERE t.state = 'queued' AND t.not_before <= ?
-                  AND (SELECT COUNT(*) FROM tasks x
-                       WHERE x.state = 'running' AND IFNULL(x.installation_id, -1) = IFNULL(t.installation_id, -1)) < ?
-                ORDER BY IFNULL(r.last_claim, 0) ASC, t.seq ASC
-                LIMIT 1
-                """, [now, perInstallationLimit])
-            guard let row = rows.first, let id = row.string("id") else { return nil }
+            guard let pick = try conn.query(TaskStore.claimSQL, [now, perInstallationLimit]).first,
+                  let seq = pick.int("first_seq"),
+                  let row = try conn.query("SELECT id, spec, attempts FROM tasks WHERE seq = ?", [seq]).first,
+                  let id = row.string("id") else { return nil }
             let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
             let attempt = Int(row.int("attempts") ?? 0) + 1
             try conn.run("UPDATE tasks SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
@@ -338,38 +407,197 @@ public final class TaskStore: Sendable {
                 INSERT INTO installation_turns (installation_key, last_claim)
                 VALUES (?, (SELECT IFNULL(MAX(last_claim), 0) + 1 FROM installation_turns))
                 ON CONFLICT (installation_key) DO UPDATE SET last_claim = excluded.last_claim
-                """, [row.int("ikey") ?? -1])
+                """, [pick.int("ikey") ?? -1])
+            try TaskStore.enqueue(conn, id, "started", attempt: attempt, now: now)
             return (spec, attempt)
+        }
+    }
+
+    static let runningCountSQL = "SELECT COUNT(*) FROM tasks WHERE state = 'running'"
+
+    /// The installation whose turn it is and its first claimable task: per installation
+    /// (one `installation_turns` row each) one seek for the oldest queued task past its
+    /// backoff and one count of its running tasks, both on `tasks_claim`; never a scan
+    /// of the queue. Parameters: now, the per-installation limit.
+    static let claimSQL = """
+        SELECT ikey, first_seq FROM (
+            SELECT r.installation_key AS ikey, r.last_claim AS last_claim,
+                (SELECT t.seq FROM tasks t
+                 WHERE t.installation_key = r.installation_key AND t.state = 'queued' AND t.not_before <= ?1
+                 ORDER BY t.seq LIMIT 1) AS first_seq,
+                (SELECT COUNT(*) FROM tasks x
+                 WHERE x.installation_key = r.installation_key AND x.state = 'running') AS running
+            FROM installation_turns r)
+        WHERE first_seq IS NOT NULL AND running < ?2
+        ORDER BY last_claim ASC, first_seq ASC
+        LIMIT 1
+        """
+
+    /// `EXPLAIN QUERY PLAN` of `claimSQL`, one detail line per step (for tests).
+    func claimQueryPlan() throws -> [String] {
+        try locked { conn in
+            try conn.query("EXPLAIN QUERY PLAN " + TaskStore.claimSQL, [Date(), 1]).map { $0.string("detail") ?? "" }
         }
     }
 
     // MARK: - Finishing
 
-    /// Records how a running attempt ended. The task stays running until `complete`,
-    /// `requeue`, `fail` or `cancel`. `note` is redacted of token shapes; `egressLog`
-    /// must be JSON when given.
-    public func finishAttempt(taskID: String, attempt: Int, report: ExitReport?, classification: AttemptClass,
-                              note: String?, stdout: RedactedOutput, stderr: RedactedOutput,
-                              egressLog: String? = nil) throws {
-        if let egressLog {
-            do { _ = try JSONValue.parse(egressLog) } catch { throw StoreError.invalidArgument("egress log is not JSON: \(error)") }
+    /// Records how a running attempt ended and moves its task on, in one IMMEDIATE
+    /// transaction: no crash can leave a finished attempt whose task was not moved on, or
+    /// a task moved on without the publication that announces it. The verdict (class,
+    /// disposition, result) is kept on the attempt as well.
+    ///
+    /// - `completed` → completed with the outcome's disposition and result (its contract
+    ///   notes, if any, as the final reason);
+    /// - `cancelled` → cancelled;
+    /// - `retry_safe` → queued again after `retry`'s backoff while fewer than
+    ///   `retry.maxAttempts` attempts have finished (interrupted ones never count here),
+    ///   cancelled instead when a cancel was requested meanwhile; else failed with
+    ///   "gave up after N attempts: …";
+    /// - `failed` → failed with the outcome's reason.
+    ///
+    /// Every final state queues the task's `finished` publication. Output must be
+    /// `RedactedOutput`; the note is redacted of token shapes; `egressLog` must be JSON.
+    @discardableResult
+    public func recordAttempt(taskID: String, attempt: Int, _ end: AttemptEnd, retry: RetryPolicy) throws -> TaskTransition {
+        let o = end.outcome
+        let stored = try TaskStore.storedAttempt(report: end.report, egressLog: end.egressLog,
+                                                 result: o.attemptClass == .completed ? o.result : nil)
+        return try write { conn, now in
+            try TaskStore.markFinished(conn, taskID, attempt, now: now, stored, classification: o.attemptClass,
+                                       note: o.noteText.isEmpty ? nil : o.noteText, disposition: o.disposition,
+                                       stdout: end.stdout, stderr: end.stderr)
+            _ = try TaskStore.requireRunningIdle(conn, taskID, "record attempt \(attempt)")
+            return try TaskStore.moveOn(conn, taskID, classification: o.attemptClass, disposition: o.disposition,
+                                        result: o.result, reason: o.reason,
+                                        completionNote: o.notes.isEmpty ? nil : o.notes.joined(separator: "; "),
+                                        retry: retry, now: now)
         }
-        let reportJSON = try report.map { try TaskStore.json($0) }
-        try write { conn, now in
+    }
+
+    /// A graceful shutdown tore the attempt down before it ended. The attempt is kept as
+    /// `interrupted` by `shutdown`, with what it wrote so far, and the task goes back to
+    /// the queue, claimable at once; it counts against no budget (a deploy during a task's
+    /// last attempt must not fail it). When a cancel was requested meanwhile the task is
+    /// cancelled instead. One transaction.
+    @discardableResult
+    public func recordShutdownInterruption(taskID: String, attempt: Int, report: ExitReport?, stdout: RedactedOutput,
+                                           stderr: RedactedOutput, egressLog: String? = nil) throws -> TaskTransition {
+        let stored = try TaskStore.storedAttempt(report: report, egressLog: egressLog, result: nil)
+        return try write { conn, now in
             let changed = try conn.run("""
-                UPDATE attempts SET state = 'finished', ended_at = ?, exit_report = ?, classification = ?, note = ?,
+                UPDATE attempts SET state = 'interrupted', interrupted_by = 'shutdown', classification = 'interrupted',
+                    ended_at = ?, exit_report = ?, note = 'torn down by a shutdown of the supervisor; not counted',
                     stdout_tail = ?, stdout_truncated = ?, stdout_bytes = ?,
                     stderr_tail = ?, stderr_truncated = ?, stderr_bytes = ?, egress_log = ?
                 WHERE task_id = ? AND number = ? AND state = 'running'
-                """, [now, reportJSON, classification.rawValue, note.map(Redactor.redactShapes),
-                      stdout.data, stdout.truncated, stdout.originalByteCount,
-                      stderr.data, stderr.truncated, stderr.originalByteCount, egressLog,
-                      taskID, attempt])
+                """, [now, stored.report, stdout.data, stdout.truncated, stdout.originalByteCount,
+                      stderr.data, stderr.truncated, stderr.originalByteCount, stored.egressLog, taskID, attempt])
             if changed == 0 {
-                _ = try TaskStore.taskState(conn, taskID) // taskNotFound first
+                _ = try TaskStore.taskState(conn, taskID)
                 throw StoreError.attemptNotRunning(taskID: taskID, attempt: attempt)
             }
+            let t = try TaskStore.requireRunningIdle(conn, taskID, "requeue after a shutdown")
+            if t.cancelRequested {
+                try TaskStore.markCancelled(conn, taskID, now: now, reason: "cancelled while running")
+                return .cancelled
+            }
+            try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?", [now, now, taskID])
+            return .requeued(notBefore: now)
         }
+    }
+
+    /// Records how a running attempt ended, leaving the task running until `complete`,
+    /// `requeue`, `fail` or `cancel` (the supervisor uses `recordAttempt`, which does both
+    /// at once). `note` is redacted of token shapes; `egressLog` must be JSON when given.
+    public func finishAttempt(taskID: String, attempt: Int, report: ExitReport?, classification: AttemptClass,
+                              note: String?, stdout: RedactedOutput, stderr: RedactedOutput,
+                              egressLog: String? = nil, disposition: Disposition? = nil,
+                              result: ResultEnvelope? = nil) throws {
+        let stored = try TaskStore.storedAttempt(report: report, egressLog: egressLog, result: result)
+        try write { conn, now in
+            try TaskStore.markFinished(conn, taskID, attempt, now: now, stored, classification: classification, note: note,
+                                       disposition: disposition, stdout: stdout, stderr: stderr)
+        }
+    }
+
+    /// An attempt's JSON columns, encoded and checked before the transaction starts.
+    private struct StoredAttempt { var report: String?; var egressLog: String?; var result: String? }
+
+    private static func storedAttempt(report: ExitReport?, egressLog: String?, result: ResultEnvelope?) throws -> StoredAttempt {
+        if let egressLog {
+            do { _ = try JSONValue.parse(egressLog) } catch { throw StoreError.invalidArgument("egress log is not JSON: \(error)") }
+        }
+        return StoredAttempt(report: try report.map { try json($0) }, egressLog: egressLog, result: try result.map { try json($0) })
+    }
+
+    private static func markFinished(_ conn: SQLiteDatabase, _ taskID: String, _ attempt: Int, now: Date, _ stored: StoredAttempt,
+                                     classification: AttemptClass, note: String?, disposition: Disposition?,
+                                     stdout: RedactedOutput, stderr: RedactedOutput) throws {
+        let changed = try conn.run("""
+            UPDATE attempts SET state = 'finished', ended_at = ?, exit_report = ?, classification = ?, note = ?,
+                stdout_tail = ?, stdout_truncated = ?, stdout_bytes = ?,
+                stderr_tail = ?, stderr_truncated = ?, stderr_bytes = ?, egress_log = ?, disposition = ?, result = ?
+            WHERE task_id = ? AND number = ? AND state = 'running'
+            """, [now, stored.report, classification.rawValue, note.map(Redactor.redactShapes),
+                  stdout.data, stdout.truncated, stdout.originalByteCount,
+                  stderr.data, stderr.truncated, stderr.originalByteCount, stored.egressLog,
+                  disposition?.rawValue, stored.result, taskID, attempt])
+        if changed == 0 {
+            _ = try taskState(conn, taskID) // taskNotFound first
+            throw StoreError.attemptNotRunning(taskID: taskID, attempt: attempt)
+        }
+    }
+
+    /// The transition a finished attempt's verdict gives its running task (see
+    /// `recordAttempt`), applied; final states queue the `finished` publication.
+    private static func moveOn(_ conn: SQLiteDatabase, _ id: String, classification: AttemptClass, disposition: Disposition,
+                               result: ResultEnvelope?, reason: String, completionNote: String?, retry: RetryPolicy,
+                               now: Date) throws -> TaskTransition {
+        let t = try taskState(conn, id)
+        switch classification {
+        case .completed:
+            try conn.run("""
+                UPDATE tasks SET state = 'completed', disposition = ?, result = ?, final_reason = ?, updated_at = ?
+                WHERE id = ?
+                """, [disposition.rawValue, try result.map { try json($0) }, completionNote.map(Redactor.redactShapes), now, id])
+            try enqueue(conn, id, "finished", now: now)
+            return .completed(disposition)
+        case .cancelled:
+            try markCancelled(conn, id, now: now, reason: "cancelled while running")
+            return .cancelled
+        case .retrySafe:
+            let counted = try countedAttempts(conn, id)
+            if counted < retry.maxAttempts {
+                if t.cancelRequested {
+                    try markCancelled(conn, id, now: now, reason: "cancelled while running")
+                    return .cancelled
+                }
+                let notBefore = now.addingTimeInterval(retry.delay(beforeRetry: counted))
+                try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?", [notBefore, now, id])
+                return .requeued(notBefore: notBefore)
+            }
+            let final = "gave up after \(counted) attempts: \(reason)"
+            try markFailed(conn, id, now: now, reason: final)
+            return .failed(reason: Redactor.redactShapes(final))
+        case .failed, .interrupted:
+            try markFailed(conn, id, now: now, reason: reason)
+            return .failed(reason: Redactor.redactShapes(reason))
+        }
+    }
+
+    /// Attempts that count against the retry budget: the finished ones. Interrupted
+    /// attempts have budgets of their own (a crash's) or none (a shutdown's).
+    private static func countedAttempts(_ conn: SQLiteDatabase, _ id: String) throws -> Int {
+        guard case .int(let n) = try conn.scalar("SELECT COUNT(*) FROM attempts WHERE task_id = ? AND state = 'finished'", [id])
+        else { return 0 }
+        return Int(n)
+    }
+
+    private static func markFailed(_ conn: SQLiteDatabase, _ id: String, now: Date, reason: String) throws {
+        try conn.run("UPDATE tasks SET state = 'failed', disposition = 'failure', final_reason = ?, updated_at = ? WHERE id = ?",
+                     [Redactor.redactShapes(reason), now, id])
+        try enqueue(conn, id, "finished", now: now)
     }
 
     /// Running → completed with `disposition` and the result (if any). `note` (e.g. a
@@ -382,6 +610,7 @@ public final class TaskStore: Sendable {
                 UPDATE tasks SET state = 'completed', disposition = ?, result = ?, final_reason = ?, updated_at = ?
                 WHERE id = ?
                 """, [disposition.rawValue, resultJSON, note.map(Redactor.redactShapes), now, taskID])
+            try TaskStore.enqueue(conn, taskID, "finished", now: now)
         }
     }
 
@@ -415,8 +644,7 @@ public final class TaskStore: Sendable {
             default:
                 throw StoreError.invalidTransition(taskID: taskID, from: t.state.rawValue, operation: "fail")
             }
-            try conn.run("UPDATE tasks SET state = 'failed', disposition = 'failure', final_reason = ?, updated_at = ? WHERE id = ?",
-                         [Redactor.redactShapes(reason), now, taskID])
+            try TaskStore.markFailed(conn, taskID, now: now, reason: reason)
         }
     }
 
@@ -445,61 +673,157 @@ public final class TaskStore: Sendable {
         }
     }
 
+    /// Cancels the task and queues its `finished` publication.
     private static func markCancelled(_ conn: SQLiteDatabase, _ id: String, now: Date, reason: String) throws {
         try conn.run("""
             UPDATE tasks SET state = 'cancelled', disposition = 'cancelled', final_reason = ?, cancel_requested = 1, updated_at = ?
             WHERE id = ?
             """, [reason, now, id])
+        try enqueue(conn, id, "finished", now: now)
     }
 
     /// Whether a cancel was requested for a running task.
     public func isCancelRequested(taskID: String) throws -> Bool {
-        try locked { conn in try TaskStore.taskState(conn, taskID).cancelRequested }
+        try reading { conn in try TaskStore.taskState(conn, taskID).cancelRequested }
     }
 
     // MARK: - Recovery
 
-    /// At start-up: every attempt still `running` belonged to a supervisor that is gone.
-    /// Those attempts become `interrupted`; their tasks go back to queued, unless the
-    /// attempt budget (`maxAttempts`, interrupted attempts included) is spent, then they
-    /// fail with "interrupted too often", so a task that kills the daemon cannot loop
-    /// forever. Tasks with a cancel request are cancelled. Running tasks whose attempt
-    /// had finished (a crash between `finishAttempt` and the next call) are treated the
-    /// same way.
+    /// At start-up: every attempt still `running` belonged to a supervisor that was killed
+    /// or crashed (a graceful shutdown records its torn-down attempts itself). Those
+    /// attempts become `interrupted` by `crash`, and their tasks go back to the queue,
+    /// unless the task has now been interrupted by crashes `maxCrashInterruptions` times:
+    /// then it fails with "interrupted too often", so a task that kills the daemon cannot
+    /// loop. That budget is the task's own: crashes never use up its retry budget, nor
+    /// retries its crash budget. Tasks with a cancel request are cancelled. A running task
+    /// whose last attempt had finished (written by a supervisor that recorded the two
+    /// apart) is moved on from that attempt's stored verdict, as `recordAttempt` would
+    /// have; a completed attempt without a stored result (schema version 1) is treated as
+    /// retry-safe. Final states queue their `finished` publication.
     @discardableResult
-    public func recoverInterrupted(maxAttempts: Int) throws -> [RecoveredTask] {
+    public func recoverInterrupted(maxCrashInterruptions: Int, retry: RetryPolicy = RetryPolicy()) throws -> [RecoveredTask] {
         try write { conn, now in
             var interrupted: [String: Int] = [:]
             for r in try conn.query("SELECT task_id, number FROM attempts WHERE state = 'running'") {
                 if let id = r.string("task_id"), let n = r.int("number") { interrupted[id] = Int(n) }
             }
             try conn.run("""
-                UPDATE attempts SET state = 'interrupted', classification = 'interrupted', ended_at = ?,
-                    note = 'the supervisor stopped while the attempt was running'
+                UPDATE attempts SET state = 'interrupted', interrupted_by = 'crash', classification = 'interrupted', ended_at = ?,
+                    note = 'the supervisor stopped while the attempt was running (killed or crashed)'
                 WHERE state = 'running'
                 """, [now])
             var recovered: [RecoveredTask] = []
-            for r in try conn.query("SELECT id, attempts, cancel_requested FROM tasks WHERE state = 'running' ORDER BY seq") {
+            for r in try conn.query("SELECT id, cancel_requested FROM tasks WHERE state = 'running' ORDER BY seq") {
                 guard let id = r.string("id") else { continue }
-                let attempts = Int(r.int("attempts") ?? 0)
-                let state: TaskState
+                let transition: TaskTransition
+                let last = try conn.query("SELECT * FROM attempts WHERE task_id = ? ORDER BY number DESC LIMIT 1", [id]).first
                 if (r.int("cancel_requested") ?? 0) != 0 {
                     try TaskStore.markCancelled(conn, id, now: now, reason: "cancelled while running")
-                    state = .cancelled
-                } else if attempts >= maxAttempts {
-                    try conn.run("""
-                        UPDATE tasks SET state = 'failed', disposition = 'failure', final_reason = 'interrupted too often', updated_at = ?
-                        WHERE id = ?
-                        """, [now, id])
-                    state = .failed
+                    transition = .cancelled
+                } else if let last, last.string("state") == AttemptState.finished.rawValue,
+                          var cls = last.string("classification").flatMap(AttemptClass.init(rawValue:)) {
+                    var disposition = last.string("disposition").flatMap(Disposition.init(rawValue:))
+                    if cls == .completed && disposition == nil { cls = .retrySafe }   // its result was not kept
+                    if disposition == nil { disposition = cls == .cancelled ? .cancelled : .failure }
+                    let result = try last.string("result").map { try TaskStore.decode(ResultEnvelope.self, $0, "result of an attempt of task \(id)") }
+                    transition = try TaskStore.moveOn(conn, id, classification: cls, disposition: disposition ?? .failure,
+                                                      result: result, reason: last.string("note") ?? cls.rawValue,
+                                                      completionNote: nil, retry: retry, now: now)
                 } else {
-                    try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?", [now, now, id])
-                    state = .queued
+                    let crashes = try conn.scalar("SELECT COUNT(*) FROM attempts WHERE task_id = ? AND interrupted_by = 'crash'", [id])
+                    let n = { if case .int(let n) = crashes { return Int(n) } else { return 0 } }()
+                    if n >= maxCrashInterruptions {
+                        try TaskStore.markFailed(conn, id, now: now,
+                                                 reason: "interrupted too often: the supervisor died during \(n) of its attempts")
+                        transition = .failed(reason: "interrupted too often")
+                    } else {
+                        try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?", [now, now, id])
+                        transition = .requeued(notBefore: now)
+                    }
                 }
-                recovered.append(RecoveredTask(taskID: id, interruptedAttempt: interrupted[id], state: state))
+                recovered.append(RecoveredTask(taskID: id, interruptedAttempt: interrupted[id], state: transition.state))
             }
             return recovered
         }
+    }
+
+    // MARK: - Publication outbox
+
+    /// The pending publication that has been due the longest (`not_before` ≤ now), read
+    /// with its task; nil when none is due. A `finished` event carries the task's outcome
+    /// as stored now.
+    public func nextPublication(now: Date? = nil) throws -> PendingPublication? {
+        let now = now ?? clock()
+        return try read { conn in
+            guard let row = try conn.query("""
+                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries, t.*
+                FROM publications p JOIN tasks t ON t.id = p.task_id
+                WHERE p.not_before <= ? ORDER BY p.not_before, p.seq LIMIT 1
+                """, [now]).first else { return nil }
+            return try TaskStore.pendingPublication(row)
+        }
+    }
+
+    /// Every pending publication (due or backing off), oldest first.
+    public func pendingPublications(limit: Int = 1000) throws -> [PendingPublication] {
+        try read { conn in
+            try conn.query("""
+                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries, t.*
+                FROM publications p JOIN tasks t ON t.id = p.task_id ORDER BY p.seq LIMIT ?
+                """, [max(0, limit)]).map(TaskStore.pendingPublication)
+        }
+    }
+
+    /// How many publications wait in the outbox (at most one per task).
+    public func pendingPublicationCount() throws -> Int {
+        try reading { conn in
+            guard case .int(let n) = try conn.scalar("SELECT COUNT(*) FROM publications") else { return 0 }
+            return Int(n)
+        }
+    }
+
+    /// The ids of the tasks with a pending publication.
+    public func tasksWithPendingPublications() throws -> Set<String> {
+        try reading { conn in Set(try conn.query("SELECT task_id FROM publications").compactMap { $0.string("task_id") }) }
+    }
+
+    /// When the next publication backing off becomes due; nil when the outbox is empty.
+    public func nextPublicationDueDate() throws -> Date? {
+        try reading { conn in try conn.query("SELECT MIN(not_before) AS t FROM publications").first?.date("t") }
+    }
+
+    /// The publication was delivered: removes exactly it (a newer event of its task that
+    /// replaced it meanwhile stays).
+    public func publicationDelivered(seq: Int64) throws {
+        try write { conn, _ in _ = try conn.run("DELETE FROM publications WHERE seq = ?", [seq]) }
+    }
+
+    /// The publication is to be tried again from `until` on; `error` (redacted) is kept.
+    public func publicationDeferred(seq: Int64, until: Date, error: String) throws {
+        try write { conn, _ in
+            _ = try conn.run("UPDATE publications SET tries = tries + 1, not_before = ?, last_error = ? WHERE seq = ?",
+                             [until, Redactor.redactShapes(error), seq])
+        }
+    }
+
+    /// Ends every backoff: at start, and once the far end answers again.
+    public func makePublicationsDue() throws {
+        try write { conn, now in _ = try conn.run("UPDATE publications SET not_before = ? WHERE not_before > ?", [now, now]) }
+    }
+
+    private static func pendingPublication(_ row: SQLRow) throws -> PendingPublication {
+        let record = try taskRecord(row)
+        let event: PublicationEvent
+        switch row.string("pub_event") {
+        case "queued": event = .queued(record.spec)
+        case "started": event = .started(record.spec, attempt: Int(row.int("pub_attempt") ?? Int64(record.attemptCount)))
+        case "finished":
+            event = .finished(record.spec, TaskOutcome(state: record.state, disposition: record.disposition ?? .failure,
+                                                       result: record.result,
+                                                       reason: record.state == .completed ? nil : record.finalReason))
+        default: throw StoreError.corrupt("publication event of task \(record.id)")
+        }
+        return PendingPublication(seq: row.int("pub_seq") ?? 0, event: event, tries: Int(row.int("pub_tries") ?? 0))
     }
 
     // MARK: - Queries
@@ -516,7 +840,7 @@ public final class TaskStore: Sendable {
 
     /// Tasks, newest first, optionally only those in `state`.
     public func list(state: TaskState? = nil, limit: Int = 100) throws -> [TaskRecord] {
-        try locked { conn in
+        try reading { conn in
             let rows = state == nil
                 ? try conn.query("SELECT * FROM tasks ORDER BY seq DESC LIMIT ?", [max(0, limit)])
                 : try conn.query("SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT ?", [state!.rawValue, max(0, limit)])
@@ -526,7 +850,7 @@ public final class TaskStore: Sendable {
 
     /// Number of tasks in each state (every state present, zero included).
     public func counts() throws -> [TaskState: Int] {
-        try locked { conn in
+        try reading { conn in
             var out = Dictionary(uniqueKeysWithValues: TaskState.allCases.map { ($0, 0) })
             for r in try conn.query("SELECT state, COUNT(*) AS n FROM tasks GROUP BY state") {
                 if let s = r.string("state").flatMap(TaskState.init(rawValue:)) { out[s] = Int(r.int("n") ?? 0) }
@@ -538,7 +862,7 @@ public final class TaskStore: Sendable {
     /// Number of attempts by classification ("completed", "retry_safe", "failed",
     /// "cancelled", "interrupted"); attempts still in flight count as "running".
     public func attemptCounts() throws -> [String: Int] {
-        try locked { conn in
+        try reading { conn in
             var out: [String: Int] = [:]
             for r in try conn.query("SELECT IFNULL(classification, state) AS k, COUNT(*) AS n FROM attempts GROUP BY k") {
                 if let k = r.string("k") { out[k] = Int(r.int("n") ?? 0) }
@@ -547,7 +871,7 @@ public final class TaskStore: Sendable {
         }
     }
 
-    /// True when the database answers a trivial query.
+    /// True when the database answers a trivial query on the connection that writes.
     public func isHealthy() -> Bool {
         (try? locked { conn in try conn.scalar("SELECT 1") == .int(1) }) ?? false
     }
@@ -581,6 +905,9 @@ public final class TaskStore: Sendable {
                                    originalByteCount: Int(r.int("stdout_bytes") ?? 0)),
             stderr: RedactedOutput(data: r.data("stderr_tail") ?? Data(), truncated: (r.int("stderr_truncated") ?? 0) != 0,
                                    originalByteCount: Int(r.int("stderr_bytes") ?? 0)),
-            egressLog: r.string("egress_log"))
+            egressLog: r.string("egress_log"),
+            interruptedBy: r.string("interrupted_by").flatMap(AttemptInterruption.init(rawValue:)),
+            disposition: r.string("disposition").flatMap(Disposition.init(rawValue:)),
+            result: try r.string("result").map { try decode(ResultEnvelope.self, $0, "result of attempt \(number) of task \(id)") })
     }
 }
