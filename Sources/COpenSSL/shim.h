@@ -7,3 +7,5 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/params.h>
+#include <openssl/core_names.h>

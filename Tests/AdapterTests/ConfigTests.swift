@@ -149,4 +149,23 @@ final class ConfigTests: XCTestCase, ConfigParsing {
     func testDuplicateKeysAreRefused() {
         XCTAssertNotNil(refusal(#"{"state_dir": "/a", "state_dir": "/b", "worker": {"runtime": ["/bin/true"]}}"#))
     }
+
+    func testHTTPLimitsAreRead() throws {
+        let c = try parse(minimal(#", "http": {"max_connections": 2048, "max_connections_per_client": 2048, "max_body_size": "10M", "request_memory_budget": "256M", "idle_timeout": "5s"}"#))
+        XCTAssertEqual(c.http.maxConnections, 2048)
+        XCTAssertEqual(c.http.maxConnectionsPerClient, 2048, "behind a proxy the per-client cap can be the whole limit")
+        XCTAssertEqual(c.http.maxBodySize, 10 << 20)
+        XCTAssertEqual(c.http.requestMemoryBudget, 256 << 20)
+        XCTAssertEqual(c.http.idleTimeout, 5)
+    }
+
+    func testMemoryBudgetBelowTheLargestBodyIsRefused() {
+        let e = refusal(minimal(#", "http": {"max_body_size": "32M", "request_memory_budget": "16M"}"#))
+        XCTAssertEqual(e?.path, "http.request_memory_budget", "a budget no largest body fits in must be refused: \(e?.description ?? "")")
+    }
+
+    func testPerClientCapAboveTheConnectionLimitIsRefused() {
+        let e = refusal(minimal(#", "http": {"max_connections": 10, "max_connections_per_client": 11}"#))
+        XCTAssertEqual(e?.path, "http.max_connections_per_client")
+    }
 }

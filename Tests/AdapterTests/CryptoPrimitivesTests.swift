@@ -61,4 +61,28 @@ final class CryptoPrimitivesTests: XCTestCase {
         ConstantTime.zero(&secret)
         XCTAssertEqual(secret, [UInt8](repeating: 0, count: 7), "ConstantTime.zero left key bytes behind")
     }
+
+    func testStreamingHMACMatchesOneShotAcrossPieces() {
+        let key = Array("It's a Secret to Everybody".utf8)
+        let message = Data((0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let stream = HMACSHA256.Stream(key: key)
+        var offset = 0
+        for size in [1, 0, 63, 64, 65, 4096] + Array(repeating: 1000, count: 10) where offset < message.count {
+            let end = min(message.count, offset + size)
+            message[offset..<end].withUnsafeBytes { stream.update($0) }
+            offset = end
+        }
+        message[offset...].withUnsafeBytes { stream.update($0) }
+        XCTAssertEqual(stream.finalize(), HMACSHA256.mac(key: key, message: message),
+                       "the streamed HMAC must equal the one-shot HMAC of the same bytes")
+    }
+
+    func testStreamingHMACWithLongKeyMatchesOneShot() {
+        let key = [UInt8](repeating: 0xaa, count: 131)  // longer than the block: hashed first (RFC 4231 case 6)
+        let message = Data("Test Using Larger Than Block-Size Key - Hash Key First".utf8)
+        let stream = HMACSHA256.Stream(key: key)
+        message.withUnsafeBytes { stream.update($0) }
+        XCTAssertEqual(Hex.encode(stream.finalize()), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+                       "streamed HMAC-SHA256 disagrees with RFC 4231 test case 6")
+    }
 }

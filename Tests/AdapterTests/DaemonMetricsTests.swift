@@ -125,4 +125,20 @@ final class DaemonMetricsTests: XCTestCase {
         let denials = Dictionary(uniqueKeysWithValues: s.filter { $0.name == "coven_seccomp_denials_total" }.map { ($0.labels, $0.value) })
         XCTAssertEqual(denials, [#"{syscall="keyctl"}"#: 1, #"{syscall="mount"}"#: 3], "denials summed over attempts, by syscall")
     }
+
+    func testListenerFiguresAreExposedOnceAServerIsObserved() throws {
+        let metrics = DaemonMetrics()
+        let server = HTTPServer(host: "127.0.0.1", port: 0, limits: HTTPServerLimits(shutdownGrace: 1)) { _ in .text(200, "") }
+        try server.start()
+        defer { server.shutdown() }
+        metrics.observeHTTP { [weak server] in server?.statistics }
+        _ = try HTTPClient(keepAlive: false).get("http://127.0.0.1:\(server.port)/", timeout: 5)
+        let s = parse(metrics.render(store: nil))
+        for reason in ["connection_limit", "client_limit", "memory_budget"] {
+            XCTAssertEqual(value(s, "coven_http_refused_total", #"{reason="\#(reason)"}"#), 0, "refusals by \(reason) are exposed")
+        }
+        XCTAssertEqual(value(s, "coven_http_idle_evictions_total"), 0)
+        XCTAssertNotNil(value(s, "coven_http_connections_open"), "open connections are exposed")
+        XCTAssertNotNil(value(s, "coven_http_request_memory_bytes"), "request memory in use is exposed")
+    }
 }

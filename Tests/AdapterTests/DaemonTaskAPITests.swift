@@ -98,4 +98,11 @@ final class DaemonTaskAPITests: XCTestCase {
         XCTAssertEqual(try f.api("POST", "/api/tasks/t_cancel/cancel").status, 409, "cancelling a finished task is a conflict")
         XCTAssertEqual(try f.api("POST", "/api/tasks/t_none/cancel").status, 404)
     }
+
+    func testUnauthorizedSubmitIsRefusedBeforeItsBodyIsSent() throws {
+        let f = try DaemonRouteFixture()
+        let client = try RawClient(port: f.server.port)
+        client.send("POST /api/tasks HTTP/1.1\r\nHost: coven\r\nAuthorization: Bearer wrong\r\nContent-Length: 20000000\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 401, "a wrong token must be answered from the head, without waiting for the body")
+    }
 }

@@ -22,7 +22,9 @@ final class DaemonRouteFixture {
     /// - Parameters:
     ///   - apiToken: the task API's token; nil leaves the API disabled.
     ///   - busyTimeout: the store's wait for a lock another connection holds.
-    init(apiToken: String? = "api-token-for-tests", busyTimeout: TimeInterval = 5) throws {
+    ///   - limits: the server's limits (short grace and linger by default).
+    init(apiToken: String? = "api-token-for-tests", busyTimeout: TimeInterval = 5,
+         limits: HTTPServerLimits = HTTPServerLimits(shutdownGrace: 2, lingerTimeout: 1)) throws {
         dir = NSTemporaryDirectory() + "coven-daemon-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         store = try TaskStore(path: dir + "/coven.db", busyTimeout: busyTimeout)
@@ -37,7 +39,8 @@ final class DaemonRouteFixture {
         api.register(on: &router)
         let store = self.store, metrics = self.metrics
         router.get("/metrics") { _ in .text(200, metrics.render(store: store)) }
-        server = HTTPServer(host: "127.0.0.1", port: 0, limits: HTTPServerLimits(shutdownGrace: 2, lingerTimeout: 1), router: router)
+        router.get("/healthz") { _ in .json(200, ["ok": true]) }
+        server = HTTPServer(host: "127.0.0.1", port: 0, limits: limits, router: router)
         try server.start()
     }
 
@@ -63,6 +66,14 @@ final class DaemonRouteFixture {
         case .some(.none): break
         }
         return try client.post(url("/webhook"), body: data, headers: headers)
+    }
+
+    /// The head of a signed delivery of `body` as raw HTTP, framed by `framing` (e.g.
+    /// `"Content-Length: 12"` or `"Transfer-Encoding: chunked"`).
+    func rawDeliveryHead(event: String, delivery: String, body: Data, framing: String, signature: String? = nil) -> String {
+        let sig = signature ?? WebhookSignature.sign(body: body, secret: Array(Self.secret.utf8))
+        return "POST /webhook HTTP/1.1\r\nHost: coven\r\nContent-Type: application/json\r\n"
+            + "X-GitHub-Event: \(event)\r\nX-GitHub-Delivery: \(delivery)\r\nX-Hub-Signature-256: \(sig)\r\n\(framing)\r\n\r\n"
     }
 
     func api(_ method: String, _ path: String, token: String? = "api-token-for-tests", body: String? = nil) throws -> HTTPClientResponse {

@@ -127,4 +127,71 @@ final class DaemonWebhookTests: XCTestCase {
         XCTAssertEqual(f.metrics.webhookResponseCount(status: 202), 1)
         XCTAssertEqual(f.metrics.webhookResponseCount(status: 200), 1)
     }
+
+    // MARK: - One validation for webhook and task API tasks
+
+    var negativeIssue: String { assigned.replacingOccurrences(of: "\"number\": 42", with: "\"number\": -5") }
+
+    func testDeliveryRoutingToAnInvalidTaskIs400AndStoresNothing() throws {
+        let f = try DaemonRouteFixture()
+        XCTAssertTrue(negativeIssue.contains("\"number\": -5"), "the fixture has the issue number to replace")
+        let r = try f.deliver(event: "issues", delivery: "d-negative", body: negativeIssue)
+        XCTAssertEqual(r.status, 400, "a delivery whose task no attempt could run must be refused, not queued: \(r.text ?? "")")
+        XCTAssertTrue((r.json["error"] as? String ?? "").contains("issue_number"), "the error names the field: \(r.text ?? "")")
+        XCTAssertNil(try f.store.delivery(id: "d-negative"), "a refused delivery is not recorded")
+        XCTAssertEqual(try f.store.list().count, 0, "no task may be stored for it")
+        XCTAssertTrue(f.announced.isEmpty, "nothing is announced")
+    }
+
+    func testWebhookAndTaskAPIRefuseAnInvalidTaskWithTheSameError() throws {
+        let f = try DaemonRouteFixture()
+        let hook = try f.deliver(event: "issues", delivery: "d-negative", body: negativeIssue)
+        let task = DaemonRouteFixture.taskJSON().replacingOccurrences(of: "\"issue_number\": 7", with: "\"issue_number\": -5")
+        let api = try f.api("POST", "/api/tasks", body: task)
+        XCTAssertEqual(api.status, 400, "the task API refuses a negative issue number: \(api.text ?? "")")
+        XCTAssertEqual(hook.json["error"] as? String, api.json["error"] as? String, "both ways in apply one validation")
+    }
+
+    // MARK: - The signature while the body streams in
+
+    func testUnsignedDeliveryIsRefusedBeforeItsBodyIsSent() throws {
+        let f = try DaemonRouteFixture()
+        let client = try RawClient(port: f.server.port)
+        client.send("POST /webhook HTTP/1.1\r\nHost: coven\r\nX-GitHub-Event: issues\r\nX-GitHub-Delivery: d-early\r\nContent-Length: 20000000\r\n\r\n")
+        let response = client.readResponse()
+        XCTAssertEqual(response?.status, 401, "without a signature header nothing of the body may be waited for or buffered")
+        XCTAssertEqual(f.metrics.webhookResponseCount(status: 401), 1, "the early refusal is counted like any other")
+    }
+
+    func testSignedChunkedDeliveryIs202() throws {
+        let f = try DaemonRouteFixture()
+        let body = Data(assigned.utf8)
+        let client = try RawClient(port: f.server.port)
+        client.send(f.rawDeliveryHead(event: "issues", delivery: "d-chunked", body: body, framing: "Transfer-Encoding: chunked"))
+        // Chunks as a reverse proxy might cut them: the MAC covers the decoded body.
+        let half = body.count / 2
+        for piece in [body[..<half], body[half...]] {
+            client.send(String(piece.count, radix: 16) + "\r\n")
+            client.send(Array(piece))
+            client.send("\r\n")
+        }
+        client.send("0\r\n\r\n")
+        let response = client.readResponse()
+        XCTAssertEqual(response?.status, 202, "a signed chunked delivery is verified over its decoded body and queued: \(response?.text ?? "")")
+        XCTAssertNotNil(try f.store.delivery(id: "d-chunked"), "and recorded")
+    }
+
+    func testForgedChunkedDeliveryIs401() throws {
+        let f = try DaemonRouteFixture()
+        let body = Data(assigned.utf8)
+        let forged = WebhookSignature.sign(body: body, secret: Array("not the secret".utf8))
+        let client = try RawClient(port: f.server.port)
+        client.send(f.rawDeliveryHead(event: "issues", delivery: "d-forged-chunked", body: body,
+                                      framing: "Transfer-Encoding: chunked", signature: forged))
+        client.send(String(body.count, radix: 16) + "\r\n")
+        client.send(Array(body))
+        client.send("\r\n0\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 401, "a chunked body signed with another secret must be refused")
+        XCTAssertNil(try f.store.delivery(id: "d-forged-chunked"))
+    }
 }

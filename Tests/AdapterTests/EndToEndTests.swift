@@ -237,7 +237,7 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(w.fake.pullRequestsCreated.isEmpty)
     }
 
-    func testStopDuringAnAttemptLeavesItForRecoveryAfterRestart() throws {
+    func testStopDuringAnAttemptQueuesItAgainForTheRestart() throws {
         let w = try World(mode: "sleep-first", maxRetries: 1, shutdownGrace: "300ms")
         let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
         XCTAssertTrue(eventually(timeout: 60) {
@@ -247,8 +247,8 @@ final class EndToEndTests: XCTestCase {
 
         w.daemon.stop()
         let stopped = try XCTUnwrap(try w.daemon.store.task(id: id))
-        XCTAssertEqual(stopped.record.state, .running, "a stop leaves the task for recovery, not failed")
-        XCTAssertEqual(stopped.attempts.map(\.state), [.running], "the torn-down attempt is not recorded as finished")
+        XCTAssertEqual(stopped.record.state, .queued, "a stop queues the task again, not failed")
+        XCTAssertEqual(stopped.attempts.map(\.interruptedBy), [.shutdown], "the torn-down attempt is recorded as cut short by the stop")
 
         try w.restart()
         let (detail, run) = w.waitForPublishedEnd(taskID: id)

@@ -197,6 +197,36 @@ final class HTTPMessageTests: XCTestCase {
     func testContentLengthListOfIdenticalValuesIsAccepted() throws {
         let head = HTTPRequestHead(method: "POST", target: "/", version: .http1_1,
                                    headers: ["Host": "h", "Content-Length": "5, 5"])
-        XCTAssertEqual(try head.validatedBodyLength(limits: HTTPServerLimits()), 5)
+        XCTAssertEqual(try head.validatedFraming(limits: HTTPServerLimits()), .length(5))
+    }
+
+    // MARK: Chunked decoder
+
+    /// Decodes `text` fed `pieceSize` bytes at a time, as a connection would (unconsumed
+    /// bytes are offered again with the next piece).
+    private func decodeChunked(_ text: String, pieceSize: Int) throws -> (body: String, consumed: Int, done: Bool) {
+        var decoder = ChunkedBodyDecoder(limits: HTTPServerLimits())
+        let bytes = Array(text.utf8)
+        var body: [UInt8] = []
+        var start = 0
+        var end = 0
+        while end < bytes.count && !decoder.isDone {
+            end = min(bytes.count, end + min(pieceSize, bytes.count))
+            start += try bytes[start..<end].withUnsafeBufferPointer { piece in
+                try decoder.decode(piece) { body.append(contentsOf: $0); return nil }
+            }
+        }
+        return (String(decoding: body, as: UTF8.self), start, decoder.isDone)
+    }
+
+    func testChunkedDecoderResumesAcrossPieces() throws {
+        let text = "4\r\nWiki\r\n5;x=\"y\"\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\nNEXT"
+        let whole = try decodeChunked(text, pieceSize: .max)
+        let byteByByte = try decodeChunked(text, pieceSize: 1)
+        XCTAssertEqual(whole.body, "Wikipedia in\r\n\r\nchunks.", "the decoded body, CRLFs inside chunk data kept")
+        XCTAssertTrue(whole.done, "the last chunk and trailers end the body")
+        XCTAssertEqual(whole.consumed, text.utf8.count - 4, "bytes after the body must stay for the next request")
+        XCTAssertEqual(byteByByte.body, whole.body, "feeding one byte at a time must decode the same body")
+        XCTAssertEqual(byteByByte.consumed, whole.consumed, "and stop at the same place")
     }
 }

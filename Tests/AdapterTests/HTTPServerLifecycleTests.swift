@@ -30,9 +30,13 @@ final class HTTPServerLifecycleTests: HTTPTestCase {
         var limits = Self.testLimits
         limits.maxConnections = 2
         let server = try startServer(limits: limits)
+        // Busy (a request on its way), so neither may be closed to make room.
         let first = try RawClient(port: server.port)
+        first.send("GET / HTTP/1.1\r\n")
         let second = try RawClient(port: server.port)
-        XCTAssertTrue(waitUntil { server.openConnections == 2 }, "the first two connections were not accepted")
+        second.send("GET / HTTP/1.1\r\n")
+        XCTAssertTrue(waitUntil { server.openConnections == 2 && server.idleConnections == 0 },
+                      "the first two connections were not accepted and busy")
 
         let third = try RawClient(port: server.port)
         let response = third.readResponse()
@@ -48,7 +52,8 @@ final class HTTPServerLifecycleTests: HTTPTestCase {
         limits.maxConnections = 1
         let server = try startServer(limits: limits)
         let holder = try RawClient(port: server.port)
-        XCTAssertTrue(waitUntil { server.openConnections == 1 })
+        holder.send("GET / HTTP/1.1\r\n")
+        XCTAssertTrue(waitUntil { server.openConnections == 1 && server.idleConnections == 0 })
         // The client speaks first, as real clients do: the 503 must still be readable.
         let response = try? HTTPClient(keepAlive: false).post(url(server, "/hook"), body: Data(count: 4096), timeout: 5)
         XCTAssertEqual(response?.status, 503, "a client that sends before reading must still see the 503")

@@ -171,12 +171,101 @@ final class HTTPServerProtocolTests: HTTPTestCase {
         XCTAssertEqual(response?.text, "POST /d abc")
     }
 
-    func testChunkedTransferEncodingGets501() throws {
+    // MARK: - Chunked request bodies
+
+    func testChunkedBodyIsDecodedForTheHandler() throws {
+        let server = try startServer()
+        let (_, response) = try rawExchange(
+            server, "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nA;name=value\r\n0123456789\r\n0\r\n\r\n")
+        XCTAssertEqual(response?.status, 200, "a chunked body must be accepted")
+        XCTAssertEqual(response?.text, "POST /c abc0123456789", "the handler must get the decoded body, extensions dropped")
+    }
+
+    func testChunkedBodyKeepsTheConnectionForPipelinedRequests() throws {
+        let server = try startServer()
+        let client = try RawClient(port: server.port)
+        client.send("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.text, "POST /a hi")
+        XCTAssertEqual(client.readResponse()?.text, "GET /b ", "the request after a chunked body must be read from where the body ended")
+    }
+
+    func testChunkedTrailersAreAcceptedAndDropped() throws {
+        let server = try startServer(handler: { request in
+            .text(200, request.headers["X-Trailer"] ?? "no trailer in headers")
+        })
+        let (_, response) = try rawExchange(
+            server, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Trailer: t\r\n\r\n")
+        XCTAssertEqual(response?.status, 200, "trailer fields after the last chunk are allowed")
+        XCTAssertEqual(response?.text, "no trailer in headers", "trailers must not be merged into the headers")
+    }
+
+    func testChunkedAndContentLengthTogetherGet400AndClose() throws {
         let server = try startServer()
         let (client, response) = try rawExchange(
-            server, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
-        XCTAssertEqual(response?.status, 501, "Transfer-Encoding (chunked) is documented as 501 Not Implemented")
-        XCTAssertTrue(client.waitForClose(), "the server must close after refusing Transfer-Encoding")
+            server, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        XCTAssertEqual(response?.status, 400, "Transfer-Encoding with Content-Length is a smuggling attempt and must be refused")
+        XCTAssertTrue(client.waitForClose(), "the server must close after refusing conflicting framing")
+    }
+
+    func testUnknownTransferCodingGets501() throws {
+        let server = try startServer()
+        let (_, response) = try rawExchange(
+            server, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n")
+        XCTAssertEqual(response?.status, 501, "a transfer coding other than chunked is not implemented")
+    }
+
+    func testChunkedNotLastGets400() throws {
+        let server = try startServer()
+        let (_, response) = try rawExchange(
+            server, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n")
+        XCTAssertEqual(response?.status, 400, "a request whose final coding is not chunked has no knowable end")
+    }
+
+    func testTransferEncodingOnHTTP10Gets400() throws {
+        let server = try startServer()
+        let (_, response) = try rawExchange(
+            server, "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        XCTAssertEqual(response?.status, 400, "HTTP/1.0 has no Transfer-Encoding: the framing is faulty")
+    }
+
+    func testChunkedBodyOverCapGets413BeforeTheChunkIsSent() throws {
+        var limits = Self.testLimits
+        limits.maxBodySize = 1024
+        let server = try startServer(limits: limits)
+        let client = try RawClient(port: server.port)
+        // The first chunk's size alone passes the cap: the answer must not wait for its data.
+        client.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n\(String(repeating: "a", count: 256))\r\n400\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 413, "a chunk taking the body past maxBodySize must get 413 at its size line")
+    }
+
+    func testInvalidChunkSizeGets400() throws {
+        let server = try startServer()
+        let (_, response) = try rawExchange(
+            server, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n")
+        XCTAssertEqual(response?.status, 400, "a chunk size that is not plain hex must be refused")
+    }
+
+    func testOverlongChunkSizeGets400() throws {
+        let server = try startServer()
+        let (_, response) = try rawExchange(
+            server, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(String(repeating: "0", count: 15))1\r\na\r\n0\r\n\r\n")
+        XCTAssertEqual(response?.status, 400, "a chunk size of more than 15 hex digits must be refused (no overflow)")
+    }
+
+    func testChunkDataWithoutCRLFGets400() throws {
+        let server = try startServer()
+        let (_, response) = try rawExchange(
+            server, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n")
+        XCTAssertEqual(response?.status, 400, "chunk data longer than its size must be refused")
+    }
+
+    func testStalledChunkedBodyGets408() throws {
+        var limits = Self.testLimits
+        limits.bodyReadTimeout = 0.3
+        let server = try startServer(limits: limits)
+        let client = try RawClient(port: server.port)
+        client.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc")
+        XCTAssertEqual(client.readResponse()?.status, 408, "a chunked body must arrive within bodyReadTimeout like any other")
     }
 
     func testExpectContinueGetsInterimResponse() throws {

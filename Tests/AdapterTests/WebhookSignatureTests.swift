@@ -78,4 +78,23 @@ final class WebhookSignatureTests: XCTestCase {
         XCTAssertTrue(WebhookSignature.isValid(body: body, header: valid, secret: secret), "isValid rejects a valid signature")
         XCTAssertFalse(WebhookSignature.isValid(body: body, header: nil, secret: secret), "isValid accepts a missing header")
     }
+
+    func testStreamingVerifierAcceptsTheSignedBodyInPieces() throws {
+        let given = try WebhookSignature.parse(header: valid).get()
+        let verifier = WebhookSignature.Verifier(secret: secret, given: given)
+        for byte in body { withUnsafeBytes(of: byte) { verifier.update($0) } }
+        XCTAssertNil(failure(verifier.verdict()), "GitHub's example body fed byte by byte must verify")
+    }
+
+    func testStreamingVerifierRefusesAnotherBody() throws {
+        let given = try WebhookSignature.parse(header: valid).get()
+        let verifier = WebhookSignature.Verifier(secret: secret, given: given)
+        Data("Hello, World?".utf8).withUnsafeBytes { verifier.update($0) }
+        XCTAssertEqual(failure(verifier.verdict()), .mismatch, "a different body must be a mismatch")
+    }
+
+    func testHeaderAloneTellsAMalformedSignature() {
+        guard case .failure(let f) = WebhookSignature.parse(header: "sha1=abc") else { return XCTFail("sha1= accepted") }
+        XCTAssertEqual(f, .malformed, "a header that cannot be a SHA-256 signature is refused without the body")
+    }
 }

@@ -35,4 +35,56 @@ public enum HMACSHA256 {
     public static func hexMAC<M: ContiguousBytes>(key: [UInt8], message: M) -> String {
         Hex.encode(mac(key: key, message: message))
     }
+
+    /// HMAC-SHA256 over a message that arrives in pieces (OpenSSL's EVP_MAC "HMAC"), so a
+    /// request body can be authenticated while it streams in. One thread at a time.
+    public final class Stream: @unchecked Sendable {
+        private var context: OpaquePointer?
+
+        // Fetched once: the provider lookup is the costly part of setting up an HMAC.
+        nonisolated(unsafe) private static let algorithm: OpaquePointer? = EVP_MAC_fetch(nil, "HMAC", nil)
+
+        /// The key is only read, never kept beyond OpenSSL's own keyed state.
+        public init(key: [UInt8]) {
+            let ctx = EVP_MAC_CTX_new(Self.algorithm)
+            var ok = ctx != nil
+            if let ctx {
+                var digestName = Array("SHA256".utf8CString)
+                ok = OSSL_MAC_PARAM_DIGEST.withCString { name in
+                    digestName.withUnsafeMutableBufferPointer { digest in
+                        var params = [OSSL_PARAM_construct_utf8_string(name, digest.baseAddress, 0), OSSL_PARAM_construct_end()]
+                        // EVP_MAC_init wants a non-null key pointer even for an empty key.
+                        let keyBytes = key.isEmpty ? [0] : key
+                        return keyBytes.withUnsafeBufferPointer { k in
+                            EVP_MAC_init(ctx, k.baseAddress, key.count, &params) == 1
+                        }
+                    }
+                }
+            }
+            // Fails only without memory or without OpenSSL's default provider; neither is recoverable.
+            precondition(ok, "OpenSSL HMAC-SHA256 (EVP_MAC) could not be set up")
+            context = ctx
+        }
+
+        deinit { EVP_MAC_CTX_free(context) }
+
+        public func update(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, bytes.count > 0, let context else { return }
+            precondition(EVP_MAC_update(context, base.assumingMemoryBound(to: UInt8.self), bytes.count) == 1,
+                         "OpenSSL HMAC-SHA256 update failed")
+        }
+
+        /// The MAC of everything given to `update`. Call once.
+        public func finalize() -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+            var length = 0
+            let ok = out.withUnsafeMutableBufferPointer { o in
+                EVP_MAC_final(context, o.baseAddress, &length, o.count) == 1
+            }
+            precondition(ok && length == byteCount, "OpenSSL HMAC-SHA256 final failed")
+            EVP_MAC_CTX_free(context)
+            context = nil
+            return Array(out.prefix(byteCount))
+        }
+    }
 }

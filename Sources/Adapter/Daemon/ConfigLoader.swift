@@ -38,7 +38,7 @@ public enum ConfigLoader {
         do { root = try JSONValue.parse(data) } catch { throw ConfigError("", "not valid JSON: \(error)") }
         try refuseInlineSecrets(root, path: "")
         let top = try Obj(root, path: "")
-        try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "api"])
+        try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "api", "http"])
         let base = baseDirectory
 
         var listen = DaemonConfig.ListenAddress(host: "127.0.0.1", port: 8787)
@@ -63,8 +63,9 @@ public enum ConfigLoader {
             try a.allow(["token_path"])
             api.tokenPath = try a.path("token_path", base: base)
         }
+        let http = try top.object("http").map { h throws(ConfigError) in try parseHTTP(h) } ?? HTTPServerLimits()
         let config = DaemonConfig(listen: listen, stateDirectory: stateDir, github: github, worker: worker,
-                                  sandbox: sandbox, familiars: familiars, api: api)
+                                  sandbox: sandbox, familiars: familiars, api: api, http: http)
         // Every policy an attempt can get compiles (each entry was checked on its own already).
         for (i, f) in familiars.enumerated() {
             do { _ = try config.egressPolicy(familiar: f.id).compiled() } catch {
@@ -120,9 +121,39 @@ public enum ConfigLoader {
         return DaemonConfig.GitHub(appID: appID, privateKeyPath: key, webhookSecret: secret, apiBaseURL: apiBase)
     }
 
+    /// `http`: the listener's limits (HTTPServerLimits documents what each one answers).
+    private static func parseHTTP(_ h: Obj) throws(ConfigError) -> HTTPServerLimits {
+        try h.allow(["max_connections", "max_connections_per_client", "max_body_size", "request_memory_budget",
+                     "header_timeout", "body_timeout", "idle_timeout"])
+        var limits = HTTPServerLimits()
+        if let n = try h.integer("max_connections", min: 1, max: 65536) { limits.maxConnections = n }
+        if let n = try h.integer("max_connections_per_client", min: 1, max: limits.maxConnections) {
+            limits.maxConnectionsPerClient = n
+        } else {
+            limits.maxConnectionsPerClient = min(limits.maxConnectionsPerClient, limits.maxConnections)
+        }
+        if let v = try h.size("max_body_size") {
+            guard v <= 1 << 30 else { throw ConfigError(h.key("max_body_size"), "must be at most 1G") }
+            limits.maxBodySize = Int(v)
+        }
+        if let v = try h.size("request_memory_budget") {
+            guard v <= 1 << 40 else { throw ConfigError(h.key("request_memory_budget"), "must be at most 1T") }
+            limits.requestMemoryBudget = Int(v)
+        }
+        // A budget below the largest request would refuse every such request, however idle the server.
+        guard limits.requestMemoryBudget >= limits.maxBodySize + HTTPServer.requestAllowance else {
+            throw ConfigError(h.key("request_memory_budget"),
+                              "must be at least max_body_size plus 64K (\(limits.maxBodySize + HTTPServer.requestAllowance) bytes)")
+        }
+        if let d = try h.duration("header_timeout", positive: true) { limits.headerReadTimeout = d.seconds }
+        if let d = try h.duration("body_timeout", positive: true) { limits.bodyReadTimeout = d.seconds }
+        if let d = try h.duration("idle_timeout", positive: true) { limits.idleTimeout = d.seconds }
+        return limits
+    }
+
     private static func parseWorker(_ w: Obj) throws(ConfigError) -> DaemonConfig.Worker {
         try w.allow(["runtime", "timeout", "grace", "max_retries", "backoff_base", "concurrency",
-                     "per_installation_concurrency", "shutdown_grace"])
+                     "per_installation_concurrency", "shutdown_grace", "max_crash_interruptions"])
         guard let runtime = try w.stringArray("runtime") else {
             throw ConfigError(w.key("runtime"), "is required: the runtime's command line as an array, e.g. [\"/usr/local/bin/coven-code\"]")
         }
@@ -137,6 +168,7 @@ public enum ConfigLoader {
         if let n = try w.integer("concurrency", min: 1, max: 4096) { worker.concurrency = n }
         if let n = try w.integer("per_installation_concurrency", min: 1, max: 4096) { worker.perInstallationConcurrency = n }
         if let d = try w.duration("shutdown_grace") { worker.shutdownGrace = d }
+        if let n = try w.integer("max_crash_interruptions", min: 1, max: 100) { worker.maxCrashInterruptions = n }
         return worker
     }
 

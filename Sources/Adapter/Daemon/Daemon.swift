@@ -10,14 +10,15 @@ public struct DaemonOptions: Sendable {
     public var publisher: (any Publisher)?
     /// Replaces the git token provider the configuration implies.
     public var tokens: (any GitTokenProvider)?
-    public var httpLimits: HTTPServerLimits
+    /// Replaces the configuration's `http` limits.
+    public var httpLimits: HTTPServerLimits?
     /// Structured log events (default: JSON lines on stderr).
     public var log: @Sendable (String, [String: String]) -> Void
     /// Where the log publisher writes (default: stderr).
     public var publicationLog: FileHandle
 
     public init(local: LocalMode? = nil, publisher: (any Publisher)? = nil, tokens: (any GitTokenProvider)? = nil,
-                httpLimits: HTTPServerLimits = HTTPServerLimits(),
+                httpLimits: HTTPServerLimits? = nil,
                 log: @escaping @Sendable (String, [String: String]) -> Void = JSONLog(component: "serve").event,
                 publicationLog: FileHandle = .standardError) {
         self.local = local
@@ -141,8 +142,9 @@ public final class Daemon: @unchecked Sendable {
                                       "POST /api/tasks/{id}/cancel", "GET /healthz", "GET /metrics"]])
         }
         options.local?.registerGit(on: &router)
-        server = HTTPServer(host: config.listen.host, port: config.listen.port, limits: options.httpLimits,
+        server = HTTPServer(host: config.listen.host, port: config.listen.port, limits: options.httpLimits ?? config.http,
                             log: { line in log("http", ["message": line]) }, router: router)
+        metrics.observeHTTP { [weak server] in server?.statistics }
     }
 
     /// Prepares the place sandbox cgroups go and logs it. As root, a configured limit the
@@ -192,16 +194,18 @@ public final class Daemon: @unchecked Sendable {
     public var port: UInt16 { server.port }
 
     /// Stops accepting (webhooks and API), then shuts the supervisor down: running
-    /// attempts get the shutdown grace, then are torn down and left for recovery.
-    /// Safe to call more than once.
+    /// attempts get the shutdown grace, counted from this call, then are torn down and
+    /// queued again (uncounted); publications go on until the same deadline, and what is
+    /// left stays in the store for the next start. Safe to call more than once.
     public func stop() {
         stopLock.lock()
         if stopped { stopLock.unlock(); return }
         stopped = true
         stopLock.unlock()
+        let deadline = Date().addingTimeInterval(config.worker.shutdownGrace.seconds)
         log("stopping", ["running": String(supervisor.runningTaskIDs.count)])
         server.shutdown()
-        supervisor.shutdown()
+        supervisor.shutdown(deadline: deadline)
         Sandbox.finishCleanup()
         log("stopped", [:])
     }

@@ -15,11 +15,14 @@ public struct DaemonConfig: Sendable, Equatable {
     public var sandbox: SandboxSettings
     public var familiars: [FamiliarConfig]
     public var api: API
+    /// The listener's connection, body and timeout limits (`http`).
+    public var http: HTTPServerLimits
 
     public init(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8787), stateDirectory: String,
                 github: GitHub? = nil, worker: Worker, sandbox: SandboxSettings = SandboxSettings(),
-                familiars: [FamiliarConfig] = [], api: API = API()) {
+                familiars: [FamiliarConfig] = [], api: API = API(), http: HTTPServerLimits = HTTPServerLimits()) {
         self.listen = listen
+        self.http = http
         self.stateDirectory = stateDirectory
         self.github = github
         self.worker = worker
@@ -103,13 +106,17 @@ public struct DaemonConfig: Sendable, Equatable {
         public var perInstallationConcurrency: Int
         /// On SIGTERM: how long running attempts may go on before they are torn down.
         public var shutdownGrace: Duration
+        /// Times a task may be interrupted by the daemon dying before it fails.
+        public var maxCrashInterruptions: Int
 
         public init(runtime: [String], timeout: Duration = .seconds(1800), grace: Duration = .seconds(10),
                     maxRetries: Int = 2, backoffBase: Duration = .seconds(2), concurrency: Int = 2,
-                    perInstallationConcurrency: Int = 1, shutdownGrace: Duration = .seconds(30)) {
+                    perInstallationConcurrency: Int = 1, shutdownGrace: Duration = .seconds(30),
+                    maxCrashInterruptions: Int = 3) {
             self.runtime = runtime; self.timeout = timeout; self.grace = grace; self.maxRetries = maxRetries
             self.backoffBase = backoffBase; self.concurrency = concurrency
             self.perInstallationConcurrency = perInstallationConcurrency; self.shutdownGrace = shutdownGrace
+            self.maxCrashInterruptions = maxCrashInterruptions
         }
     }
 
@@ -160,6 +167,7 @@ public struct DaemonConfig: Sendable, Equatable {
                            perInstallationConcurrency: worker.perInstallationConcurrency,
                            retry: RetryPolicy(maxRetries: worker.maxRetries, baseDelay: worker.backoffBase.seconds,
                                               maxDelay: max(60, worker.backoffBase.seconds * 4)),
+                           maxCrashInterruptions: worker.maxCrashInterruptions,
                            shutdownGrace: worker.shutdownGrace)
     }
 

@@ -50,6 +50,12 @@ public final class Histogram: Sendable {
 /// - `coven_sandbox_launch_seconds` (histogram): launch latency of attempt sandboxes
 /// - `coven_attempt_duration_seconds` (histogram): wall time of attempts (exit report)
 /// - `coven_store_up` (gauge): 1 when the store answers
+/// - `coven_publications_pending` (gauge): events in the publication outbox (at most one
+///   per task); it grows while GitHub is unreachable
+/// - the listener (`HTTPServerStatistics`): `coven_http_connections_open` and
+///   `coven_http_request_memory_bytes` (gauges), `coven_http_refused_total{reason}`
+///   (`connection_limit`, `client_limit`, `memory_budget`) and
+///   `coven_http_idle_evictions_total` (counters)
 /// - egress (`proxy` network mode), summed over every attempt's proxy since the start
 ///   (`EgressMetrics`): `coven_egress_connections_total{outcome}`,
 ///   `coven_egress_denied_total{rule}`, `coven_egress_bytes_total{direction}`,
@@ -68,6 +74,13 @@ public final class DaemonMetrics: Sendable {
         (EgressMetrics.snapshot(), EgressMetrics.activeProxies)
     }) {
         self.egress = egress
+    }
+
+    private let http = Mutex<(@Sendable () -> HTTPServerStatistics?)?>(nil)
+
+    /// Where the listener's figures come from (the daemon's `HTTPServer`).
+    public func observeHTTP(_ statistics: @escaping @Sendable () -> HTTPServerStatistics?) {
+        http.withLock { $0 = statistics }
     }
 
     public func countWebhookResponse(status: Int) {
@@ -111,6 +124,9 @@ public final class DaemonMetrics: Sendable {
             for state in TaskState.allCases { out.append("coven_tasks{state=\"\(state.rawValue)\"} \(counts[state] ?? 0)") }
         }
 
+        header("coven_publications_pending", "gauge", "Lifecycle events waiting in the publication outbox.")
+        if let pending = try? store?.pendingPublicationCount() { out.append("coven_publications_pending \(pending)") }
+
         header("coven_attempts_total", "counter", "Attempts by classification (running: still in flight).")
         if let attempts {
             var classes = Set(AttemptClass.allCases.map(\.rawValue))
@@ -133,6 +149,20 @@ public final class DaemonMetrics: Sendable {
         out += sandboxLaunch.render(name: "coven_sandbox_launch_seconds")
         header("coven_attempt_duration_seconds", "histogram", "Wall time of attempts, launch to teardown.")
         out += attemptDuration.render(name: "coven_attempt_duration_seconds")
+
+        if let h = http.withLock({ $0 })?() {
+            header("coven_http_connections_open", "gauge", "Connections open on the listener.")
+            out.append("coven_http_connections_open \(h.openConnections)")
+            header("coven_http_refused_total", "counter", "Requests and connections refused with 503 by the listener's limits.")
+            for (reason, n) in [("connection_limit", h.refusedConnectionLimit), ("client_limit", h.refusedClientLimit),
+                                ("memory_budget", h.refusedMemoryBudget)] {
+                out.append("coven_http_refused_total{reason=\"\(reason)\"} \(n)")
+            }
+            header("coven_http_idle_evictions_total", "counter", "Idle connections closed to make room for new ones.")
+            out.append("coven_http_idle_evictions_total \(h.idleEvictions)")
+            header("coven_http_request_memory_bytes", "gauge", "Bytes of request bodies held in memory now (budget: http.request_memory_budget).")
+            out.append("coven_http_request_memory_bytes \(h.requestMemoryInUse)")
+        }
 
         let (e, proxies) = egress()
         header("coven_egress_connections_total", "counter", "Connections through attempts' egress proxies by outcome.")

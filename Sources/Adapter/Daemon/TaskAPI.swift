@@ -47,15 +47,18 @@ public final class TaskAPI: Sendable {
     public var isEnabled: Bool { token != nil }
 
     public func register(on router: inout Router) {
-        router.post("/api/tasks") { [self] r in try guarded(r, submit) }
+        // POST bodies are refused from the head when the token is wrong: never buffered.
+        let head: Router.HeadHandler = { [self] r in refusal(r).map { .respond($0) } ?? .proceed }
+        router.post("/api/tasks", head: head) { [self] r in try guarded(r, submit) }
         router.get("/api/tasks") { [self] r in try guarded(r, list) }
         router.get("/api/tasks/{id}") { [self] r in try guarded(r, show) }
-        router.post("/api/tasks/{id}/cancel") { [self] r in try guarded(r, cancel) }
+        router.post("/api/tasks/{id}/cancel", head: head) { [self] r in try guarded(r, cancel) }
     }
 
     // MARK: - Authorization
 
-    private func guarded(_ request: HTTPRequest, _ body: (HTTPRequest) throws -> HTTPResponse) throws -> HTTPResponse {
+    /// 403 when the API is off, 401 without the right token; nil when authorized.
+    private func refusal(_ request: HTTPRequest) -> HTTPResponse? {
         guard let token else {
             return .json(403, ["ok": false, "error": "task API disabled: no api.token_path configured"])
         }
@@ -64,6 +67,11 @@ public final class TaskAPI: Sendable {
             return .json(401, ["ok": false, "error": "missing or wrong bearer token"],
                          headers: ["WWW-Authenticate": "Bearer realm=\"coven-supervisor\""])
         }
+        return nil
+    }
+
+    private func guarded(_ request: HTTPRequest, _ body: (HTTPRequest) throws -> HTTPResponse) throws -> HTTPResponse {
+        if let refused = refusal(request) { return refused }
         do {
             return try body(request)
         } catch let e as HTTPError {
@@ -94,14 +102,8 @@ public final class TaskAPI: Sendable {
             throw HTTPError(400, "invalid task: \(Self.describe(error))")
         }
         spec.source = .api
-        guard !spec.id.isEmpty, spec.id.count <= 128,
-              spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == ".") }) else {
-            throw HTTPError(400, "invalid task: id may hold only letters, digits, '_', '-' and '.' (at most 128)")
-        }
-        // Refuse now what every attempt would refuse (credentials in the clone URL, …).
-        do { _ = try SessionBrief(task: spec, workspaceRoot: "/workspace").jsonData() } catch {
-            throw HTTPError(400, "invalid task: \(error)")
-        }
+        // The same check as webhook tasks get: nothing is queued that no attempt could run.
+        do { try TaskValidation.validate(spec) } catch { throw HTTPError(400, error.description) }
         do {
             try supervisor.submit(spec)
         } catch StoreError.duplicateTask(let id) {

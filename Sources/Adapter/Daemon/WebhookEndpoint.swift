@@ -5,10 +5,14 @@ import COpenSSL
 /// `POST /webhook`: GitHub deliveries in, tasks durably queued before the answer.
 ///
 /// Order, and why:
-/// 1. `X-Hub-Signature-256` first: missing or wrong → 401 and nothing is parsed or
-///    stored (an unauthenticated sender learns nothing and costs nothing).
-/// 2. Missing `X-GitHub-Event` / `X-GitHub-Delivery`, or a body that is not the event's
-///    JSON → 400 (GitHub does not retry 4xx; a malformed delivery will not improve).
+/// 1. `X-Hub-Signature-256` first: missing or malformed → 401 from the head alone, before
+///    any of the body is read; otherwise the HMAC is computed while the body streams in
+///    (within the server's body budget) and a mismatch → 401. Nothing is parsed or stored
+///    (an unauthenticated sender learns nothing and costs little).
+/// 2. Missing `X-GitHub-Event` / `X-GitHub-Delivery`, a body that is not the event's
+///    JSON, or a task that `TaskValidation` refuses (e.g. a negative issue number) → 400,
+///    nothing stored (GitHub does not retry 4xx, and shows the error in the App's delivery
+///    log; a malformed delivery will not improve).
 /// 3. `ping` → 200 `{"ok":true,"pong":true}`; nothing stored.
 /// 4. The delivery (id, event, SHA-256 of the body — never the body) and its task, if
 ///    any, are committed in one transaction *before* answering: new task → 202 with its
@@ -40,9 +44,28 @@ public final class WebhookEndpoint: Sendable {
         self.announce = announce
     }
 
-    /// Adds `POST /webhook` to `router`.
+    /// Adds `POST /webhook` to `router`, with the signature checked as the body arrives.
     public func register(on router: inout Router, path: String = "/webhook") {
-        router.post(path) { [self] request in handle(request) }
+        router.post(path, head: { [self] request in inspect(request) }) { [self] request in handle(request) }
+    }
+
+    /// The head handler: refuses a delivery whose signature header cannot be valid without
+    /// reading its body, else verifies the body's HMAC as it streams in.
+    public func inspect(_ request: HTTPRequest) -> HTTPHeadDecision {
+        switch WebhookSignature.parse(header: request.headers[WebhookSignature.headerName]) {
+        case .success(let given):
+            return .observe(WebhookSignature.Verifier(secret: secret, given: given))
+        case .failure(let why):
+            let response = unauthorized(request, why)
+            metrics?.countWebhookResponse(status: response.status)
+            return .respond(response)
+        }
+    }
+
+    private func unauthorized(_ request: HTTPRequest, _ why: WebhookSignature.Failure) -> HTTPResponse {
+        let logID = Self.safeLogValue(request.headers[WebhookIntake.deliveryHeader] ?? "")
+        log("webhook_rejected", ["delivery": logID, "status": "401", "reason": why.description, "remote": request.remoteAddress])
+        return Self.reply(401, ["ok": false, "error": why.description])
     }
 
     /// Answers one delivery (counted in the metrics by status).
@@ -56,12 +79,11 @@ public final class WebhookEndpoint: Sendable {
         let delivery = request.headers[WebhookIntake.deliveryHeader] ?? ""
         let logID = Self.safeLogValue(delivery)
 
-        // 1. Authenticity before anything else.
-        if case .failure(let why) = WebhookSignature.verify(body: request.body, header: request.headers[WebhookSignature.headerName],
-                                                             secret: secret) {
-            log("webhook_rejected", ["delivery": logID, "status": "401", "reason": why.description, "remote": request.remoteAddress])
-            return Self.reply(401, ["ok": false, "error": why.description])
-        }
+        // 1. Authenticity before anything else: the streamed verdict when the server ran
+        // `inspect`, else (a direct call) the whole body's.
+        let verdict = (request.bodyObserver as? WebhookSignature.Verifier)?.verdict()
+            ?? WebhookSignature.verify(body: request.body, header: request.headers[WebhookSignature.headerName], secret: secret)
+        if case .failure(let why) = verdict { return unauthorized(request, why) }
 
         // 2. Headers and payload.
         var headers: [String: String] = [:]
@@ -75,6 +97,13 @@ public final class WebhookEndpoint: Sendable {
         }
         let event = (request.headers[WebhookIntake.eventHeader] ?? "").trimmingCharacters(in: .whitespaces)
         let deliveryID = delivery.trimmingCharacters(in: .whitespaces)
+        // The task API's validation: a task no attempt could run is refused, not queued.
+        if case .task(let spec, let qualified) = decision {
+            do { try TaskValidation.validate(spec) } catch {
+                log("webhook_rejected", ["delivery": logID, "event": qualified, "status": "400", "reason": error.description])
+                return Self.reply(400, ["ok": false, "error": error.description])
+            }
+        }
 
         // 3–5. Durable record before the answer.
         let hash = Self.sha256Hex(request.body)
@@ -128,4 +157,8 @@ public final class WebhookEndpoint: Sendable {
         }
         return Hex.encode(digest)
     }
+}
+
+extension WebhookSignature.Verifier: HTTPBodyObserver {
+    public func consume(_ bytes: UnsafeRawBufferPointer) { update(bytes) }
 }

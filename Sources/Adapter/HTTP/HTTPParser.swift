@@ -25,31 +25,53 @@ struct HTTPRequestHead: Sendable, Equatable {
         return tokens.contains("keep-alive") && !tokens.contains("close")
     }
 
-    /// Checks the message framing and returns the body length.
+    /// Checks the message framing and says how the body is delimited.
     ///
-    /// - `Transfer-Encoding` in any form (chunked or not) → **501 Not Implemented**: this server
-    ///   only accepts bodies framed by `Content-Length` (RFC 9112 §6.1 says an unimplemented
-    ///   transfer coding gets 501). The connection is closed, so a `Transfer-Encoding` plus
-    ///   `Content-Length` smuggling attempt goes nowhere.
+    /// - `Transfer-Encoding: chunked` (alone; any case) → `.chunked`, decoded by
+    ///   `ChunkedBodyDecoder` within the same limits as a `Content-Length` body.
+    /// - `Transfer-Encoding` together with `Content-Length` → 400: the two framings disagree
+    ///   about where the body ends, which is how request smuggling works (RFC 9112 §6.3
+    ///   lets a server refuse it); the connection is closed.
+    /// - `Transfer-Encoding` on HTTP/1.0 → 400 (RFC 9112 §6.1: faulty framing).
+    /// - `chunked` not last, or applied twice → 400; any other transfer coding (gzip, …) →
+    ///   501 Not Implemented (RFC 9112 §6.1).
     /// - `Content-Length` that is not 1*DIGIT, has more than 18 digits, or has several
     ///   differing values (in separate fields or a comma list) → 400.
     /// - `Content-Length` above `limits.maxBodySize` → 413.
-    /// - POST, PUT and PATCH without `Content-Length` → 411; other methods have no body.
+    /// - POST, PUT and PATCH with neither → 411; other methods have no body.
     /// - HTTP/1.1 without exactly one `Host` → 400 (when `limits.requireHost`).
-    func validatedBodyLength(limits: HTTPServerLimits) throws(HTTPProtocolError) -> Int {
+    func validatedFraming(limits: HTTPServerLimits) throws(HTTPProtocolError) -> BodyFraming {
         if limits.requireHost, version == .http1_1 {
             let hosts = headers.values(for: "Host")
             if hosts.count != 1 { throw HTTPProtocolError(400, "exactly one Host header is required") }
         }
-        if headers.contains("Transfer-Encoding") {
-            throw HTTPProtocolError(501, "Transfer-Encoding is not supported; send Content-Length")
-        }
         let values = headers.values(for: "Content-Length")
+        if headers.contains("Transfer-Encoding") {
+            if !values.isEmpty {
+                throw HTTPProtocolError(400, "Transfer-Encoding and Content-Length together are refused (request smuggling)")
+            }
+            if version == .http1_0 { throw HTTPProtocolError(400, "Transfer-Encoding is not allowed in HTTP/1.0") }
+            // Empty elements of the list count: "chunked," is not a valid coding list.
+            let codings = headers.values(for: "Transfer-Encoding").flatMap {
+                $0.split(separator: ",", omittingEmptySubsequences: false).map {
+                    $0.trimmingCharacters(in: CharacterSet(charactersIn: " \t")).lowercased()
+                }
+            }
+            guard let last = codings.last, last == "chunked" else {
+                if codings.contains("chunked") { throw HTTPProtocolError(400, "chunked must be the last transfer coding") }
+                throw HTTPProtocolError(501, "only the chunked transfer coding is supported")
+            }
+            if codings.count > 1 {
+                if codings.dropLast().contains("chunked") { throw HTTPProtocolError(400, "chunked applied more than once") }
+                throw HTTPProtocolError(501, "only the chunked transfer coding is supported")
+            }
+            return .chunked
+        }
         if values.isEmpty {
             if ["POST", "PUT", "PATCH"].contains(method) {
-                throw HTTPProtocolError(411, "Content-Length is required")
+                throw HTTPProtocolError(411, "Content-Length (or Transfer-Encoding: chunked) is required")
             }
-            return 0
+            return .length(0)
         }
         var length: Int?
         for value in values {
@@ -69,7 +91,137 @@ struct HTTPRequestHead: Sendable, Equatable {
         if length > limits.maxBodySize {
             throw HTTPProtocolError(413, "request body larger than \(limits.maxBodySize) bytes")
         }
-        return length
+        return .length(length)
+    }
+}
+
+/// How a request's body is delimited.
+enum BodyFraming: Equatable, Sendable {
+    /// Exactly this many bytes (0: no body).
+    case length(Int)
+    /// `Transfer-Encoding: chunked`.
+    case chunked
+}
+
+/// Incremental decoder of a chunked request body (RFC 9112 §7.1), as strict as the head
+/// parser: lines end in CRLF, a chunk size is 1 to 15 hex digits, chunk extensions are
+/// accepted and ignored, chunk data must be followed by CRLF, trailer fields are checked
+/// like header fields and dropped. Bounds: a size or trailer line longer than
+/// `maxHeaderLineLength` or trailers past `maxHeaderBytes`/`maxHeaderCount` → 400/431;
+/// a chunk that would take the body past `maxBodySize` → 413, refused at its size line,
+/// before its data is read.
+///
+/// Call `decode` with all unconsumed bytes each time more arrive; it consumes whole
+/// elements only (a partial line stays unconsumed) and hands out decoded data as it goes.
+struct ChunkedBodyDecoder {
+    private enum State { case size, data(Int), dataEnd, trailers, done }
+    let limits: HTTPServerLimits
+    private var state = State.size
+    private var decoded = 0
+    private var trailerBytes = 0
+    private var trailerCount = 0
+
+    init(limits: HTTPServerLimits) { self.limits = limits }
+
+    var isDone: Bool { if case .done = state { true } else { false } }
+
+    /// Decodes what it can of `input`; `output` receives the body's bytes and may refuse
+    /// them by returning an error, which is thrown. Returns how many input bytes were used.
+    mutating func decode(
+        _ input: UnsafeBufferPointer<UInt8>, output: (UnsafeBufferPointer<UInt8>) -> HTTPProtocolError?
+    ) throws(HTTPProtocolError) -> Int {
+        var position = 0
+        while position < input.count {
+            switch state {
+            case .done:
+                return position
+            case .data(let remaining):
+                let n = min(remaining, input.count - position)
+                if let refused = output(UnsafeBufferPointer(rebasing: input[position..<(position + n)])) { throw refused }
+                position += n
+                state = remaining == n ? .dataEnd : .data(remaining - n)
+            case .dataEnd:
+                guard input.count - position >= 2 else { return position }
+                guard input[position] == 0x0D, input[position + 1] == 0x0A else {
+                    throw HTTPProtocolError(400, "chunk data not followed by CRLF")
+                }
+                position += 2
+                state = .size
+            case .size, .trailers:
+                guard let line = try nextLine(input, from: position) else { return position }
+                position = line.next
+                let bytes = UnsafeBufferPointer(rebasing: input[line.range])
+                if case .size = state {
+                    let size = try chunkSize(bytes)
+                    if size > limits.maxBodySize - decoded {
+                        throw HTTPProtocolError(413, "request body larger than \(limits.maxBodySize) bytes")
+                    }
+                    decoded += size
+                    state = size == 0 ? .trailers : .data(size)
+                } else if bytes.isEmpty {
+                    state = .done
+                } else {
+                    try trailer(bytes)
+                }
+            }
+        }
+        return position
+    }
+
+    /// The next CRLF-terminated line at `start` (its range without CRLF, and where the
+    /// next element begins), or nil while it is incomplete.
+    private func nextLine(_ input: UnsafeBufferPointer<UInt8>, from start: Int) throws(HTTPProtocolError)
+        -> (range: Range<Int>, next: Int)?
+    {
+        let pending = input.count - start
+        guard let base = input.baseAddress,
+            let hit = memchr(base + start, 0x0A, min(pending, limits.maxHeaderLineLength + 2))
+        else {
+            if pending > limits.maxHeaderLineLength + 1 { throw HTTPProtocolError(400, "chunk line too long") }
+            return nil
+        }
+        let lf = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        guard lf > start, input[lf - 1] == 0x0D else { throw HTTPProtocolError(400, "chunk lines must end with CRLF") }
+        return (start..<(lf - 1), lf + 1)
+    }
+
+    /// `1*16HEXDIG [ chunk-ext ]`; extensions are checked for control characters only.
+    private func chunkSize(_ line: UnsafeBufferPointer<UInt8>) throws(HTTPProtocolError) -> Int {
+        var value = 0
+        var digits = 0
+        for b in line {
+            let digit: Int
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int(b - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = Int(b - UInt8(ascii: "a")) + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = Int(b - UInt8(ascii: "A")) + 10
+            default: digit = -1
+            }
+            if digit < 0 { break }
+            digits += 1
+            // 15 digits cannot overflow an Int; anything that long is past every body limit anyway.
+            if digits > 15 { throw HTTPProtocolError(400, "invalid chunk size") }
+            value = value * 16 + digit
+        }
+        guard digits > 0 else { throw HTTPProtocolError(400, "invalid chunk size") }
+        let rest = line[digits...]
+        if let first = rest.first {
+            guard first == UInt8(ascii: ";") || first == 0x20 || first == 0x09,
+                rest.allSatisfy(HTTPSyntax.isFieldValueByte)
+            else { throw HTTPProtocolError(400, "invalid chunk size") }
+        }
+        return value
+    }
+
+    private mutating func trailer(_ line: UnsafeBufferPointer<UInt8>) throws(HTTPProtocolError) {
+        trailerBytes += line.count + 2
+        trailerCount += 1
+        if trailerBytes > limits.maxHeaderBytes || trailerCount > limits.maxHeaderCount {
+            throw HTTPProtocolError(431, "request trailers too large")
+        }
+        guard line[0] != 0x20, line[0] != 0x09, let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0,
+            line[..<colon].allSatisfy(HTTPSyntax.isTokenByte), line[(colon + 1)...].allSatisfy(HTTPSyntax.isFieldValueByte)
+        else { throw HTTPProtocolError(400, "malformed trailer field") }
     }
 }
 

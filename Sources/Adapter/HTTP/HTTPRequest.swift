@@ -42,11 +42,14 @@ public struct HTTPRequest: Sendable {
     public var remoteAddress: String
     /// Parameters captured by `Router` from `{name}` segments, percent-decoded.
     public var pathParameters: [String: String]
+    /// The observer a head handler chose for this request's body (`HTTPHeadDecision.observe`),
+    /// after it has seen every byte of `body`; nil otherwise.
+    public var bodyObserver: (any HTTPBodyObserver)?
 
     public init(
         method: String, target: String, version: HTTPVersion = .http1_1,
         headers: HTTPHeaders = [:], body: Data = Data(), remoteAddress: String = "",
-        pathParameters: [String: String] = [:]
+        pathParameters: [String: String] = [:], bodyObserver: (any HTTPBodyObserver)? = nil
     ) {
         self.method = method
         self.target = target
@@ -58,6 +61,7 @@ public struct HTTPRequest: Sendable {
         self.body = body
         self.remoteAddress = remoteAddress
         self.pathParameters = pathParameters
+        self.bodyObserver = bodyObserver
     }
 
     /// The path with percent-escapes decoded, or nil if it holds an invalid escape or
@@ -156,4 +160,25 @@ public struct HTTPRequest: Sendable {
         default: return nil
         }
     }
+}
+
+/// Sees a request body's bytes as they arrive, before the handler runs (e.g. a streaming
+/// MAC, so that the verdict is ready the moment the last byte is in). Called on the
+/// connection's thread only, in order, with the decoded bytes of a chunked body.
+public protocol HTTPBodyObserver: AnyObject, Sendable {
+    func consume(_ bytes: UnsafeRawBufferPointer)
+}
+
+/// What a route decides from a request's head alone, before any of its body is read.
+/// The request it is given has the method, target, headers and remote address; its body
+/// is empty.
+public enum HTTPHeadDecision: Sendable {
+    /// Read the body and call the handler.
+    case proceed
+    /// Read the body feeding every byte to the observer, then call the handler with it in
+    /// `request.bodyObserver`.
+    case observe(any HTTPBodyObserver)
+    /// Answer now, without reading the body (e.g. 401 for a request that cannot be
+    /// authentic). The connection is closed when a body was announced.
+    case respond(HTTPResponse)
 }

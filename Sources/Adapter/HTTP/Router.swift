@@ -16,8 +16,13 @@ import Foundation
 ///
 /// Handlers may throw: `HTTPError` becomes its status, anything else a 500.
 /// Captured parameters arrive in `request.pathParameters`.
+///
+/// A route may also have a head handler, which the server asks once the request's head is
+/// in and before its body is read (`inspectHead`): to refuse a request that cannot be
+/// authentic without buffering its body, or to watch the body stream in.
 public struct Router: Sendable {
     public typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
+    public typealias HeadHandler = @Sendable (HTTPRequest) -> HTTPHeadDecision
 
     private enum Segment: Sendable, Equatable {
         case literal(String)
@@ -28,6 +33,7 @@ public struct Router: Sendable {
         var method: String
         var pattern: String
         var segments: [Segment]
+        var head: HeadHandler?
         var handler: Handler
         var literalCount: Int { segments.filter { if case .literal = $0 { true } else { false } }.count }
     }
@@ -39,7 +45,7 @@ public struct Router: Sendable {
     /// Registers `handler` for `method` (case-sensitive, e.g. `GET`) and `pattern`.
     /// A malformed pattern (not starting with `/`, empty or duplicate `{}` names) is a
     /// programming error and traps.
-    public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
+    public mutating func add(_ method: String, _ pattern: String, head: HeadHandler? = nil, _ handler: @escaping Handler) {
         precondition(pattern.hasPrefix("/"), "route pattern must start with '/': \(pattern)")
         precondition(HTTPSyntax.isToken(method), "invalid method: \(method)")
         var names = Set<String>()
@@ -52,24 +58,61 @@ public struct Router: Sendable {
             precondition(!piece.contains("{") && !piece.contains("}"), "malformed segment '\(piece)' in \(pattern)")
             return .literal(piece)
         }
-        routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
+        routes.append(Route(method: method, pattern: pattern, segments: segments, head: head, handler: handler))
     }
 
     public mutating func get(_ pattern: String, _ handler: @escaping Handler) { add("GET", pattern, handler) }
-    public mutating func post(_ pattern: String, _ handler: @escaping Handler) { add("POST", pattern, handler) }
-    public mutating func put(_ pattern: String, _ handler: @escaping Handler) { add("PUT", pattern, handler) }
-    public mutating func patch(_ pattern: String, _ handler: @escaping Handler) { add("PATCH", pattern, handler) }
+    public mutating func post(_ pattern: String, head: HeadHandler? = nil, _ handler: @escaping Handler) {
+        add("POST", pattern, head: head, handler)
+    }
+    public mutating func put(_ pattern: String, head: HeadHandler? = nil, _ handler: @escaping Handler) {
+        add("PUT", pattern, head: head, handler)
+    }
+    public mutating func patch(_ pattern: String, head: HeadHandler? = nil, _ handler: @escaping Handler) {
+        add("PATCH", pattern, head: head, handler)
+    }
     public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { add("DELETE", pattern, handler) }
+
+    /// The decision of the head handler of the route `request` goes to; `.proceed` when that
+    /// route has none, and when no route matches (the handler then answers 400/404/405).
+    @Sendable public func inspectHead(_ request: HTTPRequest) -> HTTPHeadDecision {
+        guard case .route(let route, let parameters) = select(request), let head = route.head else { return .proceed }
+        var routed = request
+        routed.pathParameters = parameters
+        return head(routed)
+    }
 
     /// Routes `request` and returns the handler's response (or 400/404/405/500).
     /// Usable directly as an `HTTPServer` handler: `HTTPServer(handler: router.handle)`.
     @Sendable public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let chosen: (route: Route, parameters: [String: String])
+        switch select(request) {
+        case .failed(let response): return response
+        case .route(let route, let parameters): chosen = (route, parameters)
+        }
+        var routed = request
+        routed.pathParameters = chosen.parameters
+        do {
+            return try chosen.route.handler(routed)
+        } catch let error as HTTPError {
+            return error.response
+        } catch {
+            return HTTPError(500, "internal server error").response
+        }
+    }
+
+    private enum Selection {
+        case route(Route, [String: String])
+        case failed(HTTPResponse)
+    }
+
+    private func select(_ request: HTTPRequest) -> Selection {
         let rawSegments = Self.split(request.path)
         var decoded: [String] = []
         decoded.reserveCapacity(rawSegments.count)
         for raw in rawSegments {
             guard let segment = HTTPRequest.percentDecode(raw) else {
-                return HTTPError(400, "invalid percent-encoding in path").response
+                return .failed(HTTPError(400, "invalid percent-encoding in path").response)
             }
             decoded.append(segment)
         }
@@ -78,7 +121,7 @@ public struct Router: Sendable {
         for route in routes {
             if let parameters = Self.match(route.segments, decoded) { pathMatches.append((route, parameters)) }
         }
-        guard !pathMatches.isEmpty else { return HTTPError(404, "no route for \(request.path)").response }
+        guard !pathMatches.isEmpty else { return .failed(HTTPError(404, "no route for \(request.path)").response) }
 
         let best = { (method: String) -> (route: Route, parameters: [String: String])? in
             pathMatches.filter { $0.route.method == method }
@@ -93,18 +136,9 @@ public struct Router: Sendable {
             if allowed.contains("GET") { allowed.insert("HEAD") }
             var response = HTTPError(405, "\(request.method) not allowed on \(request.path)").response
             response.headers.replaceOrAdd("Allow", allowed.sorted().joined(separator: ", "))
-            return response
+            return .failed(response)
         }
-
-        var routed = request
-        routed.pathParameters = chosen.parameters
-        do {
-            return try chosen.route.handler(routed)
-        } catch let error as HTTPError {
-            return error.response
-        } catch {
-            return HTTPError(500, "internal server error").response
-        }
+        return .route(chosen.route, chosen.parameters)
     }
 
     /// Path segments after the leading `/` (`/` → `[""]`, `/a/` → `["a", ""]`).

@@ -328,6 +328,9 @@ public final class FakeGitHubAPI: Sendable {
         }
     }
 
+    /// Forgets every injected failure not used up yet (GitHub is back).
+    public func clearInjectedFailures() { state.withLock { $0.injected.removeAll() } }
+
     /// A secondary rate limit: `status` (429 or 403) with `Retry-After: seconds`.
     public func injectRateLimit(retryAfter seconds: Int, status: Int = 429, count: Int = 1,
                                 matching: @escaping @Sendable (_ method: String, _ path: String) -> Bool = { _, _ in true }) {

@@ -31,14 +31,52 @@ public enum WebhookSignature {
     /// Hex digits are accepted in either case (GitHub sends lowercase). Surrounding
     /// whitespace in the header is ignored.
     public static func verify(body: Data, header: String?, secret: [UInt8]) -> Result<Void, Failure> {
+        let given: [UInt8]
+        switch parse(header: header) {
+        case .success(let mac): given = mac
+        case .failure(let failure): return .failure(failure)
+        }
+        let expected = HMACSHA256.mac(key: secret, message: body)
+        return ConstantTime.equals(expected, given) ? .success(()) : .failure(.mismatch)
+    }
+
+    /// The MAC a header carries, or why it cannot be a valid signature at all (decided
+    /// from the header alone, before any of the body is read).
+    public static func parse(header: String?) -> Result<[UInt8], Failure> {
         guard let raw = header?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return .failure(.missing) }
         guard raw.hasPrefix(prefix) else { return .failure(.malformed) }
         let hex = raw.dropFirst(prefix.count)
         guard hex.utf8.count == HMACSHA256.byteCount * 2, let given = Hex.decode(String(hex)) else {
             return .failure(.malformed)
         }
-        let expected = HMACSHA256.mac(key: secret, message: body)
-        return ConstantTime.equals(expected, given) ? .success(()) : .failure(.mismatch)
+        return .success(given)
+    }
+
+    /// Checks a body against a signature while the body streams in: give it every byte
+    /// with `update`, then ask `verdict()` once, when the last one is in.
+    public final class Verifier: @unchecked Sendable {  // used by one thread at a time
+        private let mac: HMACSHA256.Stream
+        private let given: [UInt8]
+        private var result: Result<Void, Failure>?
+
+        /// - Parameter given: the MAC from the header (`parse(header:)`).
+        public init(secret: [UInt8], given: [UInt8]) {
+            mac = HMACSHA256.Stream(key: secret)
+            self.given = given
+        }
+
+        public func update(_ bytes: UnsafeRawBufferPointer) {
+            precondition(result == nil, "webhook signature verifier updated after its verdict")
+            mac.update(bytes)
+        }
+
+        /// Whether the bytes so far carry the signature (constant-time comparison).
+        public func verdict() -> Result<Void, Failure> {
+            if let result { return result }
+            let r: Result<Void, Failure> = ConstantTime.equals(mac.finalize(), given) ? .success(()) : .failure(.mismatch)
+            result = r
+            return r
+        }
     }
 
     /// `verify(...)` as a Bool, for callers that only need yes/no.
