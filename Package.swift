@@ -34,9 +34,13 @@ let package = Package(
 
         .target(name: "Sandbox", dependencies: ["CSandbox", "CSeccomp"], path: "Sources/Sandbox"),
         .target(name: "Supervisor", dependencies: ["Sandbox", "CSQLite"], path: "Sources/Supervisor"),
-        .target(name: "Adapter", dependencies: ["Supervisor", "COpenSSL"], path: "Sources/Adapter"),
+        // HTTP/1.1 server and client on plain sockets: no TLS, no libcurl, nothing of GitHub.
+        .target(name: "HTTP", path: "Sources/HTTP"),
+        .target(name: "Adapter", dependencies: ["Supervisor", "HTTP", "COpenSSL"], path: "Sources/Adapter"),
+        // Test support only tests link: the daemon binary never ships a fake GitHub.
+        .target(name: "AdapterTesting", dependencies: ["Adapter", "HTTP"], path: "Sources/AdapterTesting"),
         // Benchmarks (`make bench`): side-by-side medians, never speed goals in tests.
-        .executableTarget(name: "coven-bench", dependencies: ["Sandbox", "Supervisor", "Adapter"],
+        .executableTarget(name: "coven-bench", dependencies: ["Sandbox", "Supervisor", "Adapter", "HTTP"],
                           path: "Sources/coven-bench"),
         // The command line: a lean binary for `sandbox exec` / `run-task` (fast start:
         // no HTTP, TLS or libcurl), and the daemon binary for `serve` / `doctor`.
@@ -53,7 +57,7 @@ let package = Package(
                           path: "Sources/coven-supervisor-daemon"),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], path: "Tests/SandboxTests"),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter"], path: "Tests/SupervisorTests"),
-        .testTarget(name: "AdapterTests", dependencies: ["Adapter", "Supervisor", "Sandbox"], path: "Tests/AdapterTests"),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter", "AdapterTesting", "HTTP"], path: "Tests/SupervisorTests"),
+        .testTarget(name: "AdapterTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox"], path: "Tests/AdapterTests"),
     ]
 )

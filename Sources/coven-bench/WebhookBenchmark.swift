@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import Adapter
 
 /// Webhook ingestion of the real daemon process: signed `issues.assigned` deliveries

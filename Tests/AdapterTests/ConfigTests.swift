@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import Adapter
+@testable import HTTP
 import Sandbox
 
 /// The JSON configuration: the shipped example parses to what it says; unknown keys,

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import Adapter
+@testable import HTTP
 import Supervisor
 
 /// The Daemon assembled from a configuration, in process: health, the routes that are

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Glibc
 @testable import Adapter
+@testable import HTTP
 
 /// The daemon's routes behind the default connection limits: connections that sit idle
 /// (after a request, or without ever sending one) must not keep a signed delivery out.

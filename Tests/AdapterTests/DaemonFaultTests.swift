@@ -2,6 +2,8 @@ import XCTest
 import Foundation
 import Synchronization
 @testable import Adapter
+@testable import AdapterTesting
+@testable import HTTP
 import Supervisor
 import Sandbox
 

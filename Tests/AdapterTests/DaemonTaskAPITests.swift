@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import Adapter
+@testable import HTTP
 import Supervisor
 
 /// The task API over real sockets: closed without a token, bearer auth, submit, get,

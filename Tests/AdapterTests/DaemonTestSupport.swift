@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import Adapter
+@testable import HTTP
 import Supervisor
 import Sandbox
 

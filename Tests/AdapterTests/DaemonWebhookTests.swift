@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import CSQLite
 @testable import Adapter
+@testable import HTTP
 import Supervisor
 
 /// `POST /webhook` over real sockets, with a real TaskStore: status codes, what is

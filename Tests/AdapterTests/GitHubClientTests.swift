@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 import Supervisor
 @testable import Adapter
+@testable import AdapterTesting
+@testable import HTTP
 
 /// The GitHub App client against the fake GitHub, over real sockets.
 final class GitHubClientTests: GitHubTestCase {

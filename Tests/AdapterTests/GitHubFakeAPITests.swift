@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Supervisor
 @testable import Adapter
+@testable import HTTP
 
 /// The fake GitHub refuses what GitHub refuses. Raw requests (our blocking HTTPClient),
 /// so the client's own good manners do not hide a lax fake.

@@ -3,6 +3,7 @@ import Synchronization
 import XCTest
 import Supervisor
 @testable import Adapter
+@testable import AdapterTesting
 
 /// GitHubPublisher end to end against the fake GitHub.
 final class GitHubPublisherTests: GitHubTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Adapter
+@testable import HTTP
 
 /// The retry decision on its own: which responses are retried and after how long.
 final class GitHubRetryPolicyTests: XCTestCase {

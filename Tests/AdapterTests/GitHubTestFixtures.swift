@@ -3,6 +3,7 @@ import Synchronization
 import XCTest
 import Supervisor
 @testable import Adapter
+@testable import AdapterTesting
 
 /// Shared set-up for the GitHub client, fake and publisher tests: an App key generated
 /// at test time (never committed), a fake GitHub with one installation over two

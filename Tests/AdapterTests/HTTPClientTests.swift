@@ -4,6 +4,7 @@ import Glibc
 import XCTest
 
 @testable import Adapter
+@testable import HTTP
 
 final class HTTPClientTests: HTTPTestCase {
 

@@ -3,6 +3,7 @@ import Foundation
 import XCTest
 
 @testable import Adapter
+@testable import HTTP
 
 final class HTTPRouterTests: HTTPTestCase {
 

@@ -4,6 +4,7 @@ import Foundation
 import XCTest
 
 @testable import Adapter
+@testable import HTTP
 
 final class HTTPServerEvictionTests: HTTPTestCase {
     func limits(max: Int, perClient: Int? = nil) -> HTTPServerLimits {

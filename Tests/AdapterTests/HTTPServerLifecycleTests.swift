@@ -4,6 +4,7 @@ import Synchronization
 import XCTest
 
 @testable import Adapter
+@testable import HTTP
 
 final class HTTPServerLifecycleTests: HTTPTestCase {
 

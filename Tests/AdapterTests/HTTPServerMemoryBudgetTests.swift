@@ -5,6 +5,7 @@ import Synchronization
 import XCTest
 
 @testable import Adapter
+@testable import HTTP
 
 final class HTTPServerMemoryBudgetTests: HTTPTestCase {
     /// A 256 KiB budget, bodies up to 128 KiB.

@@ -4,6 +4,7 @@ import Foundation
 import XCTest
 
 @testable import Adapter
+@testable import HTTP
 
 final class HTTPServerProtocolTests: HTTPTestCase {
 

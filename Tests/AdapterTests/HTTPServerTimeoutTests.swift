@@ -5,6 +5,7 @@ import Foundation
 import XCTest
 
 @testable import Adapter
+@testable import HTTP
 
 final class HTTPServerTimeoutTests: HTTPTestCase {
 

@@ -6,6 +6,7 @@ import Glibc
 import XCTest
 
 @testable import Adapter
+@testable import HTTP
 
 /// One response as seen on the wire by `RawClient`.
 struct RawResponse {

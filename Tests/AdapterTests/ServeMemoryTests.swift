@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Glibc
 @testable import Adapter
+@testable import HTTP
 
 /// The real `coven-supervisor serve` process under unauthenticated load: request bodies
 /// with a well-formed but wrong signature (so every byte has to be read before it can be

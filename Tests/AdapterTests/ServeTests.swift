@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import Adapter
+@testable import HTTP
 import Supervisor
 
 /// The real `coven-supervisor serve` binary, as `make run` starts it: local mode on a

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Adapter
+@testable import HTTP
 import Supervisor
 
 /// Every real GitHub payload in shared/fixtures parses and yields ping, ignored or task,

@@ -3,6 +3,7 @@ import Foundation
 @testable import Supervisor
 import Sandbox
 import Adapter
+@testable import HTTP
 
 /// A loopback git server with one repository, a fake runtime (a shell script run
 /// inside the sandbox, behaviour chosen by its first argument), and helpers to run

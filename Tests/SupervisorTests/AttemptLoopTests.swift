@@ -3,6 +3,7 @@ import Foundation
 @testable import Supervisor
 import Sandbox
 import Adapter
+@testable import HTTP
 
 /// The attempt loop end to end: real sandboxes, a real git smart-HTTP server,
 /// a real SQLite store. One row of the classification table per test.

@@ -3,6 +3,7 @@ import Foundation
 @testable import Supervisor
 import Sandbox
 import Adapter
+@testable import HTTP
 
 /// Cancel, tenant limits and crash recovery of the task loop.
 final class SupervisorLifecycleTests: XCTestCase {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import Supervisor
 
 /// The task API behind a bearer token (`Authorization: Bearer <token>`):

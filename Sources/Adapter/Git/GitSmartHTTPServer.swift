@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import Synchronization
 
 /// A real git smart-HTTP server on loopback: `git http-backend` (CGI) behind our HTTP

@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -607,13 +608,13 @@ public final class GitHubClient: Sendable {
         return String(s.prefix(max - note.count)) + note
     }
 
-    static func timestamp(_ d: Date) -> String {
+    public static func timestamp(_ d: Date) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
         return f.string(from: d)
     }
 
-    static func parseTimestamp(_ s: String) -> Date? {
+    public static func parseTimestamp(_ s: String) -> Date? {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
         if let d = f.date(from: s) { return d }

@@ -1,4 +1,6 @@
 import Foundation
+import Adapter
+import HTTP
 import Synchronization
 import Supervisor
 
