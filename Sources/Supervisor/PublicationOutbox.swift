@@ -105,7 +105,7 @@ public final class PublicationOutbox: @unchecked Sendable {
                     failuresInARow += 1
                     let backoff = min(Self.maxEventBackoff, pow(2, Double(min(next.tries, 20))))
                     try store.publicationDeferred(seq: next.seq, until: Date().addingTimeInterval(backoff), error: failure)
-                    log("publication_deferred", ["task": next.event.task.id, "event": next.event.name,
+                    log("publication_deferred", ["task": next.event.task.id, "publication": next.event.name,
                                                  "tries": String(next.tries + 1), "retry_in_s": String(Int(backoff)),
                                                  "error": failure])
                 } else {

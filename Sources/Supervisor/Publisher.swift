@@ -85,6 +85,22 @@ extension Publisher {
     }
 }
 
+/// Publishes each event through several publishers in order. An event a publisher asks to
+/// retry stops there: the ones after it see the event once, when it was delivered before
+/// them (so GitHub first, then the log: a logged `task_finished` was published).
+public struct PublisherChain: Publisher {
+    public let publishers: [any Publisher]
+    public init(_ publishers: [any Publisher]) { self.publishers = publishers }
+
+    public func taskQueued(_ task: TaskSpec) async { _ = try? await publish(.queued(task)) }
+    public func attemptStarted(_ task: TaskSpec, attempt: Int) async { _ = try? await publish(.started(task, attempt: attempt)) }
+    public func taskFinished(_ task: TaskSpec, outcome: TaskOutcome) async { _ = try? await publish(.finished(task, outcome)) }
+
+    public func publish(_ event: PublicationEvent) async throws(PublicationError) {
+        for p in publishers { try await p.publish(event) }
+    }
+}
+
 /// Publishes nowhere.
 public struct NullPublisher: Publisher {
     public init() {}

@@ -261,9 +261,13 @@ public final class TaskSupervisor: @unchecked Sendable {
         let shutdownTeardown = tearingDown && !r.cancelRequested && run.outcome.attemptClass == .cancelled
         cond.unlock()
         if shutdownTeardown { recordShutdownInterruption(r, run) } else { record(r, run) }
-        observer?.attemptFinished(spec, r.attempt, run.outcome, run.report)
-        var fields = ["task": spec.id, "attempt": String(r.attempt), "class": run.outcome.attemptClass.rawValue,
-                      "reason": run.outcome.reason]
+        // The store keeps a shutdown teardown as an interruption; the log and metrics say so too.
+        let outcome = shutdownTeardown
+            ? AttemptOutcome(attemptClass: .interrupted, disposition: .cancelled, reason: "interrupted by the shutdown")
+            : run.outcome
+        observer?.attemptFinished(spec, r.attempt, outcome, run.report)
+        var fields = ["task": spec.id, "attempt": String(r.attempt), "class": outcome.attemptClass.rawValue,
+                      "reason": outcome.reason]
         if let e = run.egress?.totals {
             fields["egress_allowed"] = String(e.connectionsAllowed)
             fields["egress_denied"] = String(e.connectionsDenied)

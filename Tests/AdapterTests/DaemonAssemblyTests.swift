@@ -37,6 +37,20 @@ final class DaemonAssemblyTests: XCTestCase {
         XCTAssertEqual(r.json["ok"] as? Bool, true)
     }
 
+    func testStateDirectoryIsPrivateEvenWhenItWasOpen() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
+        chmod(dir + "/state", 0o755)
+        let daemon = try Daemon(config: config(), options: quietOptions())
+        defer { daemon.stop() }
+        var st = stat()
+        XCTAssertEqual(stat(dir + "/state", &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o700, "the state directory holds the store: only the daemon may enter it")
+        if geteuid() == 0 {
+            XCTAssertFalse(daemon.attemptsDirectory.hasPrefix(dir + "/state"),
+                           "as root, attempts can't live under the private state directory: \(daemon.attemptsDirectory)")
+        }
+    }
+
     func testWithoutGitHubWebhooksAreOffAndTheAPIClosedWithoutToken() throws {
         let daemon = try Daemon(config: config(), options: quietOptions())
         let port = try daemon.start()

@@ -175,6 +175,11 @@ final class IsolationTests: XCTestCase {
         defer { first.cancel(); _ = first.wait() }
         let second = try Sandbox.launch(S.spec("sleep 5"))
         defer { second.cancel(); _ = second.wait() }
+        // Init drops what it inherited before it releases the workload: look once that ran
+        // (right after the launch returns, init may not have been scheduled yet).
+        let children = "/proc/\(second.hostPID)/task/\(second.hostPID)/children"
+        let end = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < end, (try? String(contentsOfFile: children, encoding: .utf8))?.isEmpty ?? true { usleep(5_000) }
         let dir = "/proc/\(second.hostPID)/fd"
         let links = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap {
             try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0)

@@ -46,6 +46,19 @@ final class SupervisorLifecycleTests: XCTestCase {
         XCTAssertTrue(eventually(.seconds(10)) { runtimeProcesses().isEmpty }, "sandbox processes survived the cancel")
     }
 
+    func testShutdownTeardownIsLoggedAsInterruptedNotCancelled() throws {
+        let store = try TaskStore(path: fx.dir + "/state/shutdown-log.db")
+        let sup = try fx.supervisor(store: store, mode: "sleep")
+        try sup.submit(fx.task())
+        try sup.start()
+        XCTAssertTrue(eventually { !runtimeProcesses().isEmpty }, "the runtime never started")
+        sup.shutdown(deadline: Date())
+        let finished = fx.log.text.split(separator: "\n").filter { $0.hasPrefix("attempt_finished ") }
+        XCTAssertEqual(finished.count, 1, "one attempt_finished line for the torn-down attempt:\n\(fx.log.text)")
+        XCTAssertTrue(finished.first?.contains("class=interrupted") == true,
+                      "a shutdown teardown is logged as interrupted: \(finished)")
+    }
+
     func testStartRemovesAttemptDirectoriesOfAKilledSupervisor() throws {
         let sup = try fx.supervisor(store: try TaskStore(path: fx.dir + "/state/sweep-attempts.db"), mode: "ok")
         let stale = fx.dir + "/state/attempts/t-2-def/out"
@@ -98,7 +111,10 @@ final class SupervisorLifecycleTests: XCTestCase {
         var overlapped = false
         let end = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < end {
-            let running = sup.runningTaskIDs.compactMap { installation[$0] }
+            // The store's view, which the claim's limit governs: the in-memory set keeps a
+            // finished attempt a moment after its record, while the next one may start.
+            let running = try (burst + [other]).filter { try store.task(id: $0.id)?.record.state == .running }
+                .compactMap { installation[$0.id] }
             maxTenant1 = max(maxTenant1, running.filter { $0 == 1 }.count)
             if running.contains(1) && running.contains(2) { overlapped = true }
             let finished = try (burst + [other]).allSatisfy { try store.task(id: $0.id)?.record.state == .completed }

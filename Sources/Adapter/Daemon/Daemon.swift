@@ -102,7 +102,8 @@ public final class Daemon: @unchecked Sendable {
         if let gh = config.github {
             secret = try Self.readWebhookSecret(gh.webhookSecret)
             let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store, log: log)
-            publisher = wiring.publisher
+            // The log too, after GitHub: successes are logged in GitHub mode as in local mode.
+            publisher = PublisherChain([wiring.publisher, LogPublisher(handle: options.publicationLog)])
             tokens = wiring.tokens
         }
         if let p = options.publisher { publisher = p }
@@ -213,19 +214,19 @@ public final class Daemon: @unchecked Sendable {
 
     // MARK: - Set-up helpers
 
-    /// Creates the state directory (0711: sandboxes traverse it to their attempt
-    /// directory, nobody lists it).
+    /// Creates the state directory, 0700: it holds the store, which only the daemon reads.
+    /// (As root, sandboxes reach their attempt directories under /run instead.)
     public static func prepareStateDirectory(_ dir: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
             throw DaemonError("cannot create the state directory \(dir): \(error.localizedDescription)")
         }
-        chmod(dir, 0o711)
+        chmod(dir, 0o700)
     }
 
-    /// `<state>/attempts`, unless running as root with a state directory that sandbox
-    /// uids cannot traverse (e.g. a checkout under /root): then
+    /// `<state>/attempts` rootless (sandboxes run as the daemon's own uid); as root, where
+    /// sandbox uids cannot traverse the private state directory,
     /// `/run/coven-supervisor/<hash of the state directory>/attempts`.
     static func chooseAttemptsDirectory(stateDirectory: String, log: @Sendable (String, [String: String]) -> Void) throws -> String {
         let preferred = stateDirectory + "/attempts"
@@ -237,7 +238,7 @@ public final class Daemon: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: fallback + "/attempts", withIntermediateDirectories: true)
         for d in ["/run/coven-supervisor", fallback, fallback + "/attempts"] { chmod(d, 0o711) }
         log("attempts_directory", ["path": fallback + "/attempts",
-                                   "why": "\(stateDirectory) is not traversable by sandbox uids (a parent lacks o+x)"])
+                                   "why": "sandbox uids cannot traverse \(stateDirectory) (it is 0700, or a parent lacks o+x)"])
         return fallback + "/attempts"
     }
 

@@ -28,7 +28,8 @@ extension Daemon {
         let index = CheckRunIndex(path: stateDirectory + "/check-runs.json")
         let publisher = GitHubPublisher(
             client: client,
-            options: GitHubPublisher.Options(onCheckRunCreated: { taskID, id in index.set(taskID, id) }),
+            options: GitHubPublisher.Options(onCheckRunCreated: { taskID, id in index.set(taskID, id) },
+                                             onPublished: { event, fields in log(event, fields) }),
             log: { line in log("publish", ["message": Redactor.redactShapes(line)]) })
         // Give back the runs of tasks that are not finished, or whose end is still to be
         // published (the outbox delivers it after this restart: it must update this run,

@@ -65,7 +65,8 @@ public final class WebhookEndpoint: Sendable {
 
     private func unauthorized(_ request: HTTPRequest, _ why: WebhookSignature.Failure) -> HTTPResponse {
         let logID = Self.safeLogValue(request.headers[WebhookIntake.deliveryHeader] ?? "")
-        log("webhook_rejected", ["delivery": logID, "status": "401", "reason": why.description, "remote": request.remoteAddress])
+        log("webhook_rejected", ["delivery": logID, "github_event": Self.safeLogValue(request.headers[WebhookIntake.eventHeader] ?? ""),
+                                 "status": "401", "reason": why.description, "remote": request.remoteAddress])
         return Self.reply(401, ["ok": false, "error": why.description])
     }
 
@@ -93,7 +94,8 @@ public final class WebhookEndpoint: Sendable {
         do {
             decision = try WebhookIntake.decide(headers: headers, body: request.body, familiars: familiars)
         } catch {
-            log("webhook_rejected", ["delivery": logID, "status": "400", "reason": error.description])
+            log("webhook_rejected", ["delivery": logID, "github_event": Self.safeLogValue(request.headers[WebhookIntake.eventHeader] ?? ""),
+                                     "status": "400", "reason": error.description])
             return Self.reply(400, ["ok": false, "error": error.description])
         }
         let event = (request.headers[WebhookIntake.eventHeader] ?? "").trimmingCharacters(in: .whitespaces)
@@ -101,7 +103,7 @@ public final class WebhookEndpoint: Sendable {
         // The task API's validation: a task no attempt could run is refused, not queued.
         if case .task(let spec, let qualified) = decision {
             do { try TaskValidation.validate(spec) } catch {
-                log("webhook_rejected", ["delivery": logID, "event": qualified, "status": "400", "reason": error.description])
+                log("webhook_rejected", ["delivery": logID, "github_event": qualified, "status": "400", "reason": error.description])
                 return Self.reply(400, ["ok": false, "error": error.description])
             }
         }
@@ -111,31 +113,31 @@ public final class WebhookEndpoint: Sendable {
         do {
             switch decision {
             case .ping:
-                log("webhook_ping", ["delivery": logID])
+                log("webhook_ping", ["delivery": logID, "github_event": "ping"])
                 return Self.reply(200, ["ok": true, "pong": true])
             case .ignored(let reason):
                 let r = try store.recordDelivery(deliveryID: deliveryID, event: event, payloadSHA256: hash,
                                                  outcome: .ignored(reason: reason.description), task: nil)
                 if r == .duplicate {
-                    log("webhook_duplicate", ["delivery": logID, "event": event])
+                    log("webhook_duplicate", ["delivery": logID, "github_event": event])
                     return Self.reply(200, ["ok": true, "duplicate": true])
                 }
-                log("webhook_ignored", ["delivery": logID, "event": event, "reason": reason.description])
+                log("webhook_ignored", ["delivery": logID, "github_event": event, "reason": reason.description])
                 return Self.reply(200, ["ok": true, "ignored": reason.description])
             case .task(let spec, let qualified):
                 let r = try store.recordDelivery(deliveryID: deliveryID, event: qualified, payloadSHA256: hash,
                                                  outcome: .queued(taskID: spec.id), task: spec)
                 if r == .duplicate {
-                    log("webhook_duplicate", ["delivery": logID, "event": qualified])
+                    log("webhook_duplicate", ["delivery": logID, "github_event": qualified])
                     return Self.reply(200, ["ok": true, "duplicate": true])
                 }
-                log("webhook_queued", ["delivery": logID, "event": qualified, "task": spec.id,
+                log("webhook_queued", ["delivery": logID, "github_event": qualified, "task": spec.id,
                                        "repo": "\(spec.repo.owner)/\(spec.repo.name)", "familiar": spec.familiar.id])
                 announce(spec)
                 return Self.reply(202, ["ok": true, "task_id": spec.id])
             }
         } catch {
-            log("webhook_store_failed", ["delivery": logID, "event": event, "error": Redactor.redactShapes("\(error)")])
+            log("webhook_store_failed", ["delivery": logID, "github_event": event, "error": Redactor.redactShapes("\(error)")])
             return Self.reply(500, ["ok": false, "error": "could not record the delivery; retry later"])
         }
     }

@@ -32,13 +32,18 @@ public final class GitHubPublisher: Publisher {
         /// Called when a Check Run is created for a task, so the daemon can persist the id
         /// (and give it back with `restoreCheckRun` after a restart).
         public var onCheckRunCreated: (@Sendable (_ taskID: String, _ checkRunID: Int64) -> Void)?
+        /// Receives one structured event per step that succeeded on GitHub
+        /// (`check_run_completed`, `pull_request_opened`), so operators see successes too.
+        public var onPublished: (@Sendable (_ event: String, _ fields: [String: String]) -> Void)?
 
         public init(checkRunName: @escaping @Sendable (FamiliarRef) -> String = { "coven: \($0.displayName)" },
                     detailsURL: (@Sendable (TaskSpec) -> String?)? = nil,
-                    onCheckRunCreated: (@Sendable (_ taskID: String, _ checkRunID: Int64) -> Void)? = nil) {
+                    onCheckRunCreated: (@Sendable (_ taskID: String, _ checkRunID: Int64) -> Void)? = nil,
+                    onPublished: (@Sendable (_ event: String, _ fields: [String: String]) -> Void)? = nil) {
             self.checkRunName = checkRunName
             self.detailsURL = detailsURL
             self.onCheckRunCreated = onCheckRunCreated
+            self.onPublished = onPublished
         }
     }
 
@@ -141,7 +146,10 @@ public final class GitHubPublisher: Publisher {
             var note: String?
             if Self.pullRequestWarranted(outcome) {
                 do {
-                    pr = try await publishPullRequest(task, ctx, outcome.result!)
+                    let note = try await publishPullRequest(task, ctx, outcome.result!)
+                    pr = note
+                    options.onPublished?("pull_request_opened", ["task": task.id, "repo": "\(task.repo.owner)/\(task.repo.name)",
+                                                                 "number": String(note.number), "action": "\(note.action)"])
                 } catch {
                     log("github: task \(task.id): open the draft pull request failed: \(error)")
                     // Worth another try before the Check Run is completed without it.
@@ -157,12 +165,14 @@ public final class GitHubPublisher: Publisher {
                     do {
                         _ = try await self.client.updateCheckRun(ctx.repo, id: id, status: .completed, conclusion: conclusion,
                                                                  output: output, auth: ctx.auth)
+                        self.completed(task, conclusion)
                         return
                     } catch let e as GitHubAPIError where e.isHTTP(404) {
                         self.log("github: task \(task.id): Check Run \(id) is gone (404); creating a completed one")
                     }
                 }
                 try await self.createCheckRun(task, ctx, status: .completed, conclusion: conclusion, output: output)
+                self.completed(task, conclusion)
             }
             await step(task, "update the status comment", &retry) {
                 try await self.upsertComment(task, ctx, StatusComment.render(
@@ -175,6 +185,12 @@ public final class GitHubPublisher: Publisher {
     }
 
     // MARK: - Steps
+
+    private func completed(_ task: TaskSpec, _ conclusion: GitHubClient.CheckRunConclusion) {
+        options.onPublished?("check_run_completed", ["task": task.id, "repo": "\(task.repo.owner)/\(task.repo.name)",
+                                                     "check_run": record(task.id).checkRunID.map(String.init) ?? "-",
+                                                     "conclusion": conclusion.rawValue])
+    }
 
     struct Context: Sendable {
         var repo: GitHubClient.Repo
