@@ -19,6 +19,8 @@ final class DaemonRouteFixture {
     let server: HTTPServer
     let client = HTTPClient(keepAlive: false)
     private let announcedBox = AnnouncedTasks()
+    /// The structured log lines the webhook endpoint wrote.
+    let events = LoggedEvents()
 
     /// - Parameters:
     ///   - apiToken: the task API's token; nil leaves the API disabled.
@@ -31,9 +33,10 @@ final class DaemonRouteFixture {
         store = try TaskStore(path: dir + "/coven.db", busyTimeout: busyTimeout)
         let runner = try AttemptRunner(config: AttemptConfig(runtime: ["/bin/true"], attemptsDirectory: dir + "/attempts"))
         supervisor = TaskSupervisor(store: store, runner: runner, tokens: nil, publisher: NullPublisher())
-        let announced = announcedBox
+        let announced = announcedBox, events = self.events
         let webhooks = WebhookEndpoint(secret: Array(Self.secret.utf8), familiars: Self.familiars, store: store,
-                                       metrics: metrics, announce: { announced.append($0.id) })
+                                       metrics: metrics, log: { events.append($0, $1) },
+                                       announce: { announced.append($0.id) })
         let api = TaskAPI(token: apiToken, store: store, supervisor: supervisor)
         var router = Router()
         webhooks.register(on: &router)
@@ -100,6 +103,15 @@ final class AnnouncedTasks: @unchecked Sendable {
     private var list: [String] = []
     func append(_ id: String) { lock.lock(); list.append(id); lock.unlock() }
     var ids: [String] { lock.lock(); defer { lock.unlock() }; return list }
+}
+
+/// Structured log events, as (event, fields), in order.
+final class LoggedEvents: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [(String, [String: String])] = []
+    func append(_ event: String, _ fields: [String: String]) { lock.lock(); list.append((event, fields)); lock.unlock() }
+    var all: [(event: String, fields: [String: String])] { lock.lock(); defer { lock.unlock() }; return list.map { ($0.0, $0.1) } }
+    func named(_ event: String) -> [[String: String]] { all.filter { $0.event == event }.map(\.fields) }
 }
 
 extension HTTPClientResponse {
