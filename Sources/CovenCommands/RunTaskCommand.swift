@@ -4,45 +4,8 @@ import Supervisor
 
 /// `coven-supervisor run-task --task FILE --runtime CMD [ARGS...]`
 public enum RunTaskCommand {
-    static let help = """
-    usage: coven-supervisor run-task --task FILE [options] --runtime CMD [ARGS...]
-
-    Runs one task through the whole attempt loop in the foreground (sandbox,
-    pre-clone, runtime per the headless contract, classification, retries) and
-    prints the final task record as JSON. Everything after --runtime is the
-    runtime's command line (--headless --context ... --output ... are appended).
-
-    options:
-      --task FILE            the task as JSON (see docs/contract.md)
-      --git-token-file FILE  the git token for the repository (read per attempt)
-      --state-dir DIR        keep the store here (default: a temporary directory);
-                             an existing task with the same id is resumed
-      --timeout DURATION     per-attempt wall-clock limit (default: 30m)
-      --grace DURATION       SIGTERM-to-SIGKILL grace (default: 10s)
-      --max-retries N        further attempts after retry-safe failures (default: 2)
-      --backoff DURATION     first retry delay, doubled each time (default: 2s)
-      --network none|host|proxy
-                             the sandbox's network (default: proxy: only the egress
-                             allowlist, GitHub and the model providers by default)
-      --allow-host PATTERN   proxy: also allow this host or *.suffix (repeatable)
-      --allow-port N         proxy: allowed ports (repeatable; replaces the default 443)
-      --allow-private ADDR   proxy: allow this private/loopback address or CIDR (repeatable)
-      --egress-host NAME=ADDR
-                             proxy: resolve NAME to ADDR without DNS (repeatable)
-      --memory SIZE          memory limit per attempt (default: 4G)
-      --workspace-size SIZE  /workspace size (default: 4G)
-      --ro-bind SRC[:DST]    extra read-only bind (repeatable)
-      --uid-range START-END  as root: lease each attempt's host uid from these uids, END
-                             included, at least 65536 (default: 300000-365535; shared
-                             with every coven-supervisor on the host through lock files
-                             in /run/coven-supervisor/host-uids)
-      --expose-token-env     also set COVEN_GIT_TOKEN for runtimes that read it
-      -h, --help             show this help
-
-    exit status: 0 completed, 1 failed or cancelled, 2 could not start.
-    """
-
-    public static func main(_ args: [String]) -> Int32 {
+    /// What `run-task`'s options set.
+    struct Options: SandboxOptionState {
         var taskFile: String?
         var tokenFile: String?
         var stateDir: String?
@@ -51,54 +14,66 @@ public enum RunTaskCommand {
         var config = AttemptConfig(runtime: [], attemptsDirectory: "")
         var ports: [Int] = []
         var uidRange: Range<UInt32>?
-        var it = CLI.Arguments(args)
+        var network: NetworkMode { get { config.network } set { config.network = newValue } }
+        var egress: EgressPolicy { get { config.egress } set { config.egress = newValue } }
+    }
+
+    typealias Option = OptionTable<Options>.Option
+
+    static let table = OptionTable<Options>(
+        usage: ["coven-supervisor run-task --task FILE [options] --runtime CMD [ARGS...]"],
+        about: "Runs one task through the whole attempt loop in the foreground (sandbox, pre-clone, runtime per "
+            + "the headless contract, classification, retries) and prints the final task record as JSON. "
+            + "Everything after --runtime is the runtime's command line (--headless --context ... --output ... "
+            + "are appended).",
+        options: taskOptions + sandboxOptions,
+        notes: "exit status: 0 completed, 1 failed or cancelled, 2 could not start.")
+
+    static let taskOptions: [Option] = [
+        .value("--task", metavar: "FILE", help: "the task as JSON (see docs/contract.md)") { $0.taskFile = $1 },
+        .value("--git-token-file", metavar: "FILE", help: "the git token for the repository (read per attempt)") { $0.tokenFile = $1 },
+        .value("--state-dir", metavar: "DIR", help: "keep the store here (default: a temporary directory); "
+               + "an existing task with the same id is resumed") { $0.stateDir = $1 },
+        .value("--timeout", metavar: "DURATION", help: "per-attempt wall-clock limit (default: 30m)") {
+            $0.config.timeout = try OptionValue.duration("--timeout", $1)
+        },
+        .value("--grace", metavar: "DURATION", help: "SIGTERM-to-SIGKILL grace (default: 10s)") {
+            $0.config.grace = try OptionValue.duration("--grace", $1)
+        },
+        .value("--max-retries", metavar: "N", help: "further attempts after retry-safe failures (default: 2)") {
+            $0.retry.maxRetries = try OptionValue.integer("--max-retries", $1, in: 0...1000, what: "a number ≥ 0")
+        },
+        .value("--backoff", metavar: "DURATION", help: "first retry delay, doubled each time (default: 2s)") {
+            $0.retry.baseDelay = try OptionValue.duration("--backoff", $1).seconds
+        },
+    ]
+
+    static let sandboxOptions: [Option] = [
+        .network(default: "proxy: only the egress allowlist, GitHub and the model providers by default"),
+    ] + Option.egressAllowlist(hostsNote: "added to the defaults", portsNote: "replaces the default 443") + [
+        .value("--memory", metavar: "SIZE", help: "memory limit per attempt (default: 4G)") {
+            $0.config.limits.memoryBytes = try OptionValue.size("--memory", $1)
+        },
+        .value("--workspace-size", metavar: "SIZE", help: "/workspace size (default: 4G)") {
+            $0.config.workspaceSize = try OptionValue.size("--workspace-size", $1)
+        },
+        .value("--ro-bind", metavar: "SRC[:DST]", help: "extra read-only bind (repeatable)") {
+            $0.config.binds.append(try SandboxCommand.bind("--ro-bind", $1, writable: false))
+        },
+        .uidRange(what: "each attempt's"),
+        .flag("--expose-token-env", help: "also set COVEN_GIT_TOKEN for runtimes that read it") { $0.config.exposeTokenEnv = true },
+        .rest("--runtime", metavar: "CMD [ARGS...]", help: "the runtime's command line; comes last") { $0.runtime = $1 },
+    ]
+
+    static var help: String { table.help }
+
+    public static func main(_ args: [String]) -> Int32 {
+        var o = Options()
         do {
-            while let a = it.next() {
-                switch a {
-                case "-h", "--help": print(help); return 0
-                case "--task": taskFile = try it.value(for: a)
-                case "--git-token-file": tokenFile = try it.value(for: a)
-                case "--state-dir": stateDir = try it.value(for: a)
-                case "--timeout": config.timeout = try it.duration(for: a)
-                case "--grace": config.grace = try it.duration(for: a)
-                case "--max-retries":
-                    let v = try it.value(for: a)
-                    guard let n = Int(v), n >= 0 else { throw CLI.UsageError("--max-retries: expected a number ≥ 0, got '\(v)'") }
-                    retry.maxRetries = n
-                case "--backoff": retry.baseDelay = try it.duration(for: a).seconds
-                case "--network":
-                    let v = try it.value(for: a)
-                    guard let m = NetworkMode(rawValue: v) else { throw CLI.UsageError("--network: expected none, host or proxy, got '\(v)'") }
-                    config.network = m
-                case "--allow-host":
-                    let v = try it.value(for: a)
-                    guard HostPattern(v) != nil else { throw CLI.UsageError("--allow-host: '\(v)' is not a host name, *.suffix or IP address") }
-                    config.egress.allowHosts.append(v)
-                case "--allow-port":
-                    let v = try it.value(for: a)
-                    guard let n = Int(v), (1...65535).contains(n) else { throw CLI.UsageError("--allow-port: expected a port number, got '\(v)'") }
-                    ports.append(n)
-                case "--allow-private":
-                    let v = try it.value(for: a)
-                    guard CIDR(v) != nil else { throw CLI.UsageError("--allow-private: '\(v)' is not an address or CIDR") }
-                    config.egress.allowPrivateDestinations.append(v)
-                case "--egress-host":
-                    let v = try it.value(for: a)
-                    let kv = v.split(separator: "=", maxSplits: 1).map(String.init)
-                    guard kv.count == 2, HostPattern.normalizedName(kv[0]) != nil, IPAddress(kv[1]) != nil else {
-                        throw CLI.UsageError("--egress-host: expected NAME=ADDRESS, got '\(v)'")
-                    }
-                    config.egress.staticHosts[kv[0]] = kv[1]
-                case "--memory": config.limits.memoryBytes = try it.size(for: a)
-                case "--workspace-size": config.workspaceSize = try it.size(for: a)
-                case "--ro-bind": config.binds.append(try Bind.parse(try it.value(for: a), writable: false))
-                case "--expose-token-env": config.exposeTokenEnv = true
-                case "--uid-range": uidRange = try it.uidRange(for: a)
-                case "--runtime": runtime = it.rest()
-                default: throw CLI.UsageError("unknown option '\(a)'")
-                }
-            }
-            if !ports.isEmpty { config.egress.allowPorts = ports }
+            if try table.parse(args, into: &o) == .help { print(help); return 0 }
+            try o.finishEgress()
+            let (taskFile, tokenFile, stateDir, runtime, retry, uidRange) = (o.taskFile, o.tokenFile, o.stateDir, o.runtime, o.retry, o.uidRange)
+            var config = o.config
             guard let taskFile else { throw CLI.UsageError("--task FILE is required") }
             guard !runtime.isEmpty else { throw CLI.UsageError("--runtime CMD is required (and comes last)") }
             guard let data = FileManager.default.contents(atPath: taskFile) else { throw CLI.UsageError("cannot read task file \(taskFile)") }

@@ -5,29 +5,21 @@ import Adapter
 
 /// `coven-supervisor doctor [--config FILE]`
 enum DoctorCommand {
-    static let help = """
-    usage: coven-supervisor doctor [--config FILE]
+    static let table = OptionTable<String?>(
+        usage: ["coven-supervisor doctor [--config FILE]"],
+        about: "Checks what serve needs: user namespaces (by launching /bin/true in a sandbox), seccomp, cgroups, "
+            + "pidfd, git and the askpass helper; with --config also the file itself, the GitHub App key, the "
+            + "webhook secret, the runtime, the state directory and the task API token. One line per check: ok, "
+            + "warn (works, degraded) or FAIL (what will not work). Secrets are read to check them, never printed.",
+        options: [.value("--config", metavar: "FILE", help: "the JSON configuration to check") { $0 = $1 }],
+        notes: "exit status: 0 when nothing FAILs, 1 otherwise, 2 on a usage error.")
 
-    Checks what serve needs: user namespaces (by launching /bin/true in a sandbox),
-    seccomp, cgroups, pidfd, git and the askpass helper; with --config also the file
-    itself, the GitHub App key, the webhook secret, the runtime, the state directory
-    and the task API token. One line per check: ok, warn (works, degraded) or FAIL
-    (what will not work). Secrets are read to check them, never printed.
-
-    exit status: 0 when nothing FAILs, 1 otherwise, 2 on a usage error.
-    """
+    static var help: String { table.help }
 
     static func main(_ args: [String]) -> Int32 {
         var configPath: String?
-        var it = CLI.Arguments(args)
         do {
-            while let a = it.next() {
-                switch a {
-                case "-h", "--help": print(help); return 0
-                case "--config": configPath = try it.value(for: a)
-                default: throw CLI.UsageError("unknown option '\(a)'")
-                }
-            }
+            if try table.parse(args, into: &configPath) == .help { print(help); return 0 }
         } catch {
             return CLI.failure("doctor", error, status: 2)
         }

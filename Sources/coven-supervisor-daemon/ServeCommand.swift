@@ -7,50 +7,41 @@ import Adapter
 
 /// `coven-supervisor serve [--config FILE] [--listen ADDR] [--state-dir DIR]`
 enum ServeCommand {
-    static let help = """
-    usage: coven-supervisor serve [--config FILE] [--listen ADDR] [--state-dir DIR]
-
-    Runs the daemon: GitHub webhooks and the task API in, each attempt in a
-    sandbox, outcomes published (GitHub Check Runs, PRs and comments, or the log).
-    Logs are JSON lines on stderr. SIGTERM/SIGINT: stop accepting, give running
-    attempts the shutdown grace, tear down the rest (they are retried at the next
-    start), exit 0.
-
-    Without --config: local mode (what `make run` starts). No GitHub App; the
-    bundled example runtime runs tasks submitted to the task API; a demo
-    repository is served over git smart-HTTP on the same listener; the API token
-    is written to <state>/api-token; outcomes are logged.
-
-    options:
-      --config FILE      the JSON configuration (docs/configuration.md)
-      --listen ADDR      override the listen address, e.g. 127.0.0.1:9000
-      --state-dir DIR    override the state directory (local mode: ./state)
-      -h, --help         show this help
-
-    exit status: 0 after a clean shutdown, 2 when it could not start.
-    """
-
-    static func main(_ args: [String]) -> Int32 {
+    struct Options {
         var configPath: String?
         var listen: DaemonConfig.ListenAddress?
         var stateDir: String?
-        var it = CLI.Arguments(args)
+    }
+
+    static let table = OptionTable<Options>(
+        usage: ["coven-supervisor serve [--config FILE] [--listen ADDR] [--state-dir DIR]"],
+        about: "Runs the daemon: GitHub webhooks and the task API in, each attempt in a sandbox, outcomes "
+            + "published (GitHub Check Runs, PRs and comments, or the log). Logs are JSON lines on stderr. "
+            + "SIGTERM/SIGINT: stop accepting, give running attempts the shutdown grace, tear down the rest "
+            + "(they are retried at the next start), exit 0.",
+        options: [
+            .value("--config", metavar: "FILE", help: "the JSON configuration (docs/configuration.md)") { $0.configPath = $1 },
+            .value("--listen", metavar: "ADDR", help: "override the listen address, e.g. 127.0.0.1:9000") {
+                guard let l = DaemonConfig.ListenAddress.parse($1) else { throw CLI.UsageError("--listen: '\($1)' is not HOST:PORT") }
+                $0.listen = l
+            },
+            .value("--state-dir", metavar: "DIR", help: "override the state directory (local mode: ./state)") { $0.stateDir = $1 },
+        ],
+        notes: "Without --config: local mode (what `make run` starts). No GitHub App; the bundled example runtime "
+            + "runs tasks submitted to the task API or the dashboard; a demo repository is served over git "
+            + "smart-HTTP on the same listener; the API token is written to <state>/api-token; outcomes are logged."
+            + "\n\nexit status: 0 after a clean shutdown, 2 when it could not start.")
+
+    static var help: String { table.help }
+
+    static func main(_ args: [String]) -> Int32 {
+        var o = Options()
         do {
-            while let a = it.next() {
-                switch a {
-                case "-h", "--help": print(help); return 0
-                case "--config": configPath = try it.value(for: a)
-                case "--listen":
-                    let v = try it.value(for: a)
-                    guard let l = DaemonConfig.ListenAddress.parse(v) else { throw CLI.UsageError("--listen: '\(v)' is not HOST:PORT") }
-                    listen = l
-                case "--state-dir": stateDir = try it.value(for: a)
-                default: throw CLI.UsageError("unknown option '\(a)'")
-                }
-            }
+            if try table.parse(args, into: &o) == .help { print(help); return 0 }
         } catch {
             return CLI.failure("serve", error, status: 2)
         }
+        let (configPath, listen, stateDir) = (o.configPath, o.listen, o.stateDir)
         let cwd = FileManager.default.currentDirectoryPath
         let absoluteState = stateDir.map { (($0.hasPrefix("/") ? $0 : cwd + "/" + $0) as NSString).standardizingPath }
 
