@@ -53,11 +53,14 @@ let package = Package(
                           path: "Sources/coven-supervisor",
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-static-executable", "-lCoreFoundation", "-l_FoundationICU",
                                                          "-l_FoundationCShims", "-l_FoundationCollections", "-lstdc++"])]),
-        .executableTarget(name: "coven-supervisor-daemon", dependencies: ["CovenCommands", "Adapter"],
+        // `tasks …`: the operator's client of the task API (needs HTTP, so the daemon binary has it).
+        .target(name: "TaskCommands", dependencies: ["CovenCommands", "HTTP", "Adapter"], path: "Sources/TaskCommands"),
+        .executableTarget(name: "coven-supervisor-daemon", dependencies: ["CovenCommands", "Adapter", "TaskCommands"],
                           path: "Sources/coven-supervisor-daemon"),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], path: "Tests/SandboxTests"),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter", "AdapterTesting", "HTTP"], path: "Tests/SupervisorTests"),
-        .testTarget(name: "AdapterTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox"], path: "Tests/AdapterTests"),
+        .testTarget(name: "AdapterTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox",
+                                                        "CovenCommands", "TaskCommands"], path: "Tests/AdapterTests"),
     ]
 )

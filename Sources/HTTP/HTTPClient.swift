@@ -107,6 +107,24 @@ public final class HTTPClient: Sendable {
         _ method: String, _ url: String, headers: HTTPHeaders = [:], body: Data? = nil,
         timeout: TimeInterval = 10
     ) throws(HTTPClientError) -> HTTPClientResponse {
+        try send(method, url, headers: headers, body: body, timeout: timeout, sink: nil)
+    }
+
+    /// Sends one request and hands a successful (2xx) response's body to `onBody` piece by
+    /// piece as it arrives (a chunked one chunk by chunk), so following a long stream holds
+    /// no more than one read in memory. The returned response's body is empty for a 2xx, and
+    /// complete (within `maxResponseBodySize`) otherwise, so errors can still be read.
+    public func stream(
+        _ method: String, _ url: String, headers: HTTPHeaders = [:], body: Data? = nil,
+        timeout: TimeInterval = 10, onBody: @escaping (Data) -> Void
+    ) throws(HTTPClientError) -> HTTPClientResponse {
+        try send(method, url, headers: headers, body: body, timeout: timeout, sink: onBody)
+    }
+
+    private func send(
+        _ method: String, _ url: String, headers: HTTPHeaders, body: Data?, timeout: TimeInterval,
+        sink: ((Data) -> Void)?
+    ) throws(HTTPClientError) -> HTTPClientResponse {
         let target = try Self.parse(url)
         let deadline = HTTPSocket.deadline(after: timeout)
         let message = serialize(method: method, target: target, headers: headers, body: body)
@@ -114,7 +132,7 @@ public final class HTTPClient: Sendable {
 
         for attempt in 0..<2 {
             let (fd, reused) = try connection(to: target, deadline: deadline, allowReuse: attempt == 0)
-            let outcome = exchange(fd, message: message, method: method, deadline: deadline)
+            let outcome = exchange(fd, message: message, method: method, deadline: deadline, sink: sink)
             switch outcome {
             case .response(let response, let reusable):
                 if reusable && keepAlive { release(fd, key: target.key) } else { close(fd) }
@@ -262,11 +280,13 @@ public final class HTTPClient: Sendable {
         case failed(HTTPClientError, gotBytes: Bool)
     }
 
-    private func exchange(_ fd: Int32, message: [UInt8], method: String, deadline: UInt64) -> Outcome {
+    private func exchange(_ fd: Int32, message: [UInt8], method: String, deadline: UInt64,
+                          sink: ((Data) -> Void)?) -> Outcome {
         // If sending fails the server may still have answered (e.g. 413 or 503 before
         // reading everything), so read what is there before giving up.
         let sent = HTTPSocket.writeAll(fd, message, deadline: deadline)
         var reader = ResponseReader(fd: fd, deadline: deadline, maxBody: maxResponseBodySize)
+        reader.sink = sink
         do {
             let (response, reusable) = try reader.read(headRequest: method == "HEAD")
             return .response(response, reusable: reusable && sent)
@@ -285,6 +305,8 @@ public final class HTTPClient: Sendable {
         var start = 0
         var gotBytes = false
         var closed = false
+        /// Takes a 2xx body as it arrives instead of it being collected.
+        var sink: ((Data) -> Void)?
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
 
         init(fd: Int32, deadline: UInt64, maxBody: Int) {
@@ -299,6 +321,7 @@ public final class HTTPClient: Sendable {
                 let (version, status, reason, headers) = try readHead()
                 if (100...199).contains(status) && status != 101 { continue }  // interim
                 var reusable = version == .http1_1 && !headers.tokens(for: "Connection").contains("close")
+                if !(200...299).contains(status) { sink = nil }
                 let body: Data
                 if headRequest || (100...199).contains(status) || status == 204 || status == 304 {
                     body = Data()
@@ -312,6 +335,13 @@ public final class HTTPClient: Sendable {
                     try fill(length)
                     body = Data(buffer[start..<(start + length)])
                     start += length
+                } else if let sink {
+                    while !closed {
+                        try more()
+                        if buffer.count > start { sink(Data(buffer[start...])); buffer.removeAll(keepingCapacity: true); start = 0 }
+                    }
+                    body = Data()
+                    reusable = false
                 } else {
                     while !closed {
                         try more()
@@ -392,6 +422,18 @@ public final class HTTPClient: Sendable {
             return (version, status, reason, headers)
         }
 
+        /// Reads a chunk (and its CRLF) into the buffer; a collected body stays within maxBody.
+        /// A streamed chunk may be large, so the buffer is compacted first.
+        private mutating func fillChunk(_ count: Int, into body: inout Data) throws(HTTPClientError) {
+            if sink == nil {
+                guard body.count + count - 2 <= maxBody else { throw .responseTooLarge }
+            } else {
+                guard count - 2 <= maxBody else { throw .responseTooLarge }
+                if start > 0 { buffer.removeSubrange(0..<start); start = 0 }
+            }
+            try fill(count)
+        }
+
         private mutating func readChunked() throws(HTTPClientError) -> Data {
             var body = Data()
             while true {
@@ -406,9 +448,12 @@ public final class HTTPClient: Sendable {
                     while try !line(limit: 64 * 1024).isEmpty {}  // trailers
                     return body
                 }
-                guard body.count + size <= maxBody else { throw .responseTooLarge }
-                try fill(size + 2)
-                body.append(contentsOf: buffer[start..<(start + size)])
+                try fillChunk(size + 2, into: &body)
+                if let sink {
+                    sink(Data(buffer[start..<(start + size)]))
+                } else {
+                    body.append(contentsOf: buffer[start..<(start + size)])
+                }
                 start += size
                 guard buffer[start] == 0x0D, buffer[start + 1] == 0x0A else {
                     throw .malformedResponse("chunk not followed by CRLF")

@@ -97,7 +97,7 @@ enum ServeCommand {
             CLI.fail("serve: \(error)")
             return 2
         }
-        if let banner = daemon.local?.banner() {
+        if let banner = daemon.local?.banner(cli: CLI.sibling("coven-supervisor")) {
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
 

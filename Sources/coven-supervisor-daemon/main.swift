@@ -1,13 +1,14 @@
 import Foundation
 import CovenCommands
+import TaskCommands
 
-// coven-supervisor-daemon: `serve` and `doctor` (the parts that need the HTTP server,
-// OpenSSL and the GitHub client). `coven-supervisor serve|doctor` execs this binary;
+// coven-supervisor-daemon: `serve`, `doctor` and `tasks` (the parts that need HTTP,
+// OpenSSL and the GitHub client). `coven-supervisor serve|doctor|tasks` execs this binary;
 // it also understands the lean binary's commands, so either can be called directly.
 
 var args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else {
-    CLI.fail("usage: coven-supervisor serve|doctor [options] (see 'coven-supervisor help')")
+    CLI.fail("usage: coven-supervisor serve|doctor|tasks [options] (see 'coven-supervisor help')")
     exit(2)
 }
 args.removeFirst()
@@ -15,6 +16,7 @@ args.removeFirst()
 switch command {
 case "serve": exit(ServeCommand.main(args))
 case "doctor": exit(DoctorCommand.main(args))
+case "tasks": exit(TasksCommand.main(args))
 case "sandbox": exit(SandboxCommand.main(args))
 case "run-task": exit(RunTaskCommand.main(args))
 default:

@@ -156,24 +156,30 @@ public final class LocalMode: Sendable {
         }
     }
 
-    /// What `serve` prints on start: how to submit the demo task and watch it.
-    public func banner() -> String {
+    /// What `serve` prints on start: how to submit the demo task and watch it, with `cli`
+    /// (the `coven-supervisor` binary) and the flags that reach this daemon.
+    public func banner(cli: String = "coven-supervisor") -> String {
         let base = daemonBaseURL ?? "http://127.0.0.1:8787"
         let rel = Self.displayPath(stateDirectory)
         let proxied = sandboxBaseURL.map { $0 != base } ?? false
+        // `tasks` finds ./state and 127.0.0.1:8787 by itself; anything else is spelled out.
+        var flags = ""
+        if rel != "./state" { flags += " --state-dir \(rel)" }
+        if base != "http://127.0.0.1:8787" { flags += " --url \(base)" }
+        let tasks = Self.displayPath(cli) + " tasks"
         return """
         coven-supervisor is running in local mode on \(base) (no GitHub App: outcomes are logged, not published).
         State: \(rel)   Task API token: \(rel)/api-token   Demo repository: \(demoCloneURL ?? "-")\(proxied ? "\nSandboxes reach nothing but this listener (network proxy; \(Self.sandboxHostName) is pinned to it)." : "")
 
-        Submit the demo task (fix issue #1 of demo/hello with the example runtime):
+        Submit the demo task (fix issue #1 of demo/hello with the example runtime), and watch it:
 
-          curl -s -H "Authorization: Bearer $(cat \(rel)/api-token)" --data-binary @\(rel)/demo-task.json \(base)/api/tasks
+          \(tasks) submit\(flags) \(rel)/demo-task.json
+          \(tasks) list\(flags)
+          \(tasks) show\(flags) TASK_ID
+          \(tasks) logs\(flags) -f TASK_ID
 
-        Watch it (use the task_id from the answer):
-
-          curl -s -H "Authorization: Bearer $(cat \(rel)/api-token)" \(base)/api/tasks/TASK_ID
-
-        All tasks: \(base)/api/tasks   Health: \(base)/healthz   Metrics: \(base)/metrics
+        Or with curl: curl -s -H "Authorization: Bearer $(cat \(rel)/api-token)" --data-binary @\(rel)/demo-task.json \(base)/api/tasks
+        Health: \(base)/healthz   Metrics: \(base)/metrics
         Stop with Ctrl-C (running attempts are given a grace period, then torn down).
 
         """

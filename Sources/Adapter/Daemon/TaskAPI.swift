@@ -127,7 +127,13 @@ public final class TaskAPI: Sendable {
             guard let n = Int(l), n >= 1, n <= 1000 else { throw HTTPError(400, "limit must be a number from 1 to 1000") }
             limit = n
         }
-        let records = try store.list(state: state, limit: limit)
+        var repo: (owner: String, name: String)?
+        if let r = request.queryValue("repo"), !r.isEmpty {
+            let parts = r.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw HTTPError(400, "repo must be OWNER/NAME") }
+            repo = (String(parts[0]), String(parts[1]))
+        }
+        let records = try store.list(state: state, repo: repo, limit: limit)
         return .json(200, ["ok": true, "tasks": records.map(Self.summary)])
     }
 

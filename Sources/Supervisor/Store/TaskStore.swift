@@ -839,12 +839,20 @@ public final class TaskStore: Sendable {
     }
 
     /// Tasks, newest first, optionally only those in `state`.
-    public func list(state: TaskState? = nil, limit: Int = 100) throws -> [TaskRecord] {
-        try reading { conn in
-            let rows = state == nil
-                ? try conn.query("SELECT * FROM tasks ORDER BY seq DESC LIMIT ?", [max(0, limit)])
-                : try conn.query("SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT ?", [state!.rawValue, max(0, limit)])
-            return try rows.map(TaskStore.taskRecord)
+    /// Tasks newest first, optionally of one state and one repository (`owner`/`name`).
+    public func list(state: TaskState? = nil, repo: (owner: String, name: String)? = nil, limit: Int = 100) throws -> [TaskRecord] {
+        var conditions: [String] = []
+        var values: [any SQLBindable] = []
+        if let state { conditions.append("state = ?"); values.append(state.rawValue) }
+        if let repo {
+            // An operator's filter: a scan of the newest rows is fine, no index needed.
+            conditions.append("json_extract(spec, '$.repo.owner') = ? AND json_extract(spec, '$.repo.name') = ?")
+            values += [repo.owner, repo.name]
+        }
+        let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        values.append(max(0, limit))
+        return try reading { conn in
+            try conn.query("SELECT * FROM tasks" + whereClause + " ORDER BY seq DESC LIMIT ?", values).map(TaskStore.taskRecord)
         }
     }
 
