@@ -10,7 +10,7 @@ DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-
 VM_PKGS    := qemu-system-x86 busybox-static kmod xz-utils zstd
 SHARED     ?= ../shared
 
-.PHONY: deps vm-deps install-missing build test test-vm run bench conformance clean
+.PHONY: deps vm-deps install-missing build test test-vm test-api run bench conformance openapi clean
 
 # Install only the Debian packages that are missing (apt-get update once, first).
 deps:
@@ -40,6 +40,11 @@ test-vm: deps vm-deps
 	$(SWIFT) build -c debug --build-tests
 	bash Tests/VM/run.sh
 
+# The OpenAPI document validated, and a real serve fuzzed with it (Tests/API/fuzz.sh).
+test-api: build
+	@$(MAKE) --no-print-directory install-missing PKGS="python3-venv python3-pip"
+	CONFIG=$(CONFIG) bash Tests/API/fuzz.sh
+
 run: build
 	$(BIN) serve
 
@@ -49,6 +54,10 @@ bench: deps
 
 conformance: build
 	COVEN_SHARED_DIR=$(abspath $(SHARED)) COVEN_FIXTURES_DIR=$(abspath $(SHARED))/fixtures $(SWIFT) test -c $(CONFIG) --disable-swift-testing --filter Conformance
+
+# docs/openapi.json from the document the daemon serves (Sources/Adapter/Daemon/OpenAPIDocument.swift).
+openapi: build
+	.build/$(CONFIG)/coven-supervisor-daemon openapi > docs/openapi.json
 
 clean:
 	rm -rf .build

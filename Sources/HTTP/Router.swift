@@ -42,6 +42,10 @@ public struct Router: Sendable {
 
     public init() {}
 
+    /// Every registered route as "METHOD /pattern", in registration order (for checking a
+    /// description of the interface, such as an OpenAPI document, against the real one).
+    public var registered: [String] { routes.map { "\($0.method) \($0.pattern)" } }
+
     /// Registers `handler` for `method` (case-sensitive, e.g. `GET`) and `pattern`.
     /// A malformed pattern (not starting with `/`, empty or duplicate `{}` names) is a
     /// programming error and traps.

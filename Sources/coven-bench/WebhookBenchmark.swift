@@ -14,10 +14,10 @@ enum WebhookBenchmark {
         let secret = Array("bench-secret-\(UUID().uuidString)".utf8)
         do {
             let key = try RSAPrivateKey.generate(bits: 2048)
-            FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(try key.exportPrivateKeyPEM()),
+            _ = FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(try key.exportPrivateKeyPEM()),
                                            attributes: [.posixPermissions: 0o600])
         } catch { print("key generation failed: \(error)"); return }
-        FileManager.default.createFile(atPath: dir + "/secret", contents: Data(secret), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: dir + "/secret", contents: Data(secret), attributes: [.posixPermissions: 0o600])
         let port = 20000 + Int.random(in: 0..<20000)
         // Tasks are accepted durably; the one worker then fails them fast (nothing to clone),
         // with a long backoff so the background stays quiet during the measurement.
@@ -29,7 +29,7 @@ enum WebhookBenchmark {
          "sandbox": {"network": "none"},
          "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "cody"}]}
         """
-        FileManager.default.createFile(atPath: dir + "/config.json", contents: Data(config.utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/config.json", contents: Data(config.utf8))
 
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: cli)

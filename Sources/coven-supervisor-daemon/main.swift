@@ -1,6 +1,7 @@
 import Foundation
 import CovenCommands
 import TaskCommands
+import Adapter
 
 // coven-supervisor-daemon: `serve`, `doctor` and `tasks` (the parts that need HTTP,
 // OpenSSL and the GitHub client). `coven-supervisor serve|doctor|tasks` execs this binary;
@@ -17,6 +18,8 @@ switch command {
 case "serve": exit(ServeCommand.main(args))
 case "doctor": exit(DoctorCommand.main(args))
 case "tasks": exit(TasksCommand.main(args))
+// The HTTP interface's OpenAPI document (`make openapi` writes docs/openapi.json with it).
+case "openapi": print(OpenAPIDocument.json); exit(0)
 case "sandbox": exit(SandboxCommand.main(args))
 case "run-task": exit(RunTaskCommand.main(args))
 default:

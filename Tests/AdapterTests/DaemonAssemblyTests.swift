@@ -6,27 +6,7 @@ import Supervisor
 
 /// The Daemon assembled from a configuration, in process: health, the routes that are
 /// off without a GitHub App, start-up refusals, stop.
-final class DaemonAssemblyTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "coven-assembly-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        chmod(dir, 0o755)
-    }
-
-    override func tearDown() {
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    func config(tokenPath: String? = nil) -> DaemonConfig {
-        DaemonConfig(listen: .init(host: "127.0.0.1", port: 0), stateDirectory: dir + "/state",
-                     worker: .init(runtime: ["/bin/true"]), api: .init(tokenPath: tokenPath))
-    }
-
-    func quietOptions() -> DaemonOptions {
-        DaemonOptions(log: { _, _ in }, publicationLog: FileHandle.nullDevice)
-    }
+final class DaemonAssemblyTests: DaemonAssemblyTestCase {
 
     func testHealthzAnswersOKWhileTheStoreAnswers() throws {
         let daemon = try Daemon(config: config(), options: quietOptions())

@@ -130,3 +130,27 @@ func eventually(timeout: TimeInterval, interval: TimeInterval = 0.05, _ conditio
     }
     return try condition()
 }
+
+/// A test case with a scratch directory and a minimal daemon configuration in it.
+class DaemonAssemblyTestCase: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "coven-assembly-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        chmod(dir, 0o755)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func config(tokenPath: String? = nil) -> DaemonConfig {
+        DaemonConfig(listen: .init(host: "127.0.0.1", port: 0), stateDirectory: dir + "/state",
+                     worker: .init(runtime: ["/bin/true"]), api: .init(tokenPath: tokenPath))
+    }
+
+    func quietOptions() -> DaemonOptions {
+        DaemonOptions(log: { _, _ in }, publicationLog: FileHandle.nullDevice)
+    }
+}

@@ -53,6 +53,8 @@ public final class Daemon: @unchecked Sendable {
     /// Where per-attempt directories are made.
     public let attemptsDirectory: String
     private let server: HTTPServer
+    /// The routes the listener serves, as "METHOD /pattern".
+    public let routes: [String]
     private let log: @Sendable (String, [String: String]) -> Void
     private let stopLock = NSLock()
     private var stopped = false
@@ -140,10 +142,11 @@ public final class Daemon: @unchecked Sendable {
         let localMode = options.local != nil
         router.get("/") { _ in
             .json(200, ["service": "coven-supervisor", "mode": localMode ? "local" : "github",
-                        "endpoints": ["POST /webhook", "POST /api/tasks", "GET /api/tasks", "GET /api/tasks/{id}",
-                                      "POST /api/tasks/{id}/cancel", "GET /healthz", "GET /metrics"]])
+                        "openapi": OpenAPIDocument.path])
         }
+        router.get(OpenAPIDocument.path) { _ in .json(200, data: Data(OpenAPIDocument.json.utf8)) }
         options.local?.registerGit(on: &router)
+        routes = router.registered
         server = HTTPServer(host: config.listen.host, port: config.listen.port, limits: options.httpLimits ?? config.http,
                             log: { line in log("http", ["message": line]) }, router: router)
         metrics.observeHTTP { [weak server] in server?.statistics }
