@@ -296,7 +296,8 @@ public final class GitHubPublisher: Publisher {
     }
 
     /// A draft PR from the result's branch into the default branch (or the PR's base).
-    /// For a PR task whose commits went onto the PR's own branch, nothing is opened.
+    /// For a PR task whose commits went onto the PR's own branch (same repository),
+    /// nothing is opened; a fork PR's task pushed a new branch here, opened as a draft.
     private func publishPullRequest(_ task: TaskSpec, _ ctx: Context, _ result: ResultEnvelope) async throws
         -> StatusComment.PullRequestNote
     {
@@ -304,7 +305,9 @@ public final class GitHubPublisher: Publisher {
         let base: String
         if let number = Self.pullNumber(task) {
             let p = try await pull(task, ctx, number)
-            if branch == p.headRef || branch == task.headRef {
+            // Only a head in this repository is the PR's own branch: a fork's same-named
+            // branch is another branch altogether (the task pushed a new one here).
+            if p.headIsIn(ctx.repo) && branch == p.headRef {
                 return StatusComment.PullRequestNote(action: .pushedToPullRequest, number: p.number, url: p.htmlURL)
             }
             base = p.baseRef
