@@ -19,6 +19,7 @@ final class DaemonRouteFixture {
     let server: HTTPServer
     let client = HTTPClient(keepAlive: false)
     private let announcedBox = AnnouncedTasks()
+    private let logBox = AnnouncedTasks()
 
     /// - Parameters:
     ///   - apiToken: the task API's token; nil leaves the API disabled.
@@ -31,9 +32,12 @@ final class DaemonRouteFixture {
         store = try TaskStore(path: dir + "/coven.db", busyTimeout: busyTimeout)
         let runner = try AttemptRunner(config: AttemptConfig(runtime: ["/bin/true"], attemptsDirectory: dir + "/attempts"))
         supervisor = TaskSupervisor(store: store, runner: runner, tokens: nil, publisher: NullPublisher())
-        let announced = announcedBox
+        let announced = announcedBox, logs = logBox
         let webhooks = WebhookEndpoint(secret: Array(Self.secret.utf8), familiars: Self.familiars, store: store,
-                                       metrics: metrics, announce: { announced.append($0.id) })
+                                       metrics: metrics, log: { event, fields in
+                                           logs.append(([event] + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+                                                        .joined(separator: " "))
+                                       }, announce: { announced.append($0.id) })
         let api = TaskAPI(token: apiToken, store: store, supervisor: supervisor)
         var router = Router()
         webhooks.register(on: &router)
@@ -51,6 +55,8 @@ final class DaemonRouteFixture {
     }
 
     var announced: [String] { announcedBox.ids }
+    /// The endpoint's log lines: "event key=value …", keys sorted.
+    var logLines: [String] { logBox.ids }
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(server.port)\(path)" }
 
