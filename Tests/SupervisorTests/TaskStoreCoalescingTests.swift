@@ -163,6 +163,20 @@ final class TaskStoreCoalescingTests: XCTestCase {
                        "a trigger must not vanish into a task that is being cancelled")
     }
 
+    // MARK: schema version 2
+
+    func testVersion2DeliveriesSurviveTheMigration() throws {
+        let raw = try SQLiteDatabase(path: dir + "/" + TaskStore.fileName)
+        try raw.exec("PRAGMA journal_mode = WAL")
+        for step in TaskStore.migrations where step.version <= 2 { try raw.exec(step.sql) }
+        try raw.exec("PRAGMA user_version = 2")
+        try raw.run("""
+            INSERT INTO deliveries (delivery_id, event, payload_sha256, received_at, outcome, task_id, ignored_reason)
+            VALUES ('v2-delivery', 'issues.opened', ?, 1, 'ignored', NULL, 'not handled')
+            """, [hash])
+        XCTAssertEqual(try openStore().delivery(id: "v2-delivery")?.outcome, .ignored(reason: "not handled"))
+    }
+
     // MARK: atomic
 
     func testConcurrentDeliveriesForTheSameIssueCreateOneTask() throws {
