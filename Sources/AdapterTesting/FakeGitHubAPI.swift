@@ -52,10 +52,16 @@ public final class FakeGitHubAPI: Sendable {
         public var body: String
         public var draft: Bool
         public var state: String
+        /// The head's repository ("owner/name") when it is a fork; nil: the repository itself.
+        public var headRepository: String?
         public init(number: Int, headRef: String, headSHA: String, baseRef: String, title: String = "",
-                    body: String = "", draft: Bool = false, state: String = "open") {
+                    body: String = "", draft: Bool = false, state: String = "open", headRepository: String? = nil) {
             self.number = number; self.headRef = headRef; self.headSHA = headSHA; self.baseRef = baseRef
             self.title = title; self.body = body; self.draft = draft; self.state = state
+            self.headRepository = headRepository
+        }
+        func headOwner(in repo: Repository) -> String {
+            headRepository?.split(separator: "/").first.map(String.init) ?? repo.owner
         }
     }
 
@@ -297,6 +303,11 @@ public final class FakeGitHubAPI: Sendable {
     /// Creates or moves a branch (e.g. the branch an agent pushed).
     public func setBranch(_ repository: String, _ branch: String, sha: String) {
         state.withLock { $0.repos[repository.lowercased()]?.branches[branch] = sha }
+    }
+
+    /// Adds (or replaces) a pull request of `repository`.
+    public func setPullRequest(_ repository: String, _ pull: PullRequest) {
+        state.withLock { $0.repos[repository.lowercased()]?.pulls[pull.number] = pull }
     }
 
     /// Adds a comment as someone else (e.g. a person quoting a marker).
@@ -618,10 +629,20 @@ public final class FakeGitHubAPI: Sendable {
     }
 
     private func pullJSON(_ repo: Repository, _ p: PullRequest) -> [String: Any] {
-        ["number": p.number, "state": p.state, "draft": p.draft, "title": p.title, "body": p.body,
-         "html_url": "https://github.example/\(repo.fullName)/pull/\(p.number)",
-         "head": ["ref": p.headRef, "sha": p.headSHA, "label": "\(repo.owner):\(p.headRef)"],
-         "base": ["ref": p.baseRef, "sha": repo.branches[p.baseRef] ?? "", "label": "\(repo.owner):\(p.baseRef)"]]
+        // As GitHub: `head.repo` and `base.repo` are repository objects; the label is
+        // "<head repo owner>:<ref>", so a fork's head is not a branch of this repository.
+        func repoJSON(_ fullName: String) -> [String: Any] {
+            let parts = fullName.split(separator: "/", maxSplits: 1).map(String.init)
+            return ["full_name": fullName, "name": parts.last ?? fullName, "owner": ["login": parts.first ?? ""],
+                    "fork": fullName.lowercased() != repo.fullName.lowercased()]
+        }
+        let headRepo = p.headRepository ?? repo.fullName
+        let headOwner = p.headOwner(in: repo)
+        return ["number": p.number, "state": p.state, "draft": p.draft, "title": p.title, "body": p.body,
+                "html_url": "https://github.example/\(repo.fullName)/pull/\(p.number)",
+                "head": ["ref": p.headRef, "sha": p.headSHA, "label": "\(headOwner):\(p.headRef)", "repo": repoJSON(headRepo)],
+                "base": ["ref": p.baseRef, "sha": repo.branches[p.baseRef] ?? "", "label": "\(repo.owner):\(p.baseRef)",
+                         "repo": repoJSON(repo.fullName)]]
     }
 
     private func getPull(_ req: HTTPRequest) throws -> HTTPResponse {
@@ -637,7 +658,8 @@ public final class FakeGitHubAPI: Sendable {
         let base = req.queryValue("base")
         let list = repo.pulls.values.sorted { $0.number > $1.number }.filter { p in
             (wantedState == "all" || p.state == wantedState)
-                && (head == nil || head == "\(repo.owner):\(p.headRef)" || head == p.headRef)
+                && (head == nil || head == "\(p.headOwner(in: repo)):\(p.headRef)"
+                    || (head == p.headRef && p.headRepository == nil))
                 && (base == nil || base == p.baseRef)
         }
         let data = (try? JSONSerialization.data(withJSONObject: list.map { pullJSON(repo, $0) }, options: [.sortedKeys]))
@@ -682,7 +704,8 @@ public final class FakeGitHubAPI: Sendable {
                               errors: [["resource": "PullRequest", "code": "custom",
                                         "message": "No commits between \(base) and \(head)"]])
             }
-            if current.pulls.values.contains(where: { $0.state == "open" && $0.headRef == head && $0.baseRef == base }) {
+            if current.pulls.values.contains(where: { $0.state == "open" && $0.headRepository == nil && $0.headRef == head
+                && $0.baseRef == base }) {
                 throw Failure(status: 422, message: "Validation Failed",
                               errors: [["resource": "PullRequest", "code": "custom",
                                         "message": "A pull request already exists for \(current.owner):\(head)."]])

@@ -12,6 +12,8 @@ public struct TaskOutcome: Sendable, Equatable {
     /// For needs_input: what the agent asks (the result's pr_body, or its summary when
     /// pr_body is empty). Nil otherwise.
     public var question: String?
+    /// Later triggers of the same work that joined the task (see `TriggerCoalescing`).
+    public var coalescedTriggers: Int = 0
 
     public init(state: TaskState, disposition: Disposition, result: ResultEnvelope? = nil, reason: String? = nil) {
         self.state = state
@@ -28,14 +30,24 @@ public struct TaskOutcome: Sendable, Equatable {
 }
 
 /// One lifecycle event, as the outbox delivers it.
+/// `coalesced` counts later triggers of the same work that joined the task instead of
+/// starting another (the status comment says so).
 public enum PublicationEvent: Sendable, Equatable {
-    case queued(TaskSpec)
-    case started(TaskSpec, attempt: Int)
+    case queued(TaskSpec, coalesced: Int = 0)
+    case started(TaskSpec, attempt: Int, coalesced: Int = 0)
     case finished(TaskSpec, TaskOutcome)
 
     public var task: TaskSpec {
         switch self {
-        case .queued(let t), .started(let t, _), .finished(let t, _): return t
+        case .queued(let t, _), .started(let t, _, _), .finished(let t, _): return t
+        }
+    }
+
+    /// Triggers coalesced into the task so far.
+    public var coalesced: Int {
+        switch self {
+        case .queued(_, let n), .started(_, _, let n): return n
+        case .finished(_, let o): return o.coalescedTriggers
         }
     }
 
@@ -78,8 +90,8 @@ public protocol Publisher: Sendable {
 extension Publisher {
     public func publish(_ event: PublicationEvent) async throws(PublicationError) {
         switch event {
-        case .queued(let t): await taskQueued(t)
-        case .started(let t, let n): await attemptStarted(t, attempt: n)
+        case .queued(let t, _): await taskQueued(t)
+        case .started(let t, let n, _): await attemptStarted(t, attempt: n)
         case .finished(let t, let o): await taskFinished(t, outcome: o)
         }
     }

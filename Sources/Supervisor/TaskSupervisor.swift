@@ -54,6 +54,7 @@ public final class TaskSupervisor: @unchecked Sendable {
     public let runner: AttemptRunner
     public let settings: SupervisorSettings
     private let tokens: (any GitTokenProvider)?
+    private let checkouts: (any CheckoutResolver)?
     private let publication: PublicationOutbox
     private let log: @Sendable (String, [String: String]) -> Void
     private let observer: AttemptObserver?
@@ -75,10 +76,11 @@ public final class TaskSupervisor: @unchecked Sendable {
     public init(store: TaskStore, runner: AttemptRunner, tokens: (any GitTokenProvider)?, publisher: any Publisher,
                 settings: SupervisorSettings = SupervisorSettings(),
                 log: @escaping @Sendable (String, [String: String]) -> Void = { _, _ in },
-                observer: AttemptObserver? = nil) {
+                observer: AttemptObserver? = nil, checkouts: (any CheckoutResolver)? = nil) {
         self.store = store
         self.runner = runner
         self.tokens = tokens
+        self.checkouts = checkouts
         self.publication = PublicationOutbox(store: store, publisher: publisher, log: log)
         self.settings = settings
         self.log = log
@@ -224,29 +226,36 @@ public final class TaskSupervisor: @unchecked Sendable {
         publication.wake()   // the claim queued its `started` publication
         log("attempt_started", ["task": spec.id, "attempt": String(r.attempt)])
 
-        var token: String?
-        var tokenError: String?
-        if let tokens {
-            let box = UnsafeSendableBox<Result<String, Error>?>(nil)
-            let sem = DispatchSemaphore(value: 0)
-            Task.detached {
-                do { box.value = .success(try await tokens.gitToken(for: spec)) } catch { box.value = .failure(error) }
-                sem.signal()
+        // What to check out: a pull request's head is looked up now, for this attempt.
+        var checkout: Checkout?
+        var setupFailure: AttemptOutcome?
+        if let checkouts {
+            switch Self.blocking({ () async throws(CheckoutError) -> Checkout in try await checkouts.checkout(for: spec) }) {
+            case .success(let c): checkout = c
+            case .failure(.pullRequestNotFound(let n)):
+                // Retrying cannot bring the pull request back.
+                setupFailure = AttemptOutcome(attemptClass: .failed, disposition: .failure,
+                                              reason: "pull request #\(n) not found")
+            case .failure(let e):
+                setupFailure = AttemptClassifier.classifyInfraFailure(stage: "checkout", detail: e.description)
             }
-            sem.wait()
-            switch box.value {
+        }
+
+        var token: String?
+        if let tokens, setupFailure == nil {
+            switch Self.blocking({ () async throws -> String in try await tokens.gitToken(for: spec) }) {
             case .success(let t): token = t
-            case .failure(let e): tokenError = Redactor.redactShapes("\(e)")
-            case nil: tokenError = "token provider returned nothing"
+            case .failure(let e):
+                setupFailure = AttemptClassifier.classifyInfraFailure(stage: "git token", detail: Redactor.redactShapes("\(e)"))
             }
         }
 
         let run: AttemptRun
-        if let tokenError {
-            run = AttemptRun(outcome: AttemptClassifier.classifyInfraFailure(stage: "git token", detail: tokenError),
+        if let setupFailure {
+            run = AttemptRun(outcome: setupFailure,
                              report: nil, stdout: Redactor().redact(Data()), stderr: Redactor().redact(Data()), askpass: [])
         } else {
-            run = runner.run(task: spec, attempt: r.attempt, token: token) { [self] handle in
+            run = runner.run(task: spec, attempt: r.attempt, token: token, checkout: checkout) { [self] handle in
                 observer?.sandboxLaunched(spec, r.attempt, handle.launchLatency)
                 cond.lock()
                 r.handle = handle
@@ -279,6 +288,18 @@ public final class TaskSupervisor: @unchecked Sendable {
         running[spec.id] = nil
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// Runs an async call to its end on this (attempt) thread.
+    private static func blocking<T: Sendable, E: Error>(_ body: @escaping @Sendable () async throws(E) -> T) -> Result<T, E> {
+        let box = UnsafeSendableBox<Result<T, E>?>(nil)
+        let sem = DispatchSemaphore(value: 0)
+        Task.detached {
+            do throws(E) { box.value = .success(try await body()) } catch { box.value = .failure(error) }
+            sem.signal()
+        }
+        sem.wait()
+        return box.value!
     }
 
     /// Writes the attempt and moves the task on (complete, retry later, fail or cancel)

@@ -54,6 +54,11 @@ final class DaemonRouteFixture {
     }
 
     var announced: [String] { announcedBox.ids }
+    /// The endpoint's log lines: "event key=value …", keys sorted.
+    /// The webhook log lines as "event key=value ..." (fields sorted).
+    var logLines: [String] {
+        events.all.map { ([$0.event] + $0.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: " ") }
+    }
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(server.port)\(path)" }
 

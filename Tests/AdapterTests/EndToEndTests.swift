@@ -31,6 +31,12 @@ final class EndToEndTests: XCTestCase {
         git checkout -q -b coven/fix-1 && echo fixed >> README.md && git commit -qam "Fix #1" && git push -q origin coven/fix-1 || exit 2
         printf '{"contract_version":"1","status":"success","branch":"coven/fix-1","commits":[{"sha":"%s","message":"Fix #1"}],"files_changed":["README.md"],"summary":"Fixed it.","pr_body":"Fixes #1."}' "$(git rev-parse HEAD)" > "$out"
         exit 0;;
+    pr)
+        # As a runtime on a pull request: commit on the branch checked out, push it there.
+        branch=$(git rev-parse --abbrev-ref HEAD)
+        echo reviewed >> README.md && git commit -qam "Address review" && git push -q origin "HEAD:refs/heads/$branch" || exit 2
+        printf '{"contract_version":"1","status":"success","branch":"%s","commits":[{"sha":"%s","message":"Address review"}],"files_changed":["README.md"],"summary":"Addressed it.","pr_body":"Addressed the review."}' "$branch" "$(git rev-parse HEAD)" > "$out"
+        exit 0;;
     needs-input)
         printf '{"contract_version":"1","status":"needs_input","branch":null,"commits":[],"files_changed":[],"summary":"Unclear.","pr_body":"Should the widget be blue or green?"}' > "$out"
         exit 3;;

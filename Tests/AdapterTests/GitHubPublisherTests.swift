@@ -306,3 +306,25 @@ final class GitHubPublisherTests: GitHubTestCase {
         XCTAssertTrue(StatusComment.isStatusComment(body, taskID: task.id), "the real marker stays first")
     }
 }
+
+/// The status comment says when later triggers joined the task (issue #10, item 16).
+final class GitHubPublisherCoalescingTests: GitHubTestCase {
+    func testStatusCommentSaysHowManyTriggersJoinedTheTask() async throws {
+        let task = GitHubFixture.issueTask()
+        var finished = TaskOutcome(state: .failed, disposition: .failure, reason: "gave up")
+        finished.coalescedTriggers = 2
+        let events: [(String, PublicationEvent)] = [
+            ("queued", .queued(task, coalesced: 2)), ("started", .started(task, attempt: 1, coalesced: 2)),
+            ("finished", .finished(task, finished)),
+        ]
+        let publisher = GitHubPublisher(client: try client(), log: logs.log)
+        for (name, event) in events {
+            try await publisher.publish(event)
+            let body = fake.comments.last { StatusComment.isStatusComment($0.body, taskID: task.id) }?.body ?? ""
+            XCTAssertTrue(body.contains("2 more requests for the same work were merged into this task"),
+                          "\(name): the comment must say so: \(body)")
+        }
+        XCTAssertEqual(fake.comments.filter { StatusComment.isStatusComment($0.body, taskID: task.id) }.count, 1,
+                       "still one status comment")
+    }
+}

@@ -203,6 +203,11 @@ final class TaskStoreFaultTests: XCTestCase {
         for step in tableSteps {
             let table = step.split(separator: " ")[1]
             guard table != "r" && table != "installation_turns" else { continue }
+            // A task queued after another checks that one by its id: one lookup, no scan.
+            if table == "prev" {
+                XCTAssertTrue(step.hasPrefix("SEARCH ") && step.contains("(id=?)"), "the predecessor must be looked up by id: '\(step)'")
+                continue
+            }
             XCTAssertTrue(step.hasPrefix("SEARCH ") && step.contains("INDEX tasks_claim (installation_key=? AND state=?)"),
                           "every visit to tasks must be a seek within one installation, got '\(step)' in \(plan)")
         }

@@ -111,8 +111,11 @@ final class TaskStoreTests: XCTestCase {
     func testDeliveryRollsBackWhenTaskInsertFails() throws {
         let store = try openStore()
         try store.insert(task("t1"))
+        // The same id for another issue (the same issue would be coalesced into t1).
+        var clash = task("t1")
+        clash.kind = .fixIssue(issueNumber: 43, title: "Another", body: "")
         XCTAssertThrowsError(try store.recordDelivery(deliveryID: "d3", event: "issues", payloadSHA256: hash,
-                                                      outcome: .queued(taskID: "t1"), task: task("t1")))
+                                                      outcome: .queued(taskID: "t1"), task: clash))
         XCTAssertNil(try store.delivery(id: "d3"), "delivery and task are one transaction")
     }
 

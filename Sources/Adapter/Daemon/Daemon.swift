@@ -101,18 +101,21 @@ public final class Daemon: @unchecked Sendable {
         var publisher: any Publisher = LogPublisher(handle: options.publicationLog)
         var tokens: (any GitTokenProvider)? = options.local?.tokenProvider
         var secret: [UInt8]?
+        var checkouts: (any CheckoutResolver)?
         if let gh = config.github {
             secret = try Self.readWebhookSecret(gh.webhookSecret)
             let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store, log: log)
             // The log too, after GitHub: successes are logged in GitHub mode as in local mode.
             publisher = PublisherChain([wiring.publisher, LogPublisher(handle: options.publicationLog)])
             tokens = wiring.tokens
+            checkouts = wiring.checkouts
         }
         if let p = options.publisher { publisher = p }
         if let t = options.tokens { tokens = t }
 
         let supervisor = TaskSupervisor(store: store, runner: runner, tokens: tokens, publisher: publisher,
-                                        settings: config.supervisorSettings, log: log, observer: metrics.attemptObserver)
+                                        settings: config.supervisorSettings, log: log, observer: metrics.attemptObserver,
+                                        checkouts: checkouts)
         self.supervisor = supervisor
 
         let apiToken = try config.api.tokenPath.map { try TaskAPI.readToken(path: $0) }

@@ -3,13 +3,14 @@ import Synchronization
 import Supervisor
 
 extension Daemon {
-    /// The GitHub App's client, publisher (Check Runs, status comment, draft PRs) and git
-    /// token provider (a fresh installation token per attempt, scoped to the repository).
+    /// The GitHub App's client, publisher (Check Runs, status comment, draft PRs), git
+    /// token provider (a fresh installation token per attempt, scoped to the repository)
+    /// and checkout resolver (a pull request task's head, looked up per attempt).
     /// Check Run ids are kept in `<state>/check-runs.json` so that a task recovered after
     /// a restart updates its run instead of creating a second one.
     static func gitHubWiring(_ gh: DaemonConfig.GitHub, stateDirectory: String, store: TaskStore,
                              log: @escaping @Sendable (String, [String: String]) -> Void) throws
-        -> (publisher: any Publisher, tokens: any GitTokenProvider) {
+        -> (publisher: any Publisher, tokens: any GitTokenProvider, checkouts: any CheckoutResolver) {
         let credentials: GitHubAppCredentials
         do {
             credentials = try GitHubAppCredentials(appID: gh.appID, privateKeyPath: gh.privateKeyPath)
@@ -46,7 +47,7 @@ extension Daemon {
             }
         }
         index.replace(keep)
-        return (publisher, GitHubGitTokenProvider(client: client))
+        return (publisher, GitHubGitTokenProvider(client: client), GitHubCheckoutResolver(client: client))
     }
 }
 

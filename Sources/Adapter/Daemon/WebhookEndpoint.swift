@@ -19,7 +19,11 @@ import COpenSSL
 ///    any, are committed in one transaction *before* answering: new task → 202 with its
 ///    id (then the supervisor is woken); nothing to do → 200 with the reason; a delivery
 ///    id seen before → 200 `duplicate`, nothing created (GitHub redelivers on timeouts
-///    and on request).
+///    and on request). A task for an issue or PR that already has a queued or running
+///    task of the same kind (same familiar) and no new instructions (comment body) is
+///    coalesced into it in the same transaction → 200 `{"ok":true,"task_id":<that
+///    task>,"coalesced":true}`, logged `webhook_coalesced`; with new instructions it is
+///    queued to run after that task → 202 with `queued_after`.
 /// 5. The store fails → 500, so GitHub retries the delivery later.
 public final class WebhookEndpoint: Sendable {
     public typealias Log = @Sendable (String, [String: String]) -> Void
@@ -127,14 +131,29 @@ public final class WebhookEndpoint: Sendable {
             case .task(let spec, let qualified):
                 let r = try store.recordDelivery(deliveryID: deliveryID, event: qualified, payloadSHA256: hash,
                                                  outcome: .queued(taskID: spec.id), task: spec)
-                if r == .duplicate {
+                var fields = ["delivery": logID, "github_event": qualified, "repo": "\(spec.repo.owner)/\(spec.repo.name)",
+                              "familiar": spec.familiar.id, "target": String(spec.kind.targetNumber), "kind": spec.kind.name]
+                switch r {
+                case .duplicate:
                     log("webhook_duplicate", ["delivery": logID, "github_event": qualified])
                     return Self.reply(200, ["ok": true, "duplicate": true])
+                case .coalesced(let existing):
+                    fields["task"] = existing
+                    log("webhook_coalesced", fields)
+                    announce(spec)   // the existing task's status is published again, with the count
+                    return Self.reply(200, ["ok": true, "task_id": existing, "coalesced": true])
+                case .queuedAfter(let previous):
+                    fields["task"] = spec.id
+                    fields["after"] = previous
+                    log("webhook_queued", fields)
+                    announce(spec)
+                    return Self.reply(202, ["ok": true, "task_id": spec.id, "queued_after": previous])
+                case .inserted:
+                    fields["task"] = spec.id
+                    log("webhook_queued", fields)
+                    announce(spec)
+                    return Self.reply(202, ["ok": true, "task_id": spec.id])
                 }
-                log("webhook_queued", ["delivery": logID, "github_event": qualified, "task": spec.id,
-                                       "repo": "\(spec.repo.owner)/\(spec.repo.name)", "familiar": spec.familiar.id])
-                announce(spec)
-                return Self.reply(202, ["ok": true, "task_id": spec.id])
             }
         } catch {
             log("webhook_store_failed", ["delivery": logID, "github_event": event, "error": Redactor.redactShapes("\(error)")])

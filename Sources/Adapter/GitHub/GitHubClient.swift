@@ -210,10 +210,21 @@ public final class GitHubClient: Sendable {
         public var state: String?
         public var draft: Bool?
         public var htmlURL: String?
+        /// `head.repo.full_name`; nil when GitHub gives none (the fork was deleted).
+        public var headRepository: String? = nil
+
+        /// Whether the head branch lives in `repo` itself (not in a fork): only then can
+        /// the task's token push to it.
+        public func headIsIn(_ repo: Repo) -> Bool {
+            headRepository?.lowercased() == repo.description.lowercased()
+        }
     }
 
     private struct PullBody: Decodable {
-        struct Ref: Decodable { var ref: String; var sha: String? }
+        struct Ref: Decodable {
+            struct Repository: Decodable { var full_name: String? }
+            var ref: String; var sha: String?; var repo: Repository?
+        }
         var number: Int
         var head: Ref
         var base: Ref
@@ -222,11 +233,11 @@ public final class GitHubClient: Sendable {
         var html_url: String?
         var info: PullRequestInfo {
             PullRequestInfo(number: number, headRef: head.ref, headSHA: head.sha ?? "", baseRef: base.ref,
-                            state: state, draft: draft, htmlURL: html_url)
+                            state: state, draft: draft, htmlURL: html_url, headRepository: head.repo?.full_name)
         }
     }
 
-    /// `GET /repos/{o}/{r}/pulls/{n}`: head ref and SHA, base ref.
+    /// `GET /repos/{o}/{r}/pulls/{n}`: head ref, SHA and repository, base ref.
     public func pullRequest(_ repo: Repo, number: Int, auth: Auth) async throws -> PullRequestInfo {
         let path = repo.path + "/pulls/\(number)"
         let r = try await repoCall("GET", path, auth: auth)

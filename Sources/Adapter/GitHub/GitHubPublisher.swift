@@ -107,7 +107,7 @@ public final class GitHubPublisher: Publisher {
     public func publish(_ event: PublicationEvent) async throws(PublicationError) {
         var retry: [String] = []
         switch event {
-        case .queued(let task):
+        case .queued(let task, let coalesced):
             guard let ctx = context(task, event: "queued") else { return }
             await step(task, "create the Check Run", &retry) {
                 // Queued again with a restored run (a restart): leave the run as it is.
@@ -115,10 +115,10 @@ public final class GitHubPublisher: Publisher {
                 try await self.createCheckRun(task, ctx, status: .queued, output: StatusComment.progressOutput(phase: .queued))
             }
             await step(task, "post the status comment", &retry) {
-                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued))
+                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued, coalesced: coalesced))
             }
 
-        case .started(let task, let attempt):
+        case .started(let task, let attempt, let coalesced):
             guard let ctx = context(task, event: "attempt started") else { return }
             let output = StatusComment.progressOutput(phase: .running(attempt: attempt))
             await step(task, "mark the Check Run in progress", &retry) {
@@ -134,7 +134,8 @@ public final class GitHubPublisher: Publisher {
                 try await self.createCheckRun(task, ctx, status: .inProgress, output: output)
             }
             await step(task, "update the status comment", &retry) {
-                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .running(attempt: attempt)))
+                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .running(attempt: attempt),
+                                                                             coalesced: coalesced))
             }
 
         case .finished(let task, let outcome):
@@ -176,7 +177,7 @@ public final class GitHubPublisher: Publisher {
             }
             await step(task, "update the status comment", &retry) {
                 try await self.upsertComment(task, ctx, StatusComment.render(
-                    task: task, phase: .finished(outcome, pullRequest: pr, note: note)))
+                    task: task, phase: .finished(outcome, pullRequest: pr, note: note), coalesced: outcome.coalescedTriggers))
             }
             // Kept for the retry, which must update this Check Run, not create a second.
             if retry.isEmpty { records.withLock { _ = $0.removeValue(forKey: task.id) } }
@@ -296,7 +297,8 @@ public final class GitHubPublisher: Publisher {
     }
 
     /// A draft PR from the result's branch into the default branch (or the PR's base).
-    /// For a PR task whose commits went onto the PR's own branch, nothing is opened.
+    /// For a PR task whose commits went onto the PR's own branch (same repository),
+    /// nothing is opened; a fork PR's task pushed a new branch here, opened as a draft.
     private func publishPullRequest(_ task: TaskSpec, _ ctx: Context, _ result: ResultEnvelope) async throws
         -> StatusComment.PullRequestNote
     {
@@ -304,7 +306,9 @@ public final class GitHubPublisher: Publisher {
         let base: String
         if let number = Self.pullNumber(task) {
             let p = try await pull(task, ctx, number)
-            if branch == p.headRef || branch == task.headRef {
+            // Only a head in this repository is the PR's own branch: a fork's same-named
+            // branch is another branch altogether (the task pushed a new one here).
+            if p.headIsIn(ctx.repo) && branch == p.headRef {
                 return StatusComment.PullRequestNote(action: .pushedToPullRequest, number: p.number, url: p.htmlURL)
             }
             base = p.baseRef

@@ -49,8 +49,10 @@ public enum StatusComment {
         body.hasPrefix(marker(taskID: taskID))
     }
 
-    /// The comment body for `task` in `phase`.
-    public static func render(task: TaskSpec, phase: Phase) -> String {
+    /// The comment body for `task` in `phase`. `coalesced` later triggers of the same work
+    /// joined the task instead of starting another: the comment says so, rather than a
+    /// second task posting a second comment.
+    public static func render(task: TaskSpec, phase: Phase, coalesced: Int = 0) -> String {
         let name = displayName(task.familiar)
         var lines = [marker(taskID: task.id)]
         switch phase {
@@ -79,6 +81,7 @@ public enum StatusComment {
             }
             if let note, !note.isEmpty { lines.append(""); lines.append("_\(untrusted(note, limit: 2_000))_") }
         }
+        if coalesced > 0 { lines.append(""); lines.append(coalescedLine(coalesced)) }
         lines.append("")
         lines.append("<sub>coven-supervisor · task `\(safeID(task.id))`</sub>")
         return lines.joined(separator: "\n")
@@ -133,6 +136,11 @@ public enum StatusComment {
         case .actionRequired: return "❓ **\(name)** needs your input to continue:"
         case .cancelled: return "⏹️ **\(name)**'s task was cancelled."
         }
+    }
+
+    static func coalescedLine(_ n: Int) -> String {
+        n == 1 ? "↪️ 1 more request for the same work was merged into this task instead of starting another."
+               : "↪️ \(n) more requests for the same work were merged into this task instead of starting another."
     }
 
     static func prLine(_ pr: PullRequestNote, commits: Int) -> String {

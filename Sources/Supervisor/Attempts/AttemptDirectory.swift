@@ -145,6 +145,12 @@ struct AttemptDirectory {
     out=/run/coven/out
     git clone --quiet --no-tags --branch "$COVEN_CHECKOUT_REF" -- "$COVEN_CLONE_URL" /workspace
     rc=$?
+    # A fork's pull request: its head, fetched from this repository, on a new branch.
+    if [ "$rc" -eq 0 ] && [ -n "${COVEN_CHECKOUT_FETCH:-}" ]; then
+        git -C /workspace fetch --quiet --no-tags origin "$COVEN_CHECKOUT_FETCH" &&
+            git -C /workspace checkout --quiet -b "$COVEN_CHECKOUT_BRANCH" FETCH_HEAD
+        rc=$?
+    fi
     if [ "$rc" -ne 0 ]; then
         echo "failed $rc" > "$out/clone.status"
         exit 97

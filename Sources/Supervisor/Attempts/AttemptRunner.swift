@@ -43,8 +43,9 @@ public final class AttemptRunner: Sendable {
     }
 
     /// Runs the attempt to its end. `token` nil means no git credentials at all.
+    /// `checkout` is what the pre-clone checks out (default: `Checkout.fromSpec`).
     /// `onLaunch` receives the sandbox handle (for cancellation) once it runs.
-    public func run(task: TaskSpec, attempt: Int, token: String?,
+    public func run(task: TaskSpec, attempt: Int, token: String?, checkout: Checkout? = nil,
                     onLaunch: @Sendable (SandboxHandle) -> Void = { _ in }) -> AttemptRun {
         let redactor = Redactor(secrets: token.map { [$0] } ?? [], cap: config.outputCap)
         func infra(_ stage: String, _ detail: String) -> AttemptRun {
@@ -98,7 +99,8 @@ public final class AttemptRunner: Sendable {
 
         // 5. The sandbox.
         var spec = SandboxSpec(command: ["/bin/sh", AttemptDirectory.insideRoot + "/attempt.sh"] + config.runtime)
-        spec.environment = environment(task: task, attempt: attempt, token: token)
+        spec.environment = environment(task: task, attempt: attempt, token: token,
+                                       checkout: checkout ?? Checkout.fromSpec(task))
         spec.network = config.network
         spec.egress = config.egress(for: task)
         spec.egressSocketParent = dir.path   // removed with the attempt directory at the latest
@@ -166,7 +168,7 @@ public final class AttemptRunner: Sendable {
         return ResultReader.read(directoryFD: dfd, name: "result.json")
     }
 
-    private func environment(task: TaskSpec, attempt: Int, token: String?) -> [String: String] {
+    private func environment(task: TaskSpec, attempt: Int, token: String?, checkout: Checkout) -> [String: String] {
         let name = task.familiar.displayName
         let email = "\(task.familiar.id)@users.noreply.coven"
         var env = [
@@ -178,10 +180,14 @@ public final class AttemptRunner: Sendable {
             "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
             "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
             "COVEN_CLONE_URL": task.repo.cloneURL,
-            "COVEN_CHECKOUT_REF": task.headRef ?? task.repo.defaultBranch,
+            "COVEN_CHECKOUT_REF": checkout.cloneBranch,
             "COVEN_TASK_ID": task.id,
             "COVEN_ATTEMPT": String(attempt),
         ]
+        if case .forkHead(let number, _, let branch) = checkout {
+            env["COVEN_CHECKOUT_FETCH"] = Checkout.pullHeadRef(number)
+            env["COVEN_CHECKOUT_BRANCH"] = branch
+        }
         if config.exposeTokenEnv, let token { env["COVEN_GIT_TOKEN"] = token }
         return env
     }

@@ -42,6 +42,8 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case queued(taskID: String)
     /// Nothing to do (unsupported event, bot's own comment, ...).
     case ignored(reason: String)
+    /// The same work was already queued or running: the delivery joined that task.
+    case coalesced(taskID: String)
 }
 
 /// `recordDelivery`'s answer.
@@ -50,6 +52,12 @@ public enum DeliveryInsertResult: Sendable, Equatable {
     case inserted
     /// Seen before: nothing was created.
     case duplicate
+    /// Its task was the same work as `taskID`, queued or running: no task was created,
+    /// the delivery was recorded against `taskID` and that task's status is published again.
+    case coalesced(taskID: String)
+    /// Its task brings new instructions for an issue or PR with a live task of the same
+    /// kind: queued, and not claimed before `taskID` has ended.
+    case queuedAfter(taskID: String)
 }
 
 /// A recorded webhook delivery (the payload's hash only, never its body).
@@ -171,6 +179,10 @@ public struct TaskRecord: Sendable, Equatable {
     public var disposition: Disposition?
     public var finalReason: String?
     public var result: ResultEnvelope?
+    /// Later triggers of the same work that joined this task instead of starting another.
+    public var coalescedTriggers: Int = 0
+    /// The task this one waits for (same work, new instructions), if any.
+    public var queuedAfter: String? = nil
 
     public var id: String { spec.id }
 }

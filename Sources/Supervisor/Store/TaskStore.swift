@@ -30,7 +30,7 @@ import Glibc
 /// belongs to a daemon that is gone.
 public final class TaskStore: Sendable {
     /// The schema version this build writes.
-    public static let schemaVersion: Int32 = 2
+    public static let schemaVersion: Int32 = 3
     /// The database file name inside the state directory.
     public static let fileName = "coven.db"
 
@@ -189,6 +189,30 @@ public final class TaskStore: Sendable {
         INSERT OR IGNORE INTO installation_turns (installation_key, last_claim)
             SELECT DISTINCT IFNULL(installation_id, -1), 0 FROM tasks;
         """),
+        (3, """
+        -- Repeated triggers: tasks of the same work (TriggerCoalescing.key) are found by
+        -- their key; a trigger joins a live one (counted in `coalesced`) or, with new
+        -- instructions, waits for it (`after_task`). Tasks from before have no key.
+        ALTER TABLE tasks ADD COLUMN coalesce_key TEXT;
+        ALTER TABLE tasks ADD COLUMN after_task TEXT;
+        ALTER TABLE tasks ADD COLUMN coalesced INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX tasks_coalesce ON tasks (coalesce_key, state, seq);
+        -- A delivery may now be 'coalesced' into an existing task (SQLite cannot change a
+        -- CHECK in place: the table is copied).
+        CREATE TABLE deliveries_v3 (
+            delivery_id      TEXT PRIMARY KEY,
+            event            TEXT NOT NULL,
+            payload_sha256   TEXT NOT NULL CHECK (length(payload_sha256) = 64),
+            received_at      REAL NOT NULL,
+            outcome          TEXT NOT NULL CHECK (outcome IN ('queued','ignored','coalesced')),
+            task_id          TEXT REFERENCES tasks (id) ON DELETE SET NULL,
+            ignored_reason   TEXT
+        );
+        INSERT INTO deliveries_v3 SELECT delivery_id, event, payload_sha256, received_at, outcome, task_id, ignored_reason
+            FROM deliveries;
+        DROP TABLE deliveries;
+        ALTER TABLE deliveries_v3 RENAME TO deliveries;
+        """),
     ]
 
     /// Brings the database to `schemaVersion` in one transaction.
@@ -299,14 +323,15 @@ public final class TaskStore: Sendable {
         try write { conn, now in for t in tasks { try TaskStore.insertTask(conn, t, now: now, notBefore: now) } }
     }
 
-    private static func insertTask(_ conn: SQLiteDatabase, _ task: TaskSpec, now: Date, notBefore: Date) throws {
+    private static func insertTask(_ conn: SQLiteDatabase, _ task: TaskSpec, now: Date, notBefore: Date,
+                                   after: String? = nil) throws {
         guard !task.id.isEmpty else { throw StoreError.invalidArgument("task id is empty") }
         let spec = try json(task)
         do {
             try conn.run("""
-                INSERT INTO tasks (id, spec, state, installation_id, created_at, updated_at, not_before)
-                VALUES (?, ?, 'queued', ?, ?, ?, ?)
-                """, [task.id, spec, task.installationID, now, now, notBefore])
+                INSERT INTO tasks (id, spec, state, installation_id, created_at, updated_at, not_before, coalesce_key, after_task)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+                """, [task.id, spec, task.installationID, now, now, notBefore, TriggerCoalescing.key(task), after])
         } catch {
             if error.isConstraint { throw StoreError.duplicateTask(task.id) }
             throw error
@@ -328,6 +353,14 @@ public final class TaskStore: Sendable {
 
     /// Records a webhook delivery and, in the same transaction, queues its task.
     /// A delivery id seen before creates nothing and returns `.duplicate`.
+    ///
+    /// Repeated triggers are coalesced here, in the transaction (so two deliveries at once,
+    /// on this connection or another, cannot both create a task): when a task with the
+    /// same `TriggerCoalescing.key` is queued or running (and not being cancelled) and the
+    /// trigger brings no instructions it lacks, no task is created, the delivery is
+    /// recorded `coalesced` into it, its `coalesced` count goes up and its current status
+    /// is queued for publication again (`.coalesced`). With new instructions the task is
+    /// queued to run after the latest live one (`.queuedAfter`).
     /// `payloadSHA256` is the hex SHA-256 of the body; the body itself is never stored.
     /// `task` must be given exactly when `outcome` is `.queued(taskID:)`, with that id.
     @discardableResult
@@ -354,11 +387,29 @@ public final class TaskStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (delivery_id) DO NOTHING
                 """, [deliveryID, event, hash, now, taskID == nil ? "ignored" : "queued", ignoredReason])
             if inserted == 0 { return .duplicate }
-            if let task {
-                try TaskStore.insertTask(conn, task, now: now, notBefore: now)
-                try conn.run("UPDATE deliveries SET task_id = ? WHERE delivery_id = ?", [task.id, deliveryID])
+            guard let task else { return .inserted }
+            let live = try conn.query("""
+                SELECT id, spec, state, attempts, cancel_requested FROM tasks
+                WHERE coalesce_key = ? AND state IN ('queued','running') ORDER BY seq
+                """, [TriggerCoalescing.key(task)])
+            for row in live where (row.int("cancel_requested") ?? 0) == 0 {
+                guard let id = row.string("id") else { continue }
+                let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
+                guard TriggerCoalescing.isCoveredBy(spec, trigger: task) else { continue }
+                try conn.run("UPDATE deliveries SET outcome = 'coalesced', task_id = ? WHERE delivery_id = ?", [id, deliveryID])
+                try conn.run("UPDATE tasks SET coalesced = coalesced + 1, updated_at = ? WHERE id = ?", [now, id])
+                // Its status again, now with the count (the outbox keeps one event per task).
+                if row.string("state") == TaskState.running.rawValue {
+                    try TaskStore.enqueue(conn, id, "started", attempt: Int(row.int("attempts") ?? 1), now: now)
+                } else {
+                    try TaskStore.enqueue(conn, id, "queued", now: now)
+                }
+                return .coalesced(taskID: id)
             }
-            return .inserted
+            let after = live.last?.string("id")
+            try TaskStore.insertTask(conn, task, now: now, notBefore: now, after: after)
+            try conn.run("UPDATE deliveries SET task_id = ? WHERE delivery_id = ?", [task.id, deliveryID])
+            return after.map { .queuedAfter(taskID: $0) } ?? .inserted
         }
     }
 
@@ -366,9 +417,12 @@ public final class TaskStore: Sendable {
     public func delivery(id: String) throws -> DeliveryRecord? {
         try reading { conn in
             guard let r = try conn.query("SELECT * FROM deliveries WHERE delivery_id = ?", [id]).first else { return nil }
-            let outcome: DeliveryOutcome = r.string("outcome") == "queued"
-                ? .queued(taskID: r.string("task_id") ?? "")
-                : .ignored(reason: r.string("ignored_reason") ?? "")
+            let outcome: DeliveryOutcome
+            switch r.string("outcome") {
+            case "queued": outcome = .queued(taskID: r.string("task_id") ?? "")
+            case "coalesced": outcome = .coalesced(taskID: r.string("task_id") ?? "")
+            default: outcome = .ignored(reason: r.string("ignored_reason") ?? "")
+            }
             return DeliveryRecord(deliveryID: id, event: r.string("event") ?? "", payloadSHA256: r.string("payload_sha256") ?? "",
                                   receivedAt: r.date("received_at") ?? .distantPast, outcome: outcome)
         }
@@ -418,12 +472,15 @@ public final class TaskStore: Sendable {
     /// The installation whose turn it is and its first claimable task: per installation
     /// (one `installation_turns` row each) one seek for the oldest queued task past its
     /// backoff and one count of its running tasks, both on `tasks_claim`; never a scan
-    /// of the queue. Parameters: now, the per-installation limit.
+    /// of the queue. A task queued after another (same work, new instructions) waits until
+    /// that one has ended: one lookup by id. Parameters: now, the per-installation limit.
     static let claimSQL = """
         SELECT ikey, first_seq FROM (
             SELECT r.installation_key AS ikey, r.last_claim AS last_claim,
                 (SELECT t.seq FROM tasks t
                  WHERE t.installation_key = r.installation_key AND t.state = 'queued' AND t.not_before <= ?1
+                   AND (t.after_task IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM tasks prev WHERE prev.id = t.after_task AND prev.state IN ('queued','running')))
                  ORDER BY t.seq LIMIT 1) AS first_seq,
                 (SELECT COUNT(*) FROM tasks x
                  WHERE x.installation_key = r.installation_key AND x.state = 'running') AS running
@@ -814,13 +871,16 @@ public final class TaskStore: Sendable {
     private static func pendingPublication(_ row: SQLRow) throws -> PendingPublication {
         let record = try taskRecord(row)
         let event: PublicationEvent
+        let coalesced = record.coalescedTriggers
         switch row.string("pub_event") {
-        case "queued": event = .queued(record.spec)
-        case "started": event = .started(record.spec, attempt: Int(row.int("pub_attempt") ?? Int64(record.attemptCount)))
+        case "queued": event = .queued(record.spec, coalesced: coalesced)
+        case "started": event = .started(record.spec, attempt: Int(row.int("pub_attempt") ?? Int64(record.attemptCount)),
+                                         coalesced: coalesced)
         case "finished":
-            event = .finished(record.spec, TaskOutcome(state: record.state, disposition: record.disposition ?? .failure,
-                                                       result: record.result,
-                                                       reason: record.state == .completed ? nil : record.finalReason))
+            var outcome = TaskOutcome(state: record.state, disposition: record.disposition ?? .failure, result: record.result,
+                                      reason: record.state == .completed ? nil : record.finalReason)
+            outcome.coalescedTriggers = coalesced
+            event = .finished(record.spec, outcome)
         default: throw StoreError.corrupt("publication event of task \(record.id)")
         }
         return PendingPublication(seq: row.int("pub_seq") ?? 0, event: event, tries: Int(row.int("pub_tries") ?? 0))
@@ -894,7 +954,8 @@ public final class TaskStore: Sendable {
                           notBefore: r.date("not_before") ?? .distantPast, attemptCount: Int(r.int("attempts") ?? 0),
                           cancelRequested: (r.int("cancel_requested") ?? 0) != 0,
                           disposition: r.string("disposition").flatMap(Disposition.init(rawValue:)),
-                          finalReason: r.string("final_reason"), result: result)
+                          finalReason: r.string("final_reason"), result: result,
+                          coalescedTriggers: Int(r.int("coalesced") ?? 0), queuedAfter: r.string("after_task"))
     }
 
     private static func attemptRecord(_ r: SQLRow) throws -> AttemptRecord {
