@@ -12,11 +12,16 @@ public struct TaskOutcome: Sendable, Equatable {
     /// For needs_input: what the agent asks (the result's pr_body, or its summary when
     /// pr_body is empty). Nil otherwise.
     public var question: String?
+    /// The task failed because its last attempt ran out of time (GitHub shows a timeout
+    /// apart from a failure: Check Run conclusion `timed_out`).
+    public var timedOut: Bool
 
-    public init(state: TaskState, disposition: Disposition, result: ResultEnvelope? = nil, reason: String? = nil) {
+    public init(state: TaskState, disposition: Disposition, result: ResultEnvelope? = nil, reason: String? = nil,
+                timedOut: Bool = false) {
         self.state = state
         self.disposition = disposition
         self.result = result
+        self.timedOut = timedOut && state == .failed
         self.reason = reason.map(Redactor.redactShapes)
         if let r = result, r.status == .needsInput {
             let body = r.prBody.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -234,9 +234,20 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(detail?.attempts.count, 2, "one retry after the first timeout")
         XCTAssertEqual(detail?.attempts.map(\.classification), [.retrySafe, .retrySafe])
         XCTAssertEqual(detail?.attempts.first?.exitReport?.exitClass, .timedOut)
-        XCTAssertEqual(run?.conclusion, "failure")
+        XCTAssertEqual(run?.conclusion, "timed_out", "the last attempt timed out: GitHub shows a timeout, not a failure")
         XCTAssertEqual(w.fake.checkRuns.count, 1, "the retry updates the same Check Run")
         XCTAssertTrue(w.fake.pullRequestsCreated.isEmpty)
+    }
+
+    func testCancellingARunningTaskConcludesItsCheckRunCancelled() throws {
+        let w = try World(mode: "sleep")
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        XCTAssertTrue(eventually(timeout: 60) { (try? w.daemon.store.task(id: id))?.attempts.first?.state == .running },
+                      "the attempt did not start\n\(w.log)")
+        _ = try w.daemon.supervisor.cancel(taskID: id)
+        let (detail, run) = w.waitForPublishedEnd(taskID: id)
+        XCTAssertEqual(detail?.record.state, .cancelled, "\(w.log)")
+        XCTAssertEqual(run?.conclusion, "cancelled", "a cancel is shown as one, not as a failure")
     }
 
     func testStopDuringAnAttemptQueuesItAgainForTheRestart() throws {

@@ -270,6 +270,14 @@ public final class GitHubClient: Sendable {
         case actionRequired = "action_required"
         case timedOut = "timed_out"
 
+        /// The conclusion for how a task ended: a timeout is `timed_out` and a cancel
+        /// `cancelled`, whatever else was recorded; otherwise the disposition's.
+        public init(_ outcome: TaskOutcome) {
+            if outcome.state == .cancelled { self = .cancelled; return }
+            if outcome.timedOut { self = .timedOut; return }
+            self.init(outcome.disposition)
+        }
+
         /// The conclusion for a task's disposition.
         public init(_ disposition: Disposition) {
             switch disposition {

@@ -756,7 +756,8 @@ public final class TaskStore: Sendable {
         let now = now ?? clock()
         return try read { conn in
             guard let row = try conn.query("""
-                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries, t.*
+                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries,
+                    \(TaskStore.lastExitReportColumn), t.*
                 FROM publications p JOIN tasks t ON t.id = p.task_id
                 WHERE p.not_before <= ? ORDER BY p.not_before, p.seq LIMIT 1
                 """, [now]).first else { return nil }
@@ -768,7 +769,8 @@ public final class TaskStore: Sendable {
     public func pendingPublications(limit: Int = 1000) throws -> [PendingPublication] {
         try read { conn in
             try conn.query("""
-                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries, t.*
+                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries,
+                    \(TaskStore.lastExitReportColumn), t.*
                 FROM publications p JOIN tasks t ON t.id = p.task_id ORDER BY p.seq LIMIT ?
                 """, [max(0, limit)]).map(TaskStore.pendingPublication)
         }
@@ -811,8 +813,17 @@ public final class TaskStore: Sendable {
         try write { conn, now in _ = try conn.run("UPDATE publications SET not_before = ? WHERE not_before > ?", [now, now]) }
     }
 
+    /// The exit report of the task's last attempt, for a `finished` event: a task whose last
+    /// attempt timed out is published as timed out, not merely failed.
+    private static let lastExitReportColumn = """
+        (SELECT a.exit_report FROM attempts a WHERE a.task_id = t.id ORDER BY a.number DESC LIMIT 1) AS last_exit_report
+        """
+
     private static func pendingPublication(_ row: SQLRow) throws -> PendingPublication {
         let record = try taskRecord(row)
+        let lastExit = try row.string("last_exit_report").map {
+            try decode(ExitReport.self, $0, "exit report of the last attempt of task \(record.id)")
+        }
         let event: PublicationEvent
         switch row.string("pub_event") {
         case "queued": event = .queued(record.spec)
@@ -820,7 +831,8 @@ public final class TaskStore: Sendable {
         case "finished":
             event = .finished(record.spec, TaskOutcome(state: record.state, disposition: record.disposition ?? .failure,
                                                        result: record.result,
-                                                       reason: record.state == .completed ? nil : record.finalReason))
+                                                       reason: record.state == .completed ? nil : record.finalReason,
+                                                       timedOut: lastExit?.exitClass == .timedOut))
         default: throw StoreError.corrupt("publication event of task \(record.id)")
         }
         return PendingPublication(seq: row.int("pub_seq") ?? 0, event: event, tries: Int(row.int("pub_tries") ?? 0))
