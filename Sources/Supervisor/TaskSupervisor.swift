@@ -69,6 +69,10 @@ public final class TaskSupervisor: @unchecked Sendable {
         let attempt: Int
         var handle: SandboxHandle?
         var cancelRequested = false
+        /// The git token mint: cancelled by a cancel request or the shutdown's teardown.
+        let tokenCall = CancellableWait()
+        /// The token's revocation: cancelled only by the shutdown's teardown.
+        let revokeCall = CancellableWait()
         init(spec: TaskSpec, attempt: Int) { self.spec = spec; self.attempt = attempt }
     }
 
@@ -134,6 +138,7 @@ public final class TaskSupervisor: @unchecked Sendable {
         if let r = running[taskID] {
             r.cancelRequested = true
             r.handle?.cancel()
+            r.tokenCall.cancel()
         }
         cond.unlock()
         return result
@@ -158,7 +163,11 @@ public final class TaskSupervisor: @unchecked Sendable {
         while !running.isEmpty && Date() < deadline { _ = cond.wait(until: deadline) }
         if !running.isEmpty {
             tearingDown = true
-            for r in running.values { r.handle?.cancel() }
+            for r in running.values {
+                r.handle?.cancel()
+                r.tokenCall.cancel()
+                r.revokeCall.cancel()
+            }
             while !running.isEmpty { cond.wait() }
         }
         cond.unlock()
@@ -227,22 +236,20 @@ public final class TaskSupervisor: @unchecked Sendable {
         var token: String?
         var tokenError: String?
         if let tokens {
-            let box = UnsafeSendableBox<Result<String, Error>?>(nil)
-            let sem = DispatchSemaphore(value: 0)
-            Task.detached {
-                do { box.value = .success(try await tokens.gitToken(for: spec)) } catch { box.value = .failure(error) }
-                sem.signal()
-            }
-            sem.wait()
-            switch box.value {
+            // Cancellable: a cancel or the shutdown must not wait for GitHub to answer.
+            switch r.tokenCall.run({ try await tokens.gitToken(for: spec) }) {
             case .success(let t): token = t
             case .failure(let e): tokenError = Redactor.redactShapes("\(e)")
-            case nil: tokenError = "token provider returned nothing"
             }
         }
 
         let run: AttemptRun
-        if let tokenError {
+        if tokenError != nil && r.tokenCall.isCancelled {
+            // Cancelled (or torn down by the shutdown) before any sandbox ran.
+            run = AttemptRun(outcome: AttemptOutcome(attemptClass: .cancelled, disposition: .cancelled,
+                                                     reason: "cancelled while minting the git token"),
+                             report: nil, stdout: .empty, stderr: .empty, askpass: [])
+        } else if let tokenError {
             run = AttemptRun(outcome: AttemptClassifier.classifyInfraFailure(stage: "git token", detail: tokenError),
                              report: nil, stdout: Redactor().redact(Data()), stderr: Redactor().redact(Data()), askpass: [])
         } else {
@@ -274,11 +281,23 @@ public final class TaskSupervisor: @unchecked Sendable {
             fields["egress_bytes"] = String(e.bytesUp + e.bytesDown)
         }
         log("attempt_finished", fields)
+        if let tokens, let token { revoke(token, of: r, with: tokens) }
 
         cond.lock()
         running[spec.id] = nil
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// Revokes the attempt's git token once the attempt is over and recorded: whatever the
+    /// runtime kept of it is worthless from now on. Waits at most until the shutdown's
+    /// teardown; a failure is logged (the token expires within the hour anyway).
+    private func revoke(_ token: String, of r: RunningAttempt, with tokens: any GitTokenProvider) {
+        let spec = r.spec
+        if case .failure(let error) = r.revokeCall.run({ try await tokens.revokeGitToken(token, for: spec) }) {
+            log("git_token_revoke_failed", ["task": spec.id, "attempt": String(r.attempt),
+                                            "error": Redactor(secrets: [token]).redact("\(error)")])
+        }
     }
 
     /// Writes the attempt and moves the task on (complete, retry later, fail or cancel)

@@ -49,7 +49,7 @@ final class DaemonFaultTests: XCTestCase {
             let repos = dir + "/repos"
             git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password in
                 guard let fake = fakeBox.withLock({ $0 }) else { return false }
-                return fake.tokensIssued.contains { $0.token == password && $0.expiresAt > Date() && $0.permissions["contents"] == "write" }
+                return fake.liveToken(password)?.permissions["contents"] == "write"
             }, onPush: { repo in
                 guard let fake = fakeBox.withLock({ $0 }) else { return }
                 for (branch, sha) in GitSmartHTTPServer(root: repos, token: "").branches(of: repo) { fake.setBranch(repo, branch, sha: sha) }

@@ -75,10 +75,10 @@ final class EndToEndTests: XCTestCase {
             let repos = dir + "/repos"
             git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password in
                 guard let fake = fakeBox.withLock({ $0 }) else { return false }
-                return fake.tokensIssued.contains { t in
-                    t.token == password && t.expiresAt > Date() && t.permissions["contents"] == "write"
-                        && (t.repositories ?? []).contains { $0 == "widgets" || $0 == "acme/widgets" }
-                }
+                // As GitHub: only a live (unrevoked, unexpired) contents-write token for this repository.
+                guard let t = fake.liveToken(password) else { return false }
+                return t.permissions["contents"] == "write"
+                    && (t.repositories ?? []).contains { $0 == "widgets" || $0 == "acme/widgets" }
             }, onPush: { repo in
                 guard let fake = fakeBox.withLock({ $0 }) else { return }
                 let heads = GitSmartHTTPServer(root: repos, token: "").branches(of: repo)
@@ -210,6 +210,28 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(comment.body.hasPrefix(StatusComment.marker(taskID: id)), comment.body)
         XCTAssertTrue(comment.body.contains("Opened draft pull request #\(pr.number)."), "the comment points at the PR: \(comment.body)")
         XCTAssertGreaterThan(comment.edits, 0, "the queued comment was edited as the task moved on")
+    }
+
+    func testTheAttemptsGitTokenIsRevokedWhenTheAttemptEnds() throws {
+        let w = try World(mode: "ok")
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        let (detail, _) = w.waitForPublishedEnd(taskID: id)
+        XCTAssertEqual(detail?.record.state, .completed, "\(w.log)")
+        let git = w.fake.tokensIssued.filter { $0.permissions["contents"] == "write" }
+        XCTAssertEqual(git.count, 1, "one git token for one attempt: \(w.fake.tokensIssued)")
+        XCTAssertTrue(eventually(timeout: 10) { w.fake.tokensRevoked.map(\.token) == git.map(\.token) },
+                      "the attempt's git token must be revoked once the attempt ends: revoked \(w.fake.tokensRevoked)\n\(w.log)")
+    }
+
+    func testPublicationTokensCoverOnlyTheTasksRepository() throws {
+        let w = try World(mode: "ok")
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        _ = w.waitForPublishedEnd(taskID: id)
+        let publication = w.fake.tokensIssued.filter { $0.permissions["checks"] == "write" }
+        XCTAssertFalse(publication.isEmpty, "the task was published with a publication token")
+        for t in publication {
+            XCTAssertEqual(t.repositories, ["acme/widgets"], "\(t) must be narrowed to the task's repository")
+        }
     }
 
     func testNeedsInputAsksTheQuestionAndOpensNoPR() throws {

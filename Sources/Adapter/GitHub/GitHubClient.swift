@@ -9,11 +9,12 @@ import Supervisor
 ///
 /// - Authenticates as the App with a fresh RS256 JWT per request to `/app/*`, and as an
 ///   installation with narrowed installation tokens everywhere else.
-/// - The publication token (checks, issues, pull requests: write; contents: read) is
-///   cached per installation until `publicationTokenMargin` before it expires; concurrent
-///   callers share one mint. A 401 with it drops it and re-mints once.
+/// - The publication token (checks, issues, pull requests: write; contents: read; on the
+///   one repository called) is cached per installation and repository until
+///   `publicationTokenMargin` before it expires; concurrent callers share one mint. A 401
+///   with it drops it and re-mints once.
 /// - The agent's git token (contents: write on one repository) is minted on every call to
-///   `gitToken`, never cached.
+///   `gitToken`, never cached; `revokeInstallationToken` ends it when the attempt does.
 /// - Every request carries `Accept: application/vnd.github+json`,
 ///   `X-GitHub-Api-Version: 2022-11-28` and `User-Agent`.
 /// - 5xx, rate limits and connection failures are retried as `GitHubRetryPolicy` says;
@@ -67,7 +68,7 @@ public final class GitHubClient: Sendable {
 
     /// How a repository call authenticates.
     public enum Auth: Sendable {
-        /// The installation's cached publication token.
+        /// The installation's cached publication token for the repository called.
         case installation(Int64)
         /// A specific installation token (e.g. the git token, in tests).
         case token(InstallationToken)
@@ -157,13 +158,21 @@ public final class GitHubClient: Sendable {
         return try await createInstallationToken(installationID: installationID, scope: .gitPush(repository: name))
     }
 
-    /// The publication token for an installation, cached until `publicationTokenMargin`
-    /// before it expires.
-    public func publicationToken(installationID: Int64) async throws -> InstallationToken {
-        try await tokenCache.token(installationID: installationID, now: configuration.clock(),
-                                   margin: configuration.publicationTokenMargin) { [self] in
-            try await createInstallationToken(installationID: installationID, scope: .publication)
+    /// The publication token for one repository of an installation (its name; `owner/name`
+    /// is accepted), cached until `publicationTokenMargin` before it expires.
+    public func publicationToken(installationID: Int64, repository: String) async throws -> InstallationToken {
+        let name = repository.split(separator: "/").last.map(String.init) ?? repository
+        return try await tokenCache.token(.init(installationID: installationID, repository: name), now: configuration.clock(),
+                                          margin: configuration.publicationTokenMargin) { [self] in
+            try await createInstallationToken(installationID: installationID, scope: .publication(repository: name))
         }
+    }
+
+    /// `DELETE /installation/token`, authenticated with the token itself: GitHub refuses it
+    /// from then on. Tried once (no retries): a token that could not be revoked still
+    /// expires within the hour, and a caller ending an attempt must not wait for GitHub.
+    public func revokeInstallationToken(_ token: String) async throws {
+        _ = try await send("DELETE", "/installation/token", credential: .token(token), retry: .none)
     }
 
     // MARK: - Repositories
@@ -188,7 +197,7 @@ public final class GitHubClient: Sendable {
     /// `GET /repos/{o}/{r}`.
     public func repository(_ repo: Repo, auth: Auth) async throws -> RepositoryInfo {
         struct Body: Decodable { var full_name: String?; var default_branch: String; var `private`: Bool? }
-        let r = try await repoCall("GET", repo.path, auth: auth)
+        let r = try await repoCall("GET", repo, repo.path, auth: auth)
         let b = try decode(Body.self, r, "GET \(repo.path)")
         return RepositoryInfo(fullName: b.full_name ?? repo.description, defaultBranch: b.default_branch,
                               isPrivate: b.private ?? false)
@@ -198,7 +207,7 @@ public final class GitHubClient: Sendable {
     public func branchHeadSHA(_ repo: Repo, branch: String, auth: Auth) async throws -> String {
         struct Body: Decodable { struct Commit: Decodable { var sha: String }; var commit: Commit }
         let path = repo.path + "/branches/" + Self.segment(branch)
-        let r = try await repoCall("GET", path, auth: auth)
+        let r = try await repoCall("GET", repo, path, auth: auth)
         return try decode(Body.self, r, "GET \(path)").commit.sha
     }
 
@@ -229,7 +238,7 @@ public final class GitHubClient: Sendable {
     /// `GET /repos/{o}/{r}/pulls/{n}`: head ref and SHA, base ref.
     public func pullRequest(_ repo: Repo, number: Int, auth: Auth) async throws -> PullRequestInfo {
         let path = repo.path + "/pulls/\(number)"
-        let r = try await repoCall("GET", path, auth: auth)
+        let r = try await repoCall("GET", repo, path, auth: auth)
         return try decode(PullBody.self, r, "GET \(path)").info
     }
 
@@ -242,7 +251,7 @@ public final class GitHubClient: Sendable {
         var query = [("state", "open"), ("head", qualified), ("per_page", "10")]
         if let base { query.append(("base", base)) }
         let path = repo.path + "/pulls"
-        let r = try await repoCall("GET", path, query: query, auth: auth)
+        let r = try await repoCall("GET", repo, path, query: query, auth: auth)
         return try decode([PullBody].self, r, "GET \(path)").first?.info
     }
 
@@ -252,7 +261,7 @@ public final class GitHubClient: Sendable {
         let path = repo.path + "/pulls"
         let payload: JSONValue = .object(["title": .string(title), "head": .string(head), "base": .string(base),
                                           "body": .string(body), "draft": .bool(draft)])
-        let r = try await repoCall("POST", path, auth: auth, body: payload)
+        let r = try await repoCall("POST", repo, path, auth: auth, body: payload)
         return try decode(PullBody.self, r, "POST \(path)").info
     }
 
@@ -343,7 +352,7 @@ public final class GitHubClient: Sendable {
         if let detailsURL { o["details_url"] = .string(detailsURL) }
         if let externalID { o["external_id"] = .string(externalID) }
         let path = repo.path + "/check-runs"
-        let r = try await repoCall("POST", path, auth: auth, body: .object(o))
+        let r = try await repoCall("POST", repo, path, auth: auth, body: .object(o))
         return try decode(CheckRunBody.self, r, "POST \(path)").run
     }
 
@@ -361,7 +370,7 @@ public final class GitHubClient: Sendable {
         if let output { o["output"] = output.json }
         if let detailsURL { o["details_url"] = .string(detailsURL) }
         let path = repo.path + "/check-runs/\(id)"
-        let r = try await repoCall("PATCH", path, auth: auth, body: .object(o))
+        let r = try await repoCall("PATCH", repo, path, auth: auth, body: .object(o))
         return try decode(CheckRunBody.self, r, "PATCH \(path)").run
     }
 
@@ -393,7 +402,7 @@ public final class GitHubClient: Sendable {
         let path = repo.path + "/issues/\(issue)/comments"
         var all: [IssueComment] = []
         for page in 1...max(1, maxPages) {
-            let r = try await repoCall("GET", path, query: [("per_page", "100"), ("page", String(page))], auth: auth)
+            let r = try await repoCall("GET", repo, path, query: [("per_page", "100"), ("page", String(page))], auth: auth)
             let batch = try decode([CommentBody].self, r, "GET \(path)").map(\.comment)
             all += batch
             if batch.count < 100 || !(r.header("Link")?.contains(#"rel="next""#) ?? true) { break }
@@ -404,14 +413,14 @@ public final class GitHubClient: Sendable {
     /// `POST /repos/{o}/{r}/issues/{n}/comments`.
     public func createIssueComment(_ repo: Repo, issue: Int, body: String, auth: Auth) async throws -> IssueComment {
         let path = repo.path + "/issues/\(issue)/comments"
-        let r = try await repoCall("POST", path, auth: auth, body: .object(["body": .string(body)]))
+        let r = try await repoCall("POST", repo, path, auth: auth, body: .object(["body": .string(body)]))
         return try decode(CommentBody.self, r, "POST \(path)").comment
     }
 
     /// `PATCH /repos/{o}/{r}/issues/comments/{id}`.
     public func updateIssueComment(_ repo: Repo, commentID: Int64, body: String, auth: Auth) async throws -> IssueComment {
         let path = repo.path + "/issues/comments/\(commentID)"
-        let r = try await repoCall("PATCH", path, auth: auth, body: .object(["body": .string(body)]))
+        let r = try await repoCall("PATCH", repo, path, auth: auth, body: .object(["body": .string(body)]))
         return try decode(CommentBody.self, r, "PATCH \(path)").comment
     }
 
@@ -428,19 +437,19 @@ public final class GitHubClient: Sendable {
 
     /// A call authenticated as an installation: the publication token (re-minted once on
     /// a 401) or the given token.
-    private func repoCall(_ method: String, _ path: String, query: [(String, String)] = [], auth: Auth,
+    private func repoCall(_ method: String, _ repo: Repo, _ path: String, query: [(String, String)] = [], auth: Auth,
                           body: JSONValue? = nil) async throws -> Response {
         switch auth {
         case .token(let t):
             return try await send(method, path, query: query, credential: .token(t.token), body: body)
         case .installation(let id):
-            let token = try await publicationToken(installationID: id)
+            let token = try await publicationToken(installationID: id, repository: repo.name)
             do {
                 return try await send(method, path, query: query, credential: .token(token.token), body: body)
             } catch let e as GitHubAPIError where e.isHTTP(401) {
                 configuration.log("github: \(method) \(path): installation token rejected (401); minting a new one")
-                await tokenCache.invalidate(installationID: id, token: token.token)
-                let fresh = try await publicationToken(installationID: id)
+                await tokenCache.invalidate(.init(installationID: id, repository: repo.name), token: token.token)
+                let fresh = try await publicationToken(installationID: id, repository: repo.name)
                 return try await send(method, path, query: query, credential: .token(fresh.token), body: body)
             }
         }
@@ -448,7 +457,7 @@ public final class GitHubClient: Sendable {
 
     /// Sends one request, retrying as the policy says.
     func send(_ method: String, _ path: String, query: [(String, String)] = [], credential: Credential,
-              body: JSONValue? = nil) async throws -> Response {
+              body: JSONValue? = nil, retry: GitHubRetryPolicy? = nil) async throws -> Response {
         let endpoint = "\(method) \(path)"
         var target = baseString + path
         if !query.isEmpty {
@@ -458,7 +467,7 @@ public final class GitHubClient: Sendable {
         guard let url = URL(string: target) else {
             throw GitHubAPIError(kind: .configuration, endpoint: endpoint, message: "cannot form a URL")
         }
-        let policy = configuration.retry
+        let policy = retry ?? configuration.retry
         var retries = 0
         while true {
             try Task.checkCancellation()

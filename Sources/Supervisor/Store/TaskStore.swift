@@ -244,6 +244,18 @@ public final class TaskStore: Sendable {
         return try locked { conn in try conn.transaction(.immediate) { try body(conn, now) } }
     }
 
+    /// A result as stored: redacted of token shapes whoever recorded it (the runner has
+    /// already removed the attempt's own secrets).
+    private static func resultJSON(_ result: ResultEnvelope) throws -> String {
+        try json(Redactor().redact(result))
+    }
+
+    /// A result as read back: rows written before results were redacted are redacted now,
+    /// so the API and the publisher never serve a stored token.
+    private static func decodeResult(_ text: String, _ what: String) throws -> ResultEnvelope {
+        Redactor().redact(try decode(ResultEnvelope.self, text, what))
+    }
+
     private static func json<T: Encodable>(_ value: T) throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -528,7 +540,7 @@ public final class TaskStore: Sendable {
         if let egressLog {
             do { _ = try JSONValue.parse(egressLog) } catch { throw StoreError.invalidArgument("egress log is not JSON: \(error)") }
         }
-        return StoredAttempt(report: try report.map { try json($0) }, egressLog: egressLog, result: try result.map { try json($0) })
+        return StoredAttempt(report: try report.map { try json($0) }, egressLog: egressLog, result: try result.map { try resultJSON($0) })
     }
 
     private static func markFinished(_ conn: SQLiteDatabase, _ taskID: String, _ attempt: Int, now: Date, _ stored: StoredAttempt,
@@ -560,7 +572,7 @@ public final class TaskStore: Sendable {
             try conn.run("""
                 UPDATE tasks SET state = 'completed', disposition = ?, result = ?, final_reason = ?, updated_at = ?
                 WHERE id = ?
-                """, [disposition.rawValue, try result.map { try json($0) }, completionNote.map(Redactor.redactShapes), now, id])
+                """, [disposition.rawValue, try result.map { try resultJSON($0) }, completionNote.map(Redactor.redactShapes), now, id])
             try enqueue(conn, id, "finished", now: now)
             return .completed(disposition)
         case .cancelled:
@@ -603,7 +615,7 @@ public final class TaskStore: Sendable {
     /// Running → completed with `disposition` and the result (if any). `note` (e.g. a
     /// status/exit-code mismatch) is kept as the final reason, redacted.
     public func complete(taskID: String, disposition: Disposition, result: ResultEnvelope?, note: String? = nil) throws {
-        let resultJSON = try result.map { try TaskStore.json($0) }
+        let resultJSON = try result.map { try TaskStore.resultJSON($0) }
         try write { conn, now in
             _ = try TaskStore.requireRunningIdle(conn, taskID, "complete")
             try conn.run("""
@@ -892,7 +904,7 @@ public final class TaskStore: Sendable {
         let id = r.string("id") ?? "?"
         let spec = try decode(TaskSpec.self, r.string("spec"), "spec of task \(id)")
         guard let state = r.string("state").flatMap(TaskState.init(rawValue:)) else { throw StoreError.corrupt("state of task \(id)") }
-        let result = try r.string("result").map { try decode(ResultEnvelope.self, $0, "result of task \(id)") }
+        let result = try r.string("result").map { try decodeResult($0, "result of task \(id)") }
         return TaskRecord(spec: spec, state: state,
                           createdAt: r.date("created_at") ?? .distantPast, updatedAt: r.date("updated_at") ?? .distantPast,
                           notBefore: r.date("not_before") ?? .distantPast, attemptCount: Int(r.int("attempts") ?? 0),
@@ -920,6 +932,6 @@ public final class TaskStore: Sendable {
             egressLog: r.string("egress_log"),
             interruptedBy: r.string("interrupted_by").flatMap(AttemptInterruption.init(rawValue:)),
             disposition: r.string("disposition").flatMap(Disposition.init(rawValue:)),
-            result: try r.string("result").map { try decode(ResultEnvelope.self, $0, "result of attempt \(number) of task \(id)") })
+            result: try r.string("result").map { try decodeResult($0, "result of attempt \(number) of task \(id)") })
     }
 }
