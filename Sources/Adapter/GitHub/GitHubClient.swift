@@ -1,8 +1,5 @@
 import Foundation
 import HTTP
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Supervisor
 
 /// A GitHub App REST client (github.com or GitHub Enterprise Server).
@@ -76,7 +73,7 @@ public final class GitHubClient: Sendable {
 
     public let credentials: GitHubAppCredentials
     public let configuration: Configuration
-    private let session: URLSession
+    private let transport = CurlTransport()
     private let baseString: String
     private let tokenCache = InstallationTokenCache()
 
@@ -93,19 +90,7 @@ public final class GitHubClient: Sendable {
         self.credentials = credentials
         self.configuration = configuration
         self.baseString = base
-        let c = URLSessionConfiguration.ephemeral
-        c.timeoutIntervalForRequest = configuration.requestTimeout
-        c.timeoutIntervalForResource = configuration.requestTimeout * 2
-        c.urlCache = nil
-        c.requestCachePolicy = .reloadIgnoringLocalCacheData
-        c.httpCookieStorage = nil
-        c.httpShouldSetCookies = false
-        c.urlCredentialStorage = nil
-        self.session = URLSession(configuration: c, delegate: SameOriginRedirects(base: configuration.apiBaseURL),
-                                  delegateQueue: nil)
     }
-
-    deinit { session.finishTasksAndInvalidate() }
 
     // MARK: - App
 
@@ -464,19 +449,18 @@ public final class GitHubClient: Sendable {
             target += "?" + query.map { HTTPRequest.percentEncode($0.0) + "=" + HTTPRequest.percentEncode($0.1) }
                 .joined(separator: "&")
         }
-        guard let url = URL(string: target) else {
+        guard var url = URL(string: target) else {
             throw GitHubAPIError(kind: .configuration, endpoint: endpoint, message: "cannot form a URL")
         }
         let policy = retry ?? configuration.retry
         var retries = 0
+        var method = method
+        var payload = body.map { Data($0.description.utf8) }
+        var redirects = 0
         while true {
             try Task.checkCancellation()
-            var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData,
-                                     timeoutInterval: configuration.requestTimeout)
-            request.httpMethod = method
-            request.setValue(Self.mediaType, forHTTPHeaderField: "Accept")
-            request.setValue(Self.apiVersion, forHTTPHeaderField: "X-GitHub-Api-Version")
-            request.setValue(configuration.userAgent, forHTTPHeaderField: "User-Agent")
+            var headers = [("Accept", Self.mediaType), ("X-GitHub-Api-Version", Self.apiVersion),
+                           ("User-Agent", configuration.userAgent)]
             switch credential {
             case .appJWT:
                 let jwt: String
@@ -484,47 +468,38 @@ public final class GitHubClient: Sendable {
                     throw GitHubAPIError(kind: .configuration, endpoint: endpoint,
                                          message: "cannot sign the App JWT: \(error)")
                 }
-                request.setValue("Bearer \(jwt)", forHTTPHeaderField: "Authorization")
+                headers.append(("Authorization", "Bearer \(jwt)"))
             case .token(let t):
-                request.setValue("token \(t)", forHTTPHeaderField: "Authorization")
+                headers.append(("Authorization", "token \(t)"))
             }
-            if let body {
-                request.httpBody = Data(body.description.utf8)
-                request.setValue("application/json; charset=utf-8", forHTTPHeaderField: "Content-Type")
-            }
+            if payload != nil { headers.append(("Content-Type", "application/json; charset=utf-8")) }
 
-            let data: Data
-            let http: HTTPURLResponse
+            let response: Response
             do {
-                let (d, r) = try await session.data(for: request)
-                guard let h = r as? HTTPURLResponse else {
-                    throw GitHubAPIError(kind: .invalidResponse, endpoint: endpoint, message: "not an HTTP response",
-                                         attempts: retries + 1)
-                }
-                data = d
-                http = h
-            } catch let e as GitHubAPIError {
-                throw e
-            } catch {
-                if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                let detail = Self.transportDetail(error)
-                if Self.isRetryableTransport(error),
-                   case .retry(let wait) = policy.verdictAfterTransportFailure(retriesSoFar: retries) {
-                    configuration.log("github: \(endpoint): \(detail); retrying in \(Self.seconds(wait))")
+                let r = try await transport.perform(TransportRequest(method: method, url: url.absoluteString, headers: headers,
+                                                                     body: payload, timeout: configuration.requestTimeout))
+                response = Response(status: r.status, headers: r.headers, body: r.body)
+            } catch let e as TransportError {
+                if Task.isCancelled { throw CancellationError() }
+                if e.isRetryable, case .retry(let wait) = policy.verdictAfterTransportFailure(retriesSoFar: retries) {
+                    configuration.log("github: \(endpoint): \(e); retrying in \(Self.seconds(wait))")
                     try await policy.sleep(wait)
                     retries += 1
                     continue
                 }
-                throw GitHubAPIError(kind: .transport, endpoint: endpoint, message: detail, attempts: retries + 1)
+                throw GitHubAPIError(kind: .transport, endpoint: endpoint, message: e.description, attempts: retries + 1)
             }
-
-            var headers: [String: String] = [:]
-            for (k, v) in http.allHeaderFields {
-                if let k = k as? String, let v = v as? String { headers[k.lowercased()] = v }
-            }
-            let response = Response(status: http.statusCode, headers: headers, body: data)
             if (200...299).contains(response.status) { return response }
-
+            // Redirects are followed on the API's own origin only, so credentials never travel elsewhere.
+            if [301, 302, 303, 307, 308].contains(response.status), redirects < 5,
+               let location = response.header("Location"), let next = URL(string: location, relativeTo: url)?.absoluteURL,
+               Self.sameOrigin(next, configuration.apiBaseURL) {
+                redirects += 1
+                url = next
+                if response.status == 303 { method = "GET"; payload = nil }
+                continue
+            }
+            let data = response.body
             let message = Self.errorMessage(data, status: response.status)
             let verdict = policy.verdict(status: response.status, header: { response.header($0) }, message: message,
                                          retriesSoFar: retries, now: configuration.clock())
@@ -579,28 +554,9 @@ public final class GitHubClient: Sendable {
         return String(message.prefix(500))
     }
 
-    static func isRetryableTransport(_ error: any Error) -> Bool {
-        guard let u = error as? URLError else { return false }
-        switch u.code {
-        case .timedOut, .cannotConnectToHost, .networkConnectionLost, .notConnectedToInternet, .dnsLookupFailed,
-             .cannotFindHost, .badServerResponse, .cannotParseResponse, .zeroByteResource, .resourceUnavailable:
-            return true
-        default:
-            return false
-        }
-    }
-
-    /// A short, secret-free description of a transport error.
-    static func transportDetail(_ error: any Error) -> String {
-        guard let u = error as? URLError else { return String(describing: type(of: error)) }
-        let names: [URLError.Code: String] = [
-            .timedOut: "timed out", .cannotConnectToHost: "connection refused", .networkConnectionLost: "connection lost",
-            .notConnectedToInternet: "no network", .dnsLookupFailed: "DNS lookup failed", .cannotFindHost: "unknown host",
-            .badServerResponse: "bad server response", .secureConnectionFailed: "TLS handshake failed",
-            .serverCertificateUntrusted: "untrusted server certificate", .serverCertificateHasBadDate: "server certificate expired",
-            .httpTooManyRedirects: "too many redirects", .unsupportedURL: "unsupported URL", .badURL: "bad URL",
-        ]
-        return names[u.code].map { "\($0) (URLError \(u.code.rawValue))" } ?? "URLError \(u.code.rawValue)"
+    /// Same scheme, host and port (the port as written: GitHub's base URLs name none).
+    static func sameOrigin(_ a: URL, _ b: URL) -> Bool {
+        a.scheme?.lowercased() == b.scheme?.lowercased() && a.host?.lowercased() == b.host?.lowercased() && a.port == b.port
     }
 
     private static func decodingDetail(_ error: any Error) -> String {
@@ -641,26 +597,5 @@ public final class GitHubClient: Sendable {
 
     static func seconds(_ t: TimeInterval) -> String {
         t == t.rounded() ? "\(Int(t)) s" : String(format: "%.1f s", t)
-    }
-}
-
-/// Follows a redirect only when it stays on the API's scheme, host and port; otherwise the
-/// 3xx is returned as is (and becomes an error), so credentials never travel elsewhere.
-private final class SameOriginRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    private let scheme: String?
-    private let host: String?
-    private let port: Int?
-
-    init(base: URL) {
-        scheme = base.scheme?.lowercased()
-        host = base.host?.lowercased()
-        port = base.port
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-        let u = request.url
-        let same = u?.scheme?.lowercased() == scheme && u?.host?.lowercased() == host && u?.port == port
-        completionHandler(same ? request : nil)
     }
 }
