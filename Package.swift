@@ -18,6 +18,9 @@ let package = Package(
                        pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",
                        pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The GitHub client's HTTPS (libcurl's multi interface, driven by us; see CurlTransport).
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl",
+                       pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // The clone/exec path: everything between clone() and execve() lives here,
         // in async-signal-safe C. No Swift runtime code ever runs in a forked child.
@@ -36,7 +39,7 @@ let package = Package(
         .target(name: "Supervisor", dependencies: ["Sandbox", "CSQLite"], path: "Sources/Supervisor"),
         // HTTP/1.1 server and client on plain sockets: no TLS, no libcurl, nothing of GitHub.
         .target(name: "HTTP", path: "Sources/HTTP"),
-        .target(name: "Adapter", dependencies: ["Supervisor", "HTTP", "COpenSSL"], path: "Sources/Adapter"),
+        .target(name: "Adapter", dependencies: ["Supervisor", "HTTP", "COpenSSL", "CCurl"], path: "Sources/Adapter"),
         // Test support only tests link: the daemon binary never ships a fake GitHub.
         .target(name: "AdapterTesting", dependencies: ["Adapter", "HTTP"], path: "Sources/AdapterTesting"),
         // Benchmarks (`make bench`): side-by-side medians, never speed goals in tests.

@@ -13,6 +13,8 @@ import Supervisor
 /// - installation tokens are random `ghs_…` strings (40 chars) bound to the installation,
 ///   the requested repositories and permissions (a request beyond the installation's
 ///   grant → 422), expiring after `tokenLifetime` (1 h);
+/// - `DELETE /installation/token` revokes the token it is authenticated with (204); a
+///   revoked token is refused everywhere from then on (401 "Bad credentials");
 /// - every repository endpoint requires an issued, unexpired token (401 "Bad credentials")
 ///   that covers the repository and has the permission the endpoint needs (403 "Resource
 ///   not accessible by integration");
@@ -219,6 +221,7 @@ public final class FakeGitHubAPI: Sendable {
         var repos: [String: Repository] = [:]  // lowercased full name
         var tokens: [String: IssuedToken] = [:]
         var issued: [IssuedToken] = []
+        var revoked: [IssuedToken] = []
         var calls: [Call] = []
         var checkRuns: [CheckRun] = []
         var comments: [Comment] = []
@@ -284,6 +287,14 @@ public final class FakeGitHubAPI: Sendable {
 
     public var calls: [Call] { state.withLock { $0.calls } }
     public var tokensIssued: [IssuedToken] { state.withLock { $0.issued } }
+    /// Tokens revoked through `DELETE /installation/token`, in order.
+    public var tokensRevoked: [IssuedToken] { state.withLock { $0.revoked } }
+
+    /// The issued token `token` when GitHub would still accept it (not revoked, not expired).
+    public func liveToken(_ token: String) -> IssuedToken? {
+        let now = options.clock()
+        return state.withLock { $0.tokens[token] }.flatMap { $0.expiresAt > now ? $0 : nil }
+    }
     public var checkRuns: [CheckRun] { state.withLock { $0.checkRuns } }
     public var comments: [Comment] { state.withLock { $0.comments } }
     public var pullRequestsCreated: [CreatedPullRequest] { state.withLock { $0.created } }
@@ -490,6 +501,7 @@ public final class FakeGitHubAPI: Sendable {
         }
         add("GET", "/app") { f, req in try f.getApp(req) }
         add("POST", "/app/installations/{id}/access_tokens") { f, req in try f.createToken(req) }
+        add("DELETE", "/installation/token") { f, req in try f.revokeToken(req) }
         add("GET", "/repos/{owner}/{repo}") { f, req in try f.getRepo(req) }
         add("GET", "/repos/{owner}/{repo}/branches/{branch}") { f, req in try f.getBranch(req) }
         add("GET", "/repos/{owner}/{repo}/git/ref/heads/{branch}") { f, req in try f.getRef(req) }
@@ -585,6 +597,18 @@ public final class FakeGitHubAPI: Sendable {
             }
         }
         return .json(201, o)
+    }
+
+    /// `DELETE /installation/token`: the token that authenticates the call stops working.
+    private func revokeToken(_ req: HTTPRequest) throws -> HTTPResponse {
+        guard let (_, credential) = Self.authorization(req) else {
+            throw Failure(status: 401, message: "Requires authentication")
+        }
+        guard liveToken(credential) != nil else { throw Failure(status: 401, message: "Bad credentials") }
+        state.withLock { s in
+            if let t = s.tokens.removeValue(forKey: credential) { s.revoked.append(t) }
+        }
+        return HTTPResponse(status: 204)
     }
 
     // MARK: Repository endpoints

@@ -24,6 +24,8 @@ public final class PublicationOutbox: @unchecked Sendable {
     private var busy = false
     /// Something was posted since the worker last looked.
     private var posted = false
+    /// The delivery in flight, cancelled by `stop`.
+    private let delivery = CancellableWait()
 
     /// Longest backoff of one event, and longest pause of the worker.
     static let maxEventBackoff: TimeInterval = 300
@@ -68,10 +70,12 @@ public final class PublicationOutbox: @unchecked Sendable {
         }
     }
 
-    /// The worker takes no further event. One being delivered is not waited for: it stays
-    /// in the store until delivered, so at worst it is delivered again at the next start.
+    /// The worker takes no further event, and the delivery in flight is cancelled (a GitHub
+    /// call that hangs must not hold the shutdown): that event stays in the store and is
+    /// delivered again at the next start.
     public func stop() {
         cond.lock(); stopping = true; cond.broadcast(); cond.unlock()
+        delivery.cancel()
     }
 
     private func loop() {
@@ -100,6 +104,13 @@ public final class PublicationOutbox: @unchecked Sendable {
 
             cond.lock(); busy = true; cond.unlock()
             let failure = deliver(next.event)
+            cond.lock()
+            if stopping {
+                // Cut short by `stop`: whatever it did, the event stays for the next start.
+                busy = false; cond.broadcast(); cond.unlock()
+                return
+            }
+            cond.unlock()
             do {
                 if let failure {
                     failuresInARow += 1
@@ -133,18 +144,16 @@ public final class PublicationOutbox: @unchecked Sendable {
 
     /// Runs the publisher for one event on this thread's behalf; the retry reason, or nil.
     private func deliver(_ event: PublicationEvent) -> String? {
-        let box = UnsafeSendableBox<String?>(nil)
-        let sem = DispatchSemaphore(value: 0)
         let publisher = self.publisher
-        Task.detached {
+        let outcome = delivery.run { () async -> String? in
             do throws(PublicationError) {
                 try await publisher.publish(event)
+                return nil
             } catch {
-                switch error { case .retryLater(let reason): box.value = reason }
+                switch error { case .retryLater(let reason): return reason }
             }
-            sem.signal()
         }
-        sem.wait()
-        return box.value
+        if case .success(let reason) = outcome { return reason }
+        return "cancelled"
     }
 }

@@ -14,11 +14,16 @@ public struct TaskOutcome: Sendable, Equatable {
     public var question: String?
     /// Later triggers of the same work that joined the task (see `TriggerCoalescing`).
     public var coalescedTriggers: Int = 0
+    /// The task failed because its last attempt ran out of time (GitHub shows a timeout
+    /// apart from a failure: Check Run conclusion `timed_out`).
+    public var timedOut: Bool
 
-    public init(state: TaskState, disposition: Disposition, result: ResultEnvelope? = nil, reason: String? = nil) {
+    public init(state: TaskState, disposition: Disposition, result: ResultEnvelope? = nil, reason: String? = nil,
+                timedOut: Bool = false) {
         self.state = state
         self.disposition = disposition
         self.result = result
+        self.timedOut = timedOut && state == .failed
         self.reason = reason.map(Redactor.redactShapes)
         if let r = result, r.status == .needsInput {
             let body = r.prBody.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -70,6 +70,10 @@ public final class TaskSupervisor: @unchecked Sendable {
         let attempt: Int
         var handle: SandboxHandle?
         var cancelRequested = false
+        /// The set-up GitHub calls (checkout lookup, git token mint): cancelled by a cancel request or the shutdown's teardown.
+        let setupCall = CancellableWait()
+        /// The token's revocation: cancelled only by the shutdown's teardown.
+        let revokeCall = CancellableWait()
         init(spec: TaskSpec, attempt: Int) { self.spec = spec; self.attempt = attempt }
     }
 
@@ -136,6 +140,7 @@ public final class TaskSupervisor: @unchecked Sendable {
         if let r = running[taskID] {
             r.cancelRequested = true
             r.handle?.cancel()
+            r.setupCall.cancel()
         }
         cond.unlock()
         return result
@@ -160,7 +165,11 @@ public final class TaskSupervisor: @unchecked Sendable {
         while !running.isEmpty && Date() < deadline { _ = cond.wait(until: deadline) }
         if !running.isEmpty {
             tearingDown = true
-            for r in running.values { r.handle?.cancel() }
+            for r in running.values {
+                r.handle?.cancel()
+                r.setupCall.cancel()
+                r.revokeCall.cancel()
+            }
             while !running.isEmpty { cond.wait() }
         }
         cond.unlock()
@@ -226,24 +235,26 @@ public final class TaskSupervisor: @unchecked Sendable {
         publication.wake()   // the claim queued its `started` publication
         log("attempt_started", ["task": spec.id, "attempt": String(r.attempt)])
 
-        // What to check out: a pull request's head is looked up now, for this attempt.
+        // What to check out (a pull request's head, looked up for this attempt), then the git
+        // token: GitHub calls, cancellable, so a cancel or the shutdown never waits for them.
         var checkout: Checkout?
+        var token: String?
         var setupFailure: AttemptOutcome?
         if let checkouts {
-            switch Self.blocking({ () async throws(CheckoutError) -> Checkout in try await checkouts.checkout(for: spec) }) {
+            switch r.setupCall.run({ try await checkouts.checkout(for: spec) }) {
             case .success(let c): checkout = c
-            case .failure(.pullRequestNotFound(let n)):
+            case .failure(CheckoutError.pullRequestNotFound(let n)):
                 // Retrying cannot bring the pull request back.
                 setupFailure = AttemptOutcome(attemptClass: .failed, disposition: .failure,
                                               reason: "pull request #\(n) not found")
-            case .failure(let e):
+            case .failure(let e as CheckoutError):
                 setupFailure = AttemptClassifier.classifyInfraFailure(stage: "checkout", detail: e.description)
+            case .failure(let e):
+                setupFailure = AttemptClassifier.classifyInfraFailure(stage: "checkout", detail: Redactor.redactShapes("\(e)"))
             }
         }
-
-        var token: String?
         if let tokens, setupFailure == nil {
-            switch Self.blocking({ () async throws -> String in try await tokens.gitToken(for: spec) }) {
+            switch r.setupCall.run({ try await tokens.gitToken(for: spec) }) {
             case .success(let t): token = t
             case .failure(let e):
                 setupFailure = AttemptClassifier.classifyInfraFailure(stage: "git token", detail: Redactor.redactShapes("\(e)"))
@@ -251,7 +262,12 @@ public final class TaskSupervisor: @unchecked Sendable {
         }
 
         let run: AttemptRun
-        if let setupFailure {
+        if setupFailure != nil && r.setupCall.isCancelled {
+            // Cancelled (or torn down by the shutdown) before any sandbox ran.
+            run = AttemptRun(outcome: AttemptOutcome(attemptClass: .cancelled, disposition: .cancelled,
+                                                     reason: "cancelled while waiting for GitHub (checkout or git token)"),
+                             report: nil, stdout: .empty, stderr: .empty, askpass: [])
+        } else if let setupFailure {
             run = AttemptRun(outcome: setupFailure,
                              report: nil, stdout: Redactor().redact(Data()), stderr: Redactor().redact(Data()), askpass: [])
         } else {
@@ -283,6 +299,7 @@ public final class TaskSupervisor: @unchecked Sendable {
             fields["egress_bytes"] = String(e.bytesUp + e.bytesDown)
         }
         log("attempt_finished", fields)
+        if let tokens, let token { revoke(token, of: r, with: tokens) }
 
         cond.lock()
         running[spec.id] = nil
@@ -290,16 +307,15 @@ public final class TaskSupervisor: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Runs an async call to its end on this (attempt) thread.
-    private static func blocking<T: Sendable, E: Error>(_ body: @escaping @Sendable () async throws(E) -> T) -> Result<T, E> {
-        let box = UnsafeSendableBox<Result<T, E>?>(nil)
-        let sem = DispatchSemaphore(value: 0)
-        Task.detached {
-            do throws(E) { box.value = .success(try await body()) } catch { box.value = .failure(error) }
-            sem.signal()
+    /// Revokes the attempt's git token once the attempt is over and recorded: whatever the
+    /// runtime kept of it is worthless from now on. Waits at most until the shutdown's
+    /// teardown; a failure is logged (the token expires within the hour anyway).
+    private func revoke(_ token: String, of r: RunningAttempt, with tokens: any GitTokenProvider) {
+        let spec = r.spec
+        if case .failure(let error) = r.revokeCall.run({ try await tokens.revokeGitToken(token, for: spec) }) {
+            log("git_token_revoke_failed", ["task": spec.id, "attempt": String(r.attempt),
+                                            "error": Redactor(secrets: [token]).redact("\(error)")])
         }
-        sem.wait()
-        return box.value!
     }
 
     /// Writes the attempt and moves the task on (complete, retry later, fail or cancel)

@@ -31,7 +31,9 @@ final class DaemonFaultTests: XCTestCase {
         private(set) var daemon: Process?
         private var runs = 0
 
-        init(mode: String, maxRetries: Int = 0, shutdownGrace: String = "30s", maxCrashInterruptions: Int = 3) throws {
+        /// `apiBaseURL`: where the daemon finds GitHub (default: the fake).
+        init(mode: String, maxRetries: Int = 0, shutdownGrace: String = "30s", maxCrashInterruptions: Int = 3,
+             apiBaseURL: URL? = nil) throws {
             dir = NSTemporaryDirectory() + "coven-fault-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: dir + "/repos", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: dir + "/runtime", withIntermediateDirectories: true)
@@ -49,7 +51,7 @@ final class DaemonFaultTests: XCTestCase {
             let repos = dir + "/repos"
             git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password in
                 guard let fake = fakeBox.withLock({ $0 }) else { return false }
-                return fake.tokensIssued.contains { $0.token == password && $0.expiresAt > Date() && $0.permissions["contents"] == "write" }
+                return fake.liveToken(password)?.permissions["contents"] == "write"
             }, onPush: { repo in
                 guard let fake = fakeBox.withLock({ $0 }) else { return }
                 for (branch, sha) in GitSmartHTTPServer(root: repos, token: "").branches(of: repo) { fake.setBranch(repo, branch, sha: sha) }
@@ -70,7 +72,7 @@ final class DaemonFaultTests: XCTestCase {
               "listen": "127.0.0.1:\(port)",
               "state_dir": "state",
               "github": {"app_id": 4242, "private_key_path": "app.pem", "webhook_secret_path": "webhook-secret",
-                         "api_base_url": "\(try XCTUnwrap(f.baseURL).absoluteString)"},
+                         "api_base_url": "\(try apiBaseURL ?? XCTUnwrap(f.baseURL))"},
               "worker": {"runtime": ["/opt/fake/runtime.sh", "\(mode)"], "timeout": "60s", "grace": "200ms",
                          "max_retries": \(maxRetries), "backoff_base": "50ms", "concurrency": 1,
                          "shutdown_grace": "\(shutdownGrace)", "max_crash_interruptions": \(maxCrashInterruptions)},

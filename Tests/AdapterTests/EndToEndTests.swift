@@ -81,10 +81,10 @@ final class EndToEndTests: XCTestCase {
             let repos = dir + "/repos"
             git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password in
                 guard let fake = fakeBox.withLock({ $0 }) else { return false }
-                return fake.tokensIssued.contains { t in
-                    t.token == password && t.expiresAt > Date() && t.permissions["contents"] == "write"
-                        && (t.repositories ?? []).contains { $0 == "widgets" || $0 == "acme/widgets" }
-                }
+                // As GitHub: only a live (unrevoked, unexpired) contents-write token for this repository.
+                guard let t = fake.liveToken(password) else { return false }
+                return t.permissions["contents"] == "write"
+                    && (t.repositories ?? []).contains { $0 == "widgets" || $0 == "acme/widgets" }
             }, onPush: { repo in
                 guard let fake = fakeBox.withLock({ $0 }) else { return }
                 let heads = GitSmartHTTPServer(root: repos, token: "").branches(of: repo)
@@ -218,6 +218,28 @@ final class EndToEndTests: XCTestCase {
         XCTAssertGreaterThan(comment.edits, 0, "the queued comment was edited as the task moved on")
     }
 
+    func testTheAttemptsGitTokenIsRevokedWhenTheAttemptEnds() throws {
+        let w = try World(mode: "ok")
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        let (detail, _) = w.waitForPublishedEnd(taskID: id)
+        XCTAssertEqual(detail?.record.state, .completed, "\(w.log)")
+        let git = w.fake.tokensIssued.filter { $0.permissions["contents"] == "write" }
+        XCTAssertEqual(git.count, 1, "one git token for one attempt: \(w.fake.tokensIssued)")
+        XCTAssertTrue(eventually(timeout: 10) { w.fake.tokensRevoked.map(\.token) == git.map(\.token) },
+                      "the attempt's git token must be revoked once the attempt ends: revoked \(w.fake.tokensRevoked)\n\(w.log)")
+    }
+
+    func testPublicationTokensCoverOnlyTheTasksRepository() throws {
+        let w = try World(mode: "ok")
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        _ = w.waitForPublishedEnd(taskID: id)
+        let publication = w.fake.tokensIssued.filter { $0.permissions["checks"] == "write" }
+        XCTAssertFalse(publication.isEmpty, "the task was published with a publication token")
+        for t in publication {
+            XCTAssertEqual(t.repositories, ["acme/widgets"], "\(t) must be narrowed to the task's repository")
+        }
+    }
+
     func testNeedsInputAsksTheQuestionAndOpensNoPR() throws {
         let w = try World(mode: "needs-input")
         let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
@@ -240,9 +262,20 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(detail?.attempts.count, 2, "one retry after the first timeout")
         XCTAssertEqual(detail?.attempts.map(\.classification), [.retrySafe, .retrySafe])
         XCTAssertEqual(detail?.attempts.first?.exitReport?.exitClass, .timedOut)
-        XCTAssertEqual(run?.conclusion, "failure")
+        XCTAssertEqual(run?.conclusion, "timed_out", "the last attempt timed out: GitHub shows a timeout, not a failure")
         XCTAssertEqual(w.fake.checkRuns.count, 1, "the retry updates the same Check Run")
         XCTAssertTrue(w.fake.pullRequestsCreated.isEmpty)
+    }
+
+    func testCancellingARunningTaskConcludesItsCheckRunCancelled() throws {
+        let w = try World(mode: "sleep")
+        let id = try XCTUnwrap(try w.deliverAssigned().json["task_id"] as? String)
+        XCTAssertTrue(eventually(timeout: 60) { (try? w.daemon.store.task(id: id))?.attempts.first?.state == .running },
+                      "the attempt did not start\n\(w.log)")
+        _ = try w.daemon.supervisor.cancel(taskID: id)
+        let (detail, run) = w.waitForPublishedEnd(taskID: id)
+        XCTAssertEqual(detail?.record.state, .cancelled, "\(w.log)")
+        XCTAssertEqual(run?.conclusion, "cancelled", "a cancel is shown as one, not as a failure")
     }
 
     func testStopDuringAnAttemptQueuesItAgainForTheRestart() throws {

@@ -20,7 +20,7 @@ final class GitHubClientTests: GitHubTestCase {
     func testJWTSignedWithAnotherKeyIs401WithAClearError() async throws {
         let c = try client(key: GitHubFixture.otherKey)
         let e = await expectAPIError("token with a foreign key") {
-            try await c.createInstallationToken(installationID: GitHubFixture.installationID, scope: .publication)
+            try await c.createInstallationToken(installationID: GitHubFixture.installationID, scope: .publication(repository: GitHubFixture.repo))
         }
         XCTAssertEqual(e?.status, 401, "a JWT signed with the wrong key must be refused with 401")
         XCTAssertEqual(e?.endpoint, "POST /app/installations/77/access_tokens", "the error must name the endpoint")
@@ -33,7 +33,7 @@ final class GitHubClientTests: GitHubTestCase {
         let past = Date().addingTimeInterval(-3600)
         let c = try client(clock: { past })
         let e = await expectAPIError("token with an expired JWT") {
-            try await c.createInstallationToken(installationID: GitHubFixture.installationID, scope: .publication)
+            try await c.createInstallationToken(installationID: GitHubFixture.installationID, scope: .publication(repository: GitHubFixture.repo))
         }
         XCTAssertEqual(e?.status, 401, "a JWT that expired must be refused with 401")
         XCTAssertTrue(e?.message.contains("Expiration time") ?? false,
@@ -83,9 +83,10 @@ final class GitHubClientTests: GitHubTestCase {
     }
 
     func testPublicationTokenScope() async throws {
-        _ = try await client().publicationToken(installationID: GitHubFixture.installationID)
+        _ = try await client().publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         let issued = try XCTUnwrap(fake.tokensIssued.last)
-        XCTAssertNil(issued.repositories, "the publication token serves every repository of the installation")
+        XCTAssertEqual(issued.repositories, [GitHubFixture.fullName],
+                       "the publication token must cover the task's repository only, not the whole installation")
         XCTAssertEqual(issued.permissions, ["checks": "write", "issues": "write", "pull_requests": "write",
                                             "contents": "read", "metadata": "read"],
                        "the publication token must be narrowed to checks/issues/pull_requests write and contents read")
@@ -93,9 +94,9 @@ final class GitHubClientTests: GitHubTestCase {
 
     func testPublicationTokenIsCachedAcrossCalls() async throws {
         let c = try client()
-        let first = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        let first = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         _ = try await c.repository(widgets, auth: .installation(GitHubFixture.installationID))
-        let second = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        let second = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         XCTAssertEqual(fake.tokensIssued.count, 1, "a token valid for another hour must be reused, not re-minted")
         XCTAssertEqual(first.token, second.token, "the cached token must be the one handed out")
     }
@@ -103,15 +104,15 @@ final class GitHubClientTests: GitHubTestCase {
     func testPublicationTokenNearExpiryIsReminted() async throws {
         fake.setTokenLifetime(240)  // inside the 5-minute margin from the start
         let c = try client()
-        _ = try await c.publicationToken(installationID: GitHubFixture.installationID)
-        _ = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        _ = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
+        _ = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         XCTAssertEqual(fake.tokensIssued.count, 2, "a token expiring within 5 minutes must be replaced")
     }
 
     func testConcurrentCallersShareOneMint() async throws {
         let c = try client()
         try await withThrowingTaskGroup(of: String.self) { group in
-            for _ in 0..<5 { group.addTask { try await c.publicationToken(installationID: GitHubFixture.installationID).token } }
+            for _ in 0..<5 { group.addTask { try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo).token } }
             var seen = Set<String>()
             for try await t in group { seen.insert(t) }
             XCTAssertEqual(seen.count, 1, "concurrent callers must all get the same token")
@@ -121,7 +122,7 @@ final class GitHubClientTests: GitHubTestCase {
 
     func testRevokedPublicationTokenIsRemintedOnce() async throws {
         let c = try client()
-        _ = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        _ = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         fake.revokeAllTokens()
         let info = try await c.repository(widgets, auth: .installation(GitHubFixture.installationID))
         XCTAssertEqual(info.defaultBranch, "main", "after a 401 the call should succeed with a new token")
@@ -148,6 +149,27 @@ final class GitHubClientTests: GitHubTestCase {
                                       branch: "trunk", auth: .token(git))
         }
         XCTAssertEqual(e?.status, 403, "a token narrowed to widgets must not read gadgets")
+    }
+
+    func testPublicationTokenCannotReachAnotherRepository() async throws {
+        let c = try client()
+        let token = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
+        let e = await expectAPIError("other repository with the widgets publication token") {
+            try await c.branchHeadSHA(GitHubClient.Repo(owner: GitHubFixture.owner, name: GitHubFixture.otherRepo),
+                                      branch: "trunk", auth: .token(token))
+        }
+        XCTAssertEqual(e?.status, 403, "a publication token narrowed to widgets must not read gadgets")
+    }
+
+    func testARevokedTokenIsRefusedFromThenOn() async throws {
+        let c = try client()
+        let git = try await c.gitToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
+        try await c.revokeInstallationToken(git.token)
+        XCTAssertEqual(fake.calls("DELETE", pathSuffix: "/installation/token").map(\.status), [204],
+                       "GitHub answers a revocation 204")
+        let e = await expectAPIError("a call with the revoked token") { try await c.repository(self.widgets, auth: .token(git)) }
+        XCTAssertEqual(e?.status, 401, "a revoked token must be refused like an unknown one")
+        XCTAssertEqual(fake.tokensRevoked.map(\.token), [git.token])
     }
 
     func testTokenForARepositoryOutsideTheInstallationIs422() async throws {
@@ -198,7 +220,7 @@ final class GitHubClientTests: GitHubTestCase {
 
     func testRetriesOn502ThenSucceeds() async throws {
         let c = try client()
-        _ = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        _ = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         fake.injectFailure(status: 502, count: 2) { method, path in method == "GET" && path == "/repos/acme/widgets" }
         let info = try await c.repository(widgets, auth: .installation(GitHubFixture.installationID))
         XCTAssertEqual(info.defaultBranch, "main", "the third try should succeed")
@@ -209,14 +231,14 @@ final class GitHubClientTests: GitHubTestCase {
     func testHonoursRetryAfter() async throws {
         let c = try client()
         fake.injectRateLimit(retryAfter: 7) { _, path in path.hasSuffix("/access_tokens") }
-        _ = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        _ = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         XCTAssertEqual(sleeps.recorded, [7], "the client must wait exactly what Retry-After says")
         XCTAssertEqual(fake.tokensIssued.count, 1, "the retried mint should succeed")
     }
 
     func testHonoursRateLimitReset() async throws {
         let c = try client()
-        _ = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        _ = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         fake.injectRateLimitExhausted(resetIn: 30) { method, _ in method == "GET" }
         _ = try await c.repository(widgets, auth: .installation(GitHubFixture.installationID))
         let wait = try XCTUnwrap(sleeps.recorded.first, "a primary rate limit must be waited out")
@@ -225,7 +247,7 @@ final class GitHubClientTests: GitHubTestCase {
 
     func testGivesUpAfterTheRetryBound() async throws {
         let c = try client(maxRetries: 3)
-        _ = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        _ = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         fake.injectFailure(status: 503, count: 100) { method, _ in method == "GET" }
         let e = await expectAPIError("persistent 503") {
             try await c.repository(self.widgets, auth: .installation(GitHubFixture.installationID))
@@ -240,7 +262,7 @@ final class GitHubClientTests: GitHubTestCase {
         let c = try client(maxWait: 60)
         fake.injectRateLimit(retryAfter: 3600)
         let e = await expectAPIError("hour-long rate limit") {
-            try await c.publicationToken(installationID: GitHubFixture.installationID)
+            try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         }
         XCTAssertEqual(e?.kind, .rateLimited, "a wait beyond the bound must fail as rate limited")
         XCTAssertTrue(sleeps.recorded.isEmpty, "the client must not sleep an hour (or at all) here")
@@ -293,7 +315,7 @@ final class GitHubClientTests: GitHubTestCase {
 
     func test404NamesTheEndpointAndCarriesNoToken() async throws {
         let c = try client()
-        let token = try await c.publicationToken(installationID: GitHubFixture.installationID)
+        let token = try await c.publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo)
         let e = await expectAPIError("unknown branch") {
             try await c.branchHeadSHA(self.widgets, branch: "nope", auth: .installation(GitHubFixture.installationID))
         }

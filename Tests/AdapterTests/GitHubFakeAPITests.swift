@@ -26,7 +26,7 @@ final class GitHubFakeAPITests: GitHubTestCase {
     }
 
     private func publicationToken() async throws -> String {
-        try await client().publicationToken(installationID: GitHubFixture.installationID).token
+        try await client().publicationToken(installationID: GitHubFixture.installationID, repository: GitHubFixture.repo).token
     }
 
     private func message(_ r: HTTPClientResponse) -> String {
@@ -67,7 +67,7 @@ final class GitHubFakeAPITests: GitHubTestCase {
 
     func testUnknownInstallationIs404() async throws {
         let e = await expectAPIError("unknown installation") {
-            try await self.client().createInstallationToken(installationID: 999, scope: .publication)
+            try await self.client().createInstallationToken(installationID: 999, scope: .publication(repository: GitHubFixture.repo))
         }
         XCTAssertEqual(e?.status, 404)
         XCTAssertTrue(e?.hint?.contains("installation") ?? false, "the error should hint at the installation id")

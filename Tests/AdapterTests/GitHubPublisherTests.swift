@@ -214,6 +214,23 @@ final class GitHubPublisherTests: GitHubTestCase {
         XCTAssertEqual(try onlyCheckRun().conclusion, "cancelled", "cancelled is an allowed check run conclusion")
     }
 
+    func testCheckRunConclusionSaysHowTheTaskEnded() async throws {
+        let cases: [(TaskOutcome, String)] = [
+            (TaskOutcome(state: .failed, disposition: .failure, reason: "gave up after 1 attempts: attempt timed out",
+                         timedOut: true), "timed_out"),
+            (TaskOutcome(state: .failed, disposition: .failure, reason: "runtime exited with unexpected status 9"), "failure"),
+            (TaskOutcome(state: .cancelled, disposition: .cancelled, reason: "cancelled while running"), "cancelled"),
+        ]
+        for (n, (outcome, conclusion)) in cases.enumerated() {
+            let task = GitHubFixture.issueTask(id: "t-conclusion-\(n)")
+            let p = try publisher()
+            await p.taskQueued(task)
+            await p.taskFinished(task, outcome: outcome)
+            let run = try XCTUnwrap(fake.checkRuns.first { $0.externalID == task.id }, "no Check Run for \(task.id)")
+            XCTAssertEqual(run.conclusion, conclusion, "\(outcome.reason ?? "-") (timedOut \(outcome.timedOut)) must conclude \(conclusion)")
+        }
+    }
+
     // MARK: Resilience
 
     func testFailingCommentEndpointDoesNotStopTheCheckRun() async throws {

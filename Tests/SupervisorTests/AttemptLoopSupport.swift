@@ -84,10 +84,10 @@ final class AttemptLoopFixture {
     /// Runs one task to its final state through a TaskSupervisor.
     func run(mode: String, maxRetries: Int = 0, timeout: Duration = .seconds(60), token: String? = nil,
              task: TaskSpec? = nil, egress: EgressPolicy? = nil,
-             egressForFamiliar: [String: EgressPolicy] = [:]) throws -> TaskDetail {
+             egressForFamiliar: [String: EgressPolicy] = [:], redactedSecrets: [String] = []) throws -> TaskDetail {
         let store = try TaskStore(path: dir + "/state/coven-\(UUID().uuidString.prefix(6)).db")
         let sup = try supervisor(store: store, mode: mode, maxRetries: maxRetries, timeout: timeout, token: token, egress: egress,
-                                 egressForFamiliar: egressForFamiliar)
+                                 egressForFamiliar: egressForFamiliar, redactedSecrets: redactedSecrets)
         let t = task ?? self.task()
         try sup.submit(t)
         try sup.start()
@@ -98,7 +98,8 @@ final class AttemptLoopFixture {
 
     func supervisor(store: TaskStore, mode: String, maxRetries: Int = 0, timeout: Duration = .seconds(60),
                     token: String? = nil, settings: SupervisorSettings? = nil, runtime: [String]? = nil,
-                    egress: EgressPolicy? = nil, egressForFamiliar: [String: EgressPolicy] = [:]) throws -> TaskSupervisor {
+                    egress: EgressPolicy? = nil, egressForFamiliar: [String: EgressPolicy] = [:],
+                    redactedSecrets: [String] = []) throws -> TaskSupervisor {
         try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
         chmod(dir + "/state", 0o711)
         let tokenFile = dir + "/token-\(UUID().uuidString.prefix(6))"
@@ -109,6 +110,7 @@ final class AttemptLoopFixture {
         if let runtime { config.runtime = runtime }
         if let egress { config.egress = egress }
         config.egressForFamiliar = egressForFamiliar
+        config.redactedSecrets = redactedSecrets
         return TaskSupervisor(store: store, runner: try AttemptRunner(config: config),
                               tokens: FileTokenProvider(path: tokenFile), publisher: NullPublisher(), settings: s, log: { [log] in log.record($0, $1) })
     }
@@ -116,7 +118,7 @@ final class AttemptLoopFixture {
 
 enum FakeRuntime {
     /// Modes: ok (commit+push a branch, valid success result), exit1, needs-input, exit2, exit5,
-    /// no-result, sleep, symlink, huge, wrong-version, malformed, extra-key, leak-probe, refused
+    /// no-result, sleep, symlink, huge, wrong-version, malformed, extra-key, leak-probe, result-leak, refused
     /// (its build "fails" on a syscall the profile refuses).
     static let script = #"""
     #!/bin/sh
@@ -143,6 +145,12 @@ enum FakeRuntime {
     wrong-version) printf '{"contract_version":"2","status":"success","commits":[],"files_changed":[],"summary":"s","pr_body":""}' > "$out"; exit 0;;
     malformed) printf '{"status": "success",' > "$out"; exit 0;;
     extra-key) printf '{"status":"success","commits":[],"files_changed":[],"summary":"s","pr_body":"","token":"x"}' > "$out"; exit 0;;
+    result-leak)
+        # Writes into its result what must never be stored: its own token (asked like git
+        # asks), a token shape, and the daemon secret the test configures.
+        tok=$("$GIT_ASKPASS" "Password for '$COVEN_CLONE_URL': ") || exit 1
+        result success null '[]' "token $tok" "pat ghp_abcdefghijklmnopqrstuvwxyz0123456789 secret hook-secret-for-redaction-tests"
+        exit 0;;
     leak-probe)
         # Everything the token must never be in, base64'd so no redaction can hide it.
         git checkout -q -b coven/probe && echo p >> README.md && git commit -qam probe && git push -q origin coven/probe || exit 1

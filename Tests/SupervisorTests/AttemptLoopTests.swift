@@ -155,4 +155,20 @@ final class AttemptLoopTests: XCTestCase {
         XCTAssertFalse(fx.log.text.isEmpty, "the supervisor logged nothing to check")
         XCTAssertFalse(fx.log.text.contains(fx.token), "the token reached the supervisor's log")
     }
+
+    func testSecretsTheRuntimeWritesIntoItsResultAreRedactedBeforeTheyAreStored() throws {
+        let daemonSecret = "hook-secret-for-redaction-tests"
+        let shaped = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+        let d = try fx.run(mode: "result-leak", redactedSecrets: [daemonSecret])
+        XCTAssertEqual(d.record.state, .completed, d.record.finalReason ?? "")
+        let stored = [d.record.result, d.attempts.first?.result].map { r in r.map { "\($0)" } ?? "<none>" }
+        XCTAssertTrue(stored.allSatisfy { $0.contains("token [REDACTED]") }, "the runtime did write a redacted token: \(stored)")
+        for (what, secret) in [("the attempt's git token", fx.token), ("a token shape", shaped), ("the daemon's secret", daemonSecret)] {
+            XCTAssertFalse(stored.contains { $0.contains(secret) }, "\(what) is in the stored result: \(stored)")
+            for f in try FileManager.default.contentsOfDirectory(atPath: fx.dir + "/state") where f.hasPrefix("coven") {
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: fx.dir + "/state/" + f))
+                XCTAssertNil(bytes.range(of: Data(secret.utf8)), "\(what) is in the store file \(f)")
+            }
+        }
+    }
 }

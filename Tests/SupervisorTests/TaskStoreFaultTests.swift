@@ -143,6 +143,23 @@ final class TaskStoreFaultTests: XCTestCase {
                        .finished(task("t1"), TaskOutcome(state: .completed, disposition: .success, result: Fixtures.result())))
     }
 
+    func testFinishedPublicationSaysWhetherTheLastAttemptTimedOut() throws {
+        // The last attempt's exit decides: a timeout is published as one, any other failure is not.
+        for (exit, timedOut) in [(ExitClass.timedOut, true), (.exited(code: 2), false), (.oomKilled, false)] {
+            let store = try openStore()
+            let id = "t-\(exit.name)"
+            try store.insert(task(id))
+            try claim(store)
+            try store.recordAttempt(taskID: id, attempt: 1, AttemptEnd(
+                report: ExitReport(exitClass: exit),
+                outcome: AttemptOutcome(attemptClass: .retrySafe, disposition: .failure, reason: "it ended")), retry: noRetries)
+            let p = try XCTUnwrap(try store.pendingPublications().first { $0.event.task.id == id })
+            guard case .finished(_, let outcome) = p.event else { return XCTFail("\(id): not a finished event: \(p.event)") }
+            XCTAssertEqual(outcome.state, .failed, "\(id): no retries, so the task failed")
+            XCTAssertEqual(outcome.timedOut, timedOut, "\(id): a last attempt that ended \(exit.name) → timedOut \(timedOut)")
+        }
+    }
+
     func testPendingPublicationsSurviveAReopen() throws {
         var store: TaskStore? = try openStore()
         try store!.insert(task("t1"))

@@ -400,4 +400,25 @@ final class TaskStoreTests: XCTestCase {
         XCTAssertEqual(try store.list(state: .queued).map(\.id), ["t2", "t0"])
         XCTAssertEqual(try store.list(limit: 1).map(\.id), ["t2"])
     }
+
+    func testTokenShapesInAResultAreRedactedWhenStored() throws {
+        let shaped = "ghs_" + String(repeating: "Q", count: 36)
+        var result = Fixtures.result()
+        result.summary = "pushed with \(shaped)"
+        result.commits[0].message = "fix (token \(shaped))"
+        let store = try openStore()
+        try store.insert(task("t1"))
+        _ = try store.claimNext(globalLimit: 1, perInstallationLimit: 1)
+        try store.recordAttempt(taskID: "t1", attempt: 1, AttemptEnd(
+            report: ExitReport(exitClass: .exited(code: 0)),
+            outcome: AttemptOutcome(attemptClass: .completed, disposition: .success, result: result, reason: "ok")),
+            retry: RetryPolicy(maxRetries: 0))
+        let d = try XCTUnwrap(try store.task(id: "t1"))
+        XCTAssertEqual(d.record.result?.summary, "pushed with [REDACTED]", "the task's result is redacted")
+        XCTAssertEqual(d.attempts.first?.result?.commits.first?.message, "fix (token [REDACTED])", "so is the attempt's")
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir) where f.hasPrefix("coven") {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + f))
+            XCTAssertNil(bytes.range(of: Data(shaped.utf8)), "the token shape is in the store file \(f)")
+        }
+    }
 }

@@ -86,6 +86,9 @@ public final class Daemon: @unchecked Sendable {
         // Attempts: under the state directory when sandboxes can reach it.
         attemptsDirectory = try Self.chooseAttemptsDirectory(stateDirectory: config.stateDirectory, log: log)
         var attemptConfig = config.attemptConfig(attemptsDirectory: attemptsDirectory)
+        // Read first: attempts redact it from their output and results.
+        let secret = try config.github.map { try Self.readWebhookSecret($0.webhookSecret) }
+        if let secret { attemptConfig.redactedSecrets = [String(decoding: secret, as: UTF8.self)] }
         attemptConfig.binds = try Self.reachableBinds(attemptConfig.binds, runtime: attemptConfig.runtime,
                                                       spill: (attemptsDirectory as NSString).deletingLastPathComponent, log: log)
         let runner: AttemptRunner
@@ -100,10 +103,8 @@ public final class Daemon: @unchecked Sendable {
         // GitHub, or local publication.
         var publisher: any Publisher = LogPublisher(handle: options.publicationLog)
         var tokens: (any GitTokenProvider)? = options.local?.tokenProvider
-        var secret: [UInt8]?
         var checkouts: (any CheckoutResolver)?
         if let gh = config.github {
-            secret = try Self.readWebhookSecret(gh.webhookSecret)
             let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store, log: log)
             // The log too, after GitHub: successes are logged in GitHub mode as in local mode.
             publisher = PublisherChain([wiring.publisher, LogPublisher(handle: options.publicationLog)])

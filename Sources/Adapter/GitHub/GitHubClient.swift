@@ -1,19 +1,17 @@
 import Foundation
 import HTTP
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Supervisor
 
 /// A GitHub App REST client (github.com or GitHub Enterprise Server).
 ///
 /// - Authenticates as the App with a fresh RS256 JWT per request to `/app/*`, and as an
 ///   installation with narrowed installation tokens everywhere else.
-/// - The publication token (checks, issues, pull requests: write; contents: read) is
-///   cached per installation until `publicationTokenMargin` before it expires; concurrent
-///   callers share one mint. A 401 with it drops it and re-mints once.
+/// - The publication token (checks, issues, pull requests: write; contents: read; on the
+///   one repository called) is cached per installation and repository until
+///   `publicationTokenMargin` before it expires; concurrent callers share one mint. A 401
+///   with it drops it and re-mints once.
 /// - The agent's git token (contents: write on one repository) is minted on every call to
-///   `gitToken`, never cached.
+///   `gitToken`, never cached; `revokeInstallationToken` ends it when the attempt does.
 /// - Every request carries `Accept: application/vnd.github+json`,
 ///   `X-GitHub-Api-Version: 2022-11-28` and `User-Agent`.
 /// - 5xx, rate limits and connection failures are retried as `GitHubRetryPolicy` says;
@@ -67,7 +65,7 @@ public final class GitHubClient: Sendable {
 
     /// How a repository call authenticates.
     public enum Auth: Sendable {
-        /// The installation's cached publication token.
+        /// The installation's cached publication token for the repository called.
         case installation(Int64)
         /// A specific installation token (e.g. the git token, in tests).
         case token(InstallationToken)
@@ -75,7 +73,7 @@ public final class GitHubClient: Sendable {
 
     public let credentials: GitHubAppCredentials
     public let configuration: Configuration
-    private let session: URLSession
+    private let transport = CurlTransport()
     private let baseString: String
     private let tokenCache = InstallationTokenCache()
 
@@ -92,19 +90,7 @@ public final class GitHubClient: Sendable {
         self.credentials = credentials
         self.configuration = configuration
         self.baseString = base
-        let c = URLSessionConfiguration.ephemeral
-        c.timeoutIntervalForRequest = configuration.requestTimeout
-        c.timeoutIntervalForResource = configuration.requestTimeout * 2
-        c.urlCache = nil
-        c.requestCachePolicy = .reloadIgnoringLocalCacheData
-        c.httpCookieStorage = nil
-        c.httpShouldSetCookies = false
-        c.urlCredentialStorage = nil
-        self.session = URLSession(configuration: c, delegate: SameOriginRedirects(base: configuration.apiBaseURL),
-                                  delegateQueue: nil)
     }
-
-    deinit { session.finishTasksAndInvalidate() }
 
     // MARK: - App
 
@@ -157,13 +143,21 @@ public final class GitHubClient: Sendable {
         return try await createInstallationToken(installationID: installationID, scope: .gitPush(repository: name))
     }
 
-    /// The publication token for an installation, cached until `publicationTokenMargin`
-    /// before it expires.
-    public func publicationToken(installationID: Int64) async throws -> InstallationToken {
-        try await tokenCache.token(installationID: installationID, now: configuration.clock(),
-                                   margin: configuration.publicationTokenMargin) { [self] in
-            try await createInstallationToken(installationID: installationID, scope: .publication)
+    /// The publication token for one repository of an installation (its name; `owner/name`
+    /// is accepted), cached until `publicationTokenMargin` before it expires.
+    public func publicationToken(installationID: Int64, repository: String) async throws -> InstallationToken {
+        let name = repository.split(separator: "/").last.map(String.init) ?? repository
+        return try await tokenCache.token(.init(installationID: installationID, repository: name), now: configuration.clock(),
+                                          margin: configuration.publicationTokenMargin) { [self] in
+            try await createInstallationToken(installationID: installationID, scope: .publication(repository: name))
         }
+    }
+
+    /// `DELETE /installation/token`, authenticated with the token itself: GitHub refuses it
+    /// from then on. Tried once (no retries): a token that could not be revoked still
+    /// expires within the hour, and a caller ending an attempt must not wait for GitHub.
+    public func revokeInstallationToken(_ token: String) async throws {
+        _ = try await send("DELETE", "/installation/token", credential: .token(token), retry: .none)
     }
 
     // MARK: - Repositories
@@ -188,7 +182,7 @@ public final class GitHubClient: Sendable {
     /// `GET /repos/{o}/{r}`.
     public func repository(_ repo: Repo, auth: Auth) async throws -> RepositoryInfo {
         struct Body: Decodable { var full_name: String?; var default_branch: String; var `private`: Bool? }
-        let r = try await repoCall("GET", repo.path, auth: auth)
+        let r = try await repoCall("GET", repo, repo.path, auth: auth)
         let b = try decode(Body.self, r, "GET \(repo.path)")
         return RepositoryInfo(fullName: b.full_name ?? repo.description, defaultBranch: b.default_branch,
                               isPrivate: b.private ?? false)
@@ -198,7 +192,7 @@ public final class GitHubClient: Sendable {
     public func branchHeadSHA(_ repo: Repo, branch: String, auth: Auth) async throws -> String {
         struct Body: Decodable { struct Commit: Decodable { var sha: String }; var commit: Commit }
         let path = repo.path + "/branches/" + Self.segment(branch)
-        let r = try await repoCall("GET", path, auth: auth)
+        let r = try await repoCall("GET", repo, path, auth: auth)
         return try decode(Body.self, r, "GET \(path)").commit.sha
     }
 
@@ -240,7 +234,7 @@ public final class GitHubClient: Sendable {
     /// `GET /repos/{o}/{r}/pulls/{n}`: head ref, SHA and repository, base ref.
     public func pullRequest(_ repo: Repo, number: Int, auth: Auth) async throws -> PullRequestInfo {
         let path = repo.path + "/pulls/\(number)"
-        let r = try await repoCall("GET", path, auth: auth)
+        let r = try await repoCall("GET", repo, path, auth: auth)
         return try decode(PullBody.self, r, "GET \(path)").info
     }
 
@@ -253,7 +247,7 @@ public final class GitHubClient: Sendable {
         var query = [("state", "open"), ("head", qualified), ("per_page", "10")]
         if let base { query.append(("base", base)) }
         let path = repo.path + "/pulls"
-        let r = try await repoCall("GET", path, query: query, auth: auth)
+        let r = try await repoCall("GET", repo, path, query: query, auth: auth)
         return try decode([PullBody].self, r, "GET \(path)").first?.info
     }
 
@@ -263,7 +257,7 @@ public final class GitHubClient: Sendable {
         let path = repo.path + "/pulls"
         let payload: JSONValue = .object(["title": .string(title), "head": .string(head), "base": .string(base),
                                           "body": .string(body), "draft": .bool(draft)])
-        let r = try await repoCall("POST", path, auth: auth, body: payload)
+        let r = try await repoCall("POST", repo, path, auth: auth, body: payload)
         return try decode(PullBody.self, r, "POST \(path)").info
     }
 
@@ -280,6 +274,14 @@ public final class GitHubClient: Sendable {
         case success, neutral, failure, cancelled, skipped
         case actionRequired = "action_required"
         case timedOut = "timed_out"
+
+        /// The conclusion for how a task ended: a timeout is `timed_out` and a cancel
+        /// `cancelled`, whatever else was recorded; otherwise the disposition's.
+        public init(_ outcome: TaskOutcome) {
+            if outcome.state == .cancelled { self = .cancelled; return }
+            if outcome.timedOut { self = .timedOut; return }
+            self.init(outcome.disposition)
+        }
 
         /// The conclusion for a task's disposition.
         public init(_ disposition: Disposition) {
@@ -346,7 +348,7 @@ public final class GitHubClient: Sendable {
         if let detailsURL { o["details_url"] = .string(detailsURL) }
         if let externalID { o["external_id"] = .string(externalID) }
         let path = repo.path + "/check-runs"
-        let r = try await repoCall("POST", path, auth: auth, body: .object(o))
+        let r = try await repoCall("POST", repo, path, auth: auth, body: .object(o))
         return try decode(CheckRunBody.self, r, "POST \(path)").run
     }
 
@@ -364,7 +366,7 @@ public final class GitHubClient: Sendable {
         if let output { o["output"] = output.json }
         if let detailsURL { o["details_url"] = .string(detailsURL) }
         let path = repo.path + "/check-runs/\(id)"
-        let r = try await repoCall("PATCH", path, auth: auth, body: .object(o))
+        let r = try await repoCall("PATCH", repo, path, auth: auth, body: .object(o))
         return try decode(CheckRunBody.self, r, "PATCH \(path)").run
     }
 
@@ -396,7 +398,7 @@ public final class GitHubClient: Sendable {
         let path = repo.path + "/issues/\(issue)/comments"
         var all: [IssueComment] = []
         for page in 1...max(1, maxPages) {
-            let r = try await repoCall("GET", path, query: [("per_page", "100"), ("page", String(page))], auth: auth)
+            let r = try await repoCall("GET", repo, path, query: [("per_page", "100"), ("page", String(page))], auth: auth)
             let batch = try decode([CommentBody].self, r, "GET \(path)").map(\.comment)
             all += batch
             if batch.count < 100 || !(r.header("Link")?.contains(#"rel="next""#) ?? true) { break }
@@ -407,14 +409,14 @@ public final class GitHubClient: Sendable {
     /// `POST /repos/{o}/{r}/issues/{n}/comments`.
     public func createIssueComment(_ repo: Repo, issue: Int, body: String, auth: Auth) async throws -> IssueComment {
         let path = repo.path + "/issues/\(issue)/comments"
-        let r = try await repoCall("POST", path, auth: auth, body: .object(["body": .string(body)]))
+        let r = try await repoCall("POST", repo, path, auth: auth, body: .object(["body": .string(body)]))
         return try decode(CommentBody.self, r, "POST \(path)").comment
     }
 
     /// `PATCH /repos/{o}/{r}/issues/comments/{id}`.
     public func updateIssueComment(_ repo: Repo, commentID: Int64, body: String, auth: Auth) async throws -> IssueComment {
         let path = repo.path + "/issues/comments/\(commentID)"
-        let r = try await repoCall("PATCH", path, auth: auth, body: .object(["body": .string(body)]))
+        let r = try await repoCall("PATCH", repo, path, auth: auth, body: .object(["body": .string(body)]))
         return try decode(CommentBody.self, r, "PATCH \(path)").comment
     }
 
@@ -431,19 +433,19 @@ public final class GitHubClient: Sendable {
 
     /// A call authenticated as an installation: the publication token (re-minted once on
     /// a 401) or the given token.
-    private func repoCall(_ method: String, _ path: String, query: [(String, String)] = [], auth: Auth,
+    private func repoCall(_ method: String, _ repo: Repo, _ path: String, query: [(String, String)] = [], auth: Auth,
                           body: JSONValue? = nil) async throws -> Response {
         switch auth {
         case .token(let t):
             return try await send(method, path, query: query, credential: .token(t.token), body: body)
         case .installation(let id):
-            let token = try await publicationToken(installationID: id)
+            let token = try await publicationToken(installationID: id, repository: repo.name)
             do {
                 return try await send(method, path, query: query, credential: .token(token.token), body: body)
             } catch let e as GitHubAPIError where e.isHTTP(401) {
                 configuration.log("github: \(method) \(path): installation token rejected (401); minting a new one")
-                await tokenCache.invalidate(installationID: id, token: token.token)
-                let fresh = try await publicationToken(installationID: id)
+                await tokenCache.invalidate(.init(installationID: id, repository: repo.name), token: token.token)
+                let fresh = try await publicationToken(installationID: id, repository: repo.name)
                 return try await send(method, path, query: query, credential: .token(fresh.token), body: body)
             }
         }
@@ -451,26 +453,25 @@ public final class GitHubClient: Sendable {
 
     /// Sends one request, retrying as the policy says.
     func send(_ method: String, _ path: String, query: [(String, String)] = [], credential: Credential,
-              body: JSONValue? = nil) async throws -> Response {
+              body: JSONValue? = nil, retry: GitHubRetryPolicy? = nil) async throws -> Response {
         let endpoint = "\(method) \(path)"
         var target = baseString + path
         if !query.isEmpty {
             target += "?" + query.map { HTTPRequest.percentEncode($0.0) + "=" + HTTPRequest.percentEncode($0.1) }
                 .joined(separator: "&")
         }
-        guard let url = URL(string: target) else {
+        guard var url = URL(string: target) else {
             throw GitHubAPIError(kind: .configuration, endpoint: endpoint, message: "cannot form a URL")
         }
-        let policy = configuration.retry
+        let policy = retry ?? configuration.retry
         var retries = 0
+        var method = method
+        var payload = body.map { Data($0.description.utf8) }
+        var redirects = 0
         while true {
             try Task.checkCancellation()
-            var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData,
-                                     timeoutInterval: configuration.requestTimeout)
-            request.httpMethod = method
-            request.setValue(Self.mediaType, forHTTPHeaderField: "Accept")
-            request.setValue(Self.apiVersion, forHTTPHeaderField: "X-GitHub-Api-Version")
-            request.setValue(configuration.userAgent, forHTTPHeaderField: "User-Agent")
+            var headers = [("Accept", Self.mediaType), ("X-GitHub-Api-Version", Self.apiVersion),
+                           ("User-Agent", configuration.userAgent)]
             switch credential {
             case .appJWT:
                 let jwt: String
@@ -478,47 +479,38 @@ public final class GitHubClient: Sendable {
                     throw GitHubAPIError(kind: .configuration, endpoint: endpoint,
                                          message: "cannot sign the App JWT: \(error)")
                 }
-                request.setValue("Bearer \(jwt)", forHTTPHeaderField: "Authorization")
+                headers.append(("Authorization", "Bearer \(jwt)"))
             case .token(let t):
-                request.setValue("token \(t)", forHTTPHeaderField: "Authorization")
+                headers.append(("Authorization", "token \(t)"))
             }
-            if let body {
-                request.httpBody = Data(body.description.utf8)
-                request.setValue("application/json; charset=utf-8", forHTTPHeaderField: "Content-Type")
-            }
+            if payload != nil { headers.append(("Content-Type", "application/json; charset=utf-8")) }
 
-            let data: Data
-            let http: HTTPURLResponse
+            let response: Response
             do {
-                let (d, r) = try await session.data(for: request)
-                guard let h = r as? HTTPURLResponse else {
-                    throw GitHubAPIError(kind: .invalidResponse, endpoint: endpoint, message: "not an HTTP response",
-                                         attempts: retries + 1)
-                }
-                data = d
-                http = h
-            } catch let e as GitHubAPIError {
-                throw e
-            } catch {
-                if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                let detail = Self.transportDetail(error)
-                if Self.isRetryableTransport(error),
-                   case .retry(let wait) = policy.verdictAfterTransportFailure(retriesSoFar: retries) {
-                    configuration.log("github: \(endpoint): \(detail); retrying in \(Self.seconds(wait))")
+                let r = try await transport.perform(TransportRequest(method: method, url: url.absoluteString, headers: headers,
+                                                                     body: payload, timeout: configuration.requestTimeout))
+                response = Response(status: r.status, headers: r.headers, body: r.body)
+            } catch let e as TransportError {
+                if Task.isCancelled { throw CancellationError() }
+                if e.isRetryable, case .retry(let wait) = policy.verdictAfterTransportFailure(retriesSoFar: retries) {
+                    configuration.log("github: \(endpoint): \(e); retrying in \(Self.seconds(wait))")
                     try await policy.sleep(wait)
                     retries += 1
                     continue
                 }
-                throw GitHubAPIError(kind: .transport, endpoint: endpoint, message: detail, attempts: retries + 1)
+                throw GitHubAPIError(kind: .transport, endpoint: endpoint, message: e.description, attempts: retries + 1)
             }
-
-            var headers: [String: String] = [:]
-            for (k, v) in http.allHeaderFields {
-                if let k = k as? String, let v = v as? String { headers[k.lowercased()] = v }
-            }
-            let response = Response(status: http.statusCode, headers: headers, body: data)
             if (200...299).contains(response.status) { return response }
-
+            // Redirects are followed on the API's own origin only, so credentials never travel elsewhere.
+            if [301, 302, 303, 307, 308].contains(response.status), redirects < 5,
+               let location = response.header("Location"), let next = URL(string: location, relativeTo: url)?.absoluteURL,
+               Self.sameOrigin(next, configuration.apiBaseURL) {
+                redirects += 1
+                url = next
+                if response.status == 303 { method = "GET"; payload = nil }
+                continue
+            }
+            let data = response.body
             let message = Self.errorMessage(data, status: response.status)
             let verdict = policy.verdict(status: response.status, header: { response.header($0) }, message: message,
                                          retriesSoFar: retries, now: configuration.clock())
@@ -573,28 +565,9 @@ public final class GitHubClient: Sendable {
         return String(message.prefix(500))
     }
 
-    static func isRetryableTransport(_ error: any Error) -> Bool {
-        guard let u = error as? URLError else { return false }
-        switch u.code {
-        case .timedOut, .cannotConnectToHost, .networkConnectionLost, .notConnectedToInternet, .dnsLookupFailed,
-             .cannotFindHost, .badServerResponse, .cannotParseResponse, .zeroByteResource, .resourceUnavailable:
-            return true
-        default:
-            return false
-        }
-    }
-
-    /// A short, secret-free description of a transport error.
-    static func transportDetail(_ error: any Error) -> String {
-        guard let u = error as? URLError else { return String(describing: type(of: error)) }
-        let names: [URLError.Code: String] = [
-            .timedOut: "timed out", .cannotConnectToHost: "connection refused", .networkConnectionLost: "connection lost",
-            .notConnectedToInternet: "no network", .dnsLookupFailed: "DNS lookup failed", .cannotFindHost: "unknown host",
-            .badServerResponse: "bad server response", .secureConnectionFailed: "TLS handshake failed",
-            .serverCertificateUntrusted: "untrusted server certificate", .serverCertificateHasBadDate: "server certificate expired",
-            .httpTooManyRedirects: "too many redirects", .unsupportedURL: "unsupported URL", .badURL: "bad URL",
-        ]
-        return names[u.code].map { "\($0) (URLError \(u.code.rawValue))" } ?? "URLError \(u.code.rawValue)"
+    /// Same scheme, host and port (the port as written: GitHub's base URLs name none).
+    static func sameOrigin(_ a: URL, _ b: URL) -> Bool {
+        a.scheme?.lowercased() == b.scheme?.lowercased() && a.host?.lowercased() == b.host?.lowercased() && a.port == b.port
     }
 
     private static func decodingDetail(_ error: any Error) -> String {
@@ -635,26 +608,5 @@ public final class GitHubClient: Sendable {
 
     static func seconds(_ t: TimeInterval) -> String {
         t == t.rounded() ? "\(Int(t)) s" : String(format: "%.1f s", t)
-    }
-}
-
-/// Follows a redirect only when it stays on the API's scheme, host and port; otherwise the
-/// 3xx is returned as is (and becomes an error), so credentials never travel elsewhere.
-private final class SameOriginRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    private let scheme: String?
-    private let host: String?
-    private let port: Int?
-
-    init(base: URL) {
-        scheme = base.scheme?.lowercased()
-        host = base.host?.lowercased()
-        port = base.port
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-        let u = request.url
-        let same = u?.scheme?.lowercased() == scheme && u?.host?.lowercased() == host && u?.port == port
-        completionHandler(same ? request : nil)
     }
 }

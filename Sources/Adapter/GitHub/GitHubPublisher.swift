@@ -11,7 +11,8 @@ import Supervisor
 ///   status comment.
 /// - `attemptStarted`: Check Run → `in_progress`; comment "attempt N running".
 /// - `taskFinished`: opens the draft PR when warranted, then always completes the Check
-///   Run (creating it if it never was) with the disposition's conclusion, then edits the
+///   Run (creating it if it never was) with the outcome's conclusion (`timed_out` for a
+///   timeout, `cancelled` for a cancel, else the disposition's), then edits the
 ///   comment (asking the question for needs_input).
 ///
 /// Every step is independent: a failure is logged through `log` (errors never carry
@@ -160,7 +161,7 @@ public final class GitHubPublisher: Publisher {
             }
 
             let output = StatusComment.checkRunOutput(task: task, outcome: outcome, pullRequest: pr, note: note)
-            let conclusion = GitHubClient.CheckRunConclusion(outcome.disposition)
+            let conclusion = GitHubClient.CheckRunConclusion(outcome)
             await step(task, "complete the Check Run", &retry) {
                 if let id = self.record(task.id).checkRunID {
                     do {

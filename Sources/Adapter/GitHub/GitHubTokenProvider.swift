@@ -14,6 +14,11 @@ public struct GitHubGitTokenProvider: GitTokenProvider {
         try await installationToken(for: task).token
     }
 
+    /// `DELETE /installation/token` with the attempt's token (one try, no retries).
+    public func revokeGitToken(_ token: String, for task: TaskSpec) async throws {
+        try await client.revokeInstallationToken(token)
+    }
+
     /// The token with its scope and expiry.
     public func installationToken(for task: TaskSpec) async throws -> InstallationToken {
         guard let installation = task.installationID else {

@@ -19,10 +19,12 @@ public struct InstallationTokenScope: Sendable, Equatable, CustomStringConvertib
         InstallationTokenScope(repositories: [repository], permissions: ["contents": "write"])
     }
 
-    /// The publisher's token: Check Runs, comments and draft PRs, read-only contents, on
-    /// every repository of the installation.
-    public static let publication = InstallationTokenScope(
-        permissions: ["checks": "write", "issues": "write", "pull_requests": "write", "contents": "read"])
+    /// The publisher's token for one task's repository: Check Runs, comments and draft PRs,
+    /// read-only contents, nothing else (a leaked one reaches no other repository).
+    public static func publication(repository: String) -> InstallationTokenScope {
+        InstallationTokenScope(repositories: [repository],
+                               permissions: ["checks": "write", "issues": "write", "pull_requests": "write", "contents": "read"])
+    }
 
     /// The JSON body of `POST /app/installations/{id}/access_tokens`.
     var requestBody: JSONValue {
@@ -83,28 +85,38 @@ public struct InstallationToken: Sendable, Equatable, CustomStringConvertible, C
     }
 }
 
-/// Caches one token per installation until `margin` seconds before it expires, and makes
-/// concurrent callers for the same installation share one mint.
+/// Caches one publication token per installation and repository until `margin` seconds
+/// before it expires, and makes concurrent callers for the same key share one mint.
 actor InstallationTokenCache {
-    private var tokens: [Int64: InstallationToken] = [:]
-    private var inFlight: [Int64: Task<InstallationToken, any Error>] = [:]
+    struct Key: Hashable, Sendable {
+        var installationID: Int64
+        /// The repository name, lowercased (GitHub's names are case-insensitive).
+        var repository: String
+        init(installationID: Int64, repository: String) {
+            self.installationID = installationID
+            self.repository = repository.lowercased()
+        }
+    }
 
-    func token(installationID: Int64, now: Date, margin: TimeInterval,
+    private var tokens: [Key: InstallationToken] = [:]
+    private var inFlight: [Key: Task<InstallationToken, any Error>] = [:]
+
+    func token(_ key: Key, now: Date, margin: TimeInterval,
                mint: @escaping @Sendable () async throws -> InstallationToken) async throws -> InstallationToken {
-        if let cached = tokens[installationID], cached.isUsable(at: now, margin: margin) { return cached }
-        if let pending = inFlight[installationID] { return try await pending.value }
+        if let cached = tokens[key], cached.isUsable(at: now, margin: margin) { return cached }
+        if let pending = inFlight[key] { return try await pending.value }
         let task = Task { try await mint() }
-        inFlight[installationID] = task
-        defer { inFlight[installationID] = nil }
+        inFlight[key] = task
+        defer { inFlight[key] = nil }
         let fresh = try await task.value
-        tokens[installationID] = fresh
+        tokens[key] = fresh
         return fresh
     }
 
-    /// Drops the cached token for `installationID` (when it is `token`, or unconditionally
-    /// when `token` is nil): GitHub said 401, so it was revoked or the clock is off.
-    func invalidate(installationID: Int64, token: String? = nil) {
-        if let token, tokens[installationID]?.token != token { return }
-        tokens[installationID] = nil
+    /// Drops the cached token for `key` (when it is `token`, or unconditionally when
+    /// `token` is nil): GitHub said 401, so it was revoked or the clock is off.
+    func invalidate(_ key: Key, token: String? = nil) {
+        if let token, tokens[key]?.token != token { return }
+        tokens[key] = nil
     }
 }

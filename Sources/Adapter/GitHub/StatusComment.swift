@@ -94,7 +94,7 @@ public enum StatusComment {
         switch outcome.disposition {
         case .success: title = "Done"
         case .neutral: title = "Partially done"
-        case .failure: title = "Failed"
+        case .failure: title = outcome.timedOut ? "Timed out" : "Failed"
         case .actionRequired: title = "Needs input"
         case .cancelled: title = "Cancelled"
         }

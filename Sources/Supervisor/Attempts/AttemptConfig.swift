@@ -28,6 +28,9 @@ public struct AttemptConfig: Sendable {
     public var exposeTokenEnv: Bool
     /// Per-stream cap of output kept in the store (after redaction).
     public var outputCap: Int
+    /// The daemon's own secrets (the webhook secret), redacted from every attempt's output
+    /// and result like the attempt's git token.
+    public var redactedSecrets: [String] = []
     /// Where per-attempt directories are made (under the state directory).
     public var attemptsDirectory: String
     /// The coven-askpass binary copied into each attempt.

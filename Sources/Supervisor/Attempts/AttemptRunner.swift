@@ -47,7 +47,7 @@ public final class AttemptRunner: Sendable {
     /// `onLaunch` receives the sandbox handle (for cancellation) once it runs.
     public func run(task: TaskSpec, attempt: Int, token: String?, checkout: Checkout? = nil,
                     onLaunch: @Sendable (SandboxHandle) -> Void = { _ in }) -> AttemptRun {
-        let redactor = Redactor(secrets: token.map { [$0] } ?? [], cap: config.outputCap)
+        let redactor = Redactor(secrets: (token.map { [$0] } ?? []) + config.redactedSecrets, cap: config.outputCap)
         func infra(_ stage: String, _ detail: String) -> AttemptRun {
             AttemptRun(outcome: AttemptClassifier.classifyInfraFailure(stage: stage, detail: redactor.redact(detail)),
                        report: nil, stdout: redactor.redact(Data()), stderr: redactor.redact(Data()), askpass: [])
@@ -140,10 +140,10 @@ public final class AttemptRunner: Sendable {
                 let tail = redactor.redact(result.stderr).text.suffix(400)
                 outcome = AttemptClassifier.classifyCloneFailure("git clone \(cloneStatus ?? "failed"): \(tail)")
             } else {
-                outcome = AttemptClassifier.classify(exit: result.report, result: readResult(dir))
+                outcome = AttemptClassifier.classify(exit: result.report, result: readResult(dir, redactor))
             }
         default:
-            outcome = AttemptClassifier.classify(exit: result.report, result: ranPastClone ? readResult(dir) : nil)
+            outcome = AttemptClassifier.classify(exit: result.report, result: ranPastClone ? readResult(dir, redactor) : nil)
         }
         // The wrapper found no runtime to exec: as if execve had failed (retrying cannot help).
         if ranPastClone, let status = dir.readOutFile("runtime.status")?.trimmingCharacters(in: .whitespacesAndNewlines),
@@ -161,11 +161,13 @@ public final class AttemptRunner: Sendable {
                           askpass: askpass?.requests ?? [], egress: result.egress)
     }
 
-    private func readResult(_ dir: AttemptDirectory) -> Result<ResultEnvelope, ContractViolation> {
+    /// The runtime's result, redacted like its output: a runtime that writes its token (or
+    /// any secret) into the result must not get it stored, served or published.
+    private func readResult(_ dir: AttemptDirectory, _ redactor: Redactor) -> Result<ResultEnvelope, ContractViolation> {
         let dfd = open(dir.out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard dfd >= 0 else { return ResultReader.read(path: dir.out + "/result.json") }
+        guard dfd >= 0 else { return ResultReader.read(path: dir.out + "/result.json").map(redactor.redact) }
         defer { close(dfd) }
-        return ResultReader.read(directoryFD: dfd, name: "result.json")
+        return ResultReader.read(directoryFD: dfd, name: "result.json").map(redactor.redact)
     }
 
     private func environment(task: TaskSpec, attempt: Int, token: String?, checkout: Checkout) -> [String: String] {

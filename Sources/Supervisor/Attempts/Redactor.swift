@@ -78,6 +78,18 @@ public struct Redactor: Sendable {
         String(decoding: redactAll(Array(string.utf8)), as: UTF8.self)
     }
 
+    /// Redacts every text of a result (no cap): summary, PR body, branch, commit messages
+    /// and SHAs, file names. Contract checks happened before; a redacted value stays a string.
+    public func redact(_ result: ResultEnvelope) -> ResultEnvelope {
+        var r = result
+        r.branch = r.branch.map(redact)
+        r.commits = r.commits.map { ResultEnvelope.Commit(sha: redact($0.sha), message: redact($0.message)) }
+        r.filesChanged = r.filesChanged.map(redact)
+        r.summary = redact(r.summary)
+        r.prBody = redact(r.prBody)
+        return r
+    }
+
     /// Redacts only the token shapes (no live secrets, no cap): for reasons and notes.
     public static func redactShapes(_ string: String) -> String {
         Redactor().redact(string)

@@ -4,6 +4,15 @@ import Foundation
 /// Adapter; `run-task` reads a file). Called right before each attempt.
 public protocol GitTokenProvider: Sendable {
     func gitToken(for task: TaskSpec) async throws -> String
+    /// Ends `token` (minted by `gitToken(for: task)`) when its attempt is over, so a token
+    /// the runtime copied somewhere is worth nothing afterwards. Best effort: a failure
+    /// is logged by the caller, and the token still expires on its own.
+    func revokeGitToken(_ token: String, for task: TaskSpec) async throws
+}
+
+extension GitTokenProvider {
+    /// Tokens that cannot be revoked (a file's) are left alone.
+    public func revokeGitToken(_ token: String, for task: TaskSpec) async throws {}
 }
 
 /// Reads the token from a file each time it is asked (so a rotated file is honoured).

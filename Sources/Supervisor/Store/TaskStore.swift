@@ -268,6 +268,18 @@ public final class TaskStore: Sendable {
         return try locked { conn in try conn.transaction(.immediate) { try body(conn, now) } }
     }
 
+    /// A result as stored: redacted of token shapes whoever recorded it (the runner has
+    /// already removed the attempt's own secrets).
+    private static func resultJSON(_ result: ResultEnvelope) throws -> String {
+        try json(Redactor().redact(result))
+    }
+
+    /// A result as read back: rows written before results were redacted are redacted now,
+    /// so the API and the publisher never serve a stored token.
+    private static func decodeResult(_ text: String, _ what: String) throws -> ResultEnvelope {
+        Redactor().redact(try decode(ResultEnvelope.self, text, what))
+    }
+
     private static func json<T: Encodable>(_ value: T) throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -585,7 +597,7 @@ public final class TaskStore: Sendable {
         if let egressLog {
             do { _ = try JSONValue.parse(egressLog) } catch { throw StoreError.invalidArgument("egress log is not JSON: \(error)") }
         }
-        return StoredAttempt(report: try report.map { try json($0) }, egressLog: egressLog, result: try result.map { try json($0) })
+        return StoredAttempt(report: try report.map { try json($0) }, egressLog: egressLog, result: try result.map { try resultJSON($0) })
     }
 
     private static func markFinished(_ conn: SQLiteDatabase, _ taskID: String, _ attempt: Int, now: Date, _ stored: StoredAttempt,
@@ -617,7 +629,7 @@ public final class TaskStore: Sendable {
             try conn.run("""
                 UPDATE tasks SET state = 'completed', disposition = ?, result = ?, final_reason = ?, updated_at = ?
                 WHERE id = ?
-                """, [disposition.rawValue, try result.map { try json($0) }, completionNote.map(Redactor.redactShapes), now, id])
+                """, [disposition.rawValue, try result.map { try resultJSON($0) }, completionNote.map(Redactor.redactShapes), now, id])
             try enqueue(conn, id, "finished", now: now)
             return .completed(disposition)
         case .cancelled:
@@ -660,7 +672,7 @@ public final class TaskStore: Sendable {
     /// Running → completed with `disposition` and the result (if any). `note` (e.g. a
     /// status/exit-code mismatch) is kept as the final reason, redacted.
     public func complete(taskID: String, disposition: Disposition, result: ResultEnvelope?, note: String? = nil) throws {
-        let resultJSON = try result.map { try TaskStore.json($0) }
+        let resultJSON = try result.map { try TaskStore.resultJSON($0) }
         try write { conn, now in
             _ = try TaskStore.requireRunningIdle(conn, taskID, "complete")
             try conn.run("""
@@ -813,7 +825,8 @@ public final class TaskStore: Sendable {
         let now = now ?? clock()
         return try read { conn in
             guard let row = try conn.query("""
-                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries, t.*
+                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries,
+                    \(TaskStore.lastExitReportColumn), t.*
                 FROM publications p JOIN tasks t ON t.id = p.task_id
                 WHERE p.not_before <= ? ORDER BY p.not_before, p.seq LIMIT 1
                 """, [now]).first else { return nil }
@@ -825,7 +838,8 @@ public final class TaskStore: Sendable {
     public func pendingPublications(limit: Int = 1000) throws -> [PendingPublication] {
         try read { conn in
             try conn.query("""
-                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries, t.*
+                SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries,
+                    \(TaskStore.lastExitReportColumn), t.*
                 FROM publications p JOIN tasks t ON t.id = p.task_id ORDER BY p.seq LIMIT ?
                 """, [max(0, limit)]).map(TaskStore.pendingPublication)
         }
@@ -868,8 +882,17 @@ public final class TaskStore: Sendable {
         try write { conn, now in _ = try conn.run("UPDATE publications SET not_before = ? WHERE not_before > ?", [now, now]) }
     }
 
+    /// The exit report of the task's last attempt, for a `finished` event: a task whose last
+    /// attempt timed out is published as timed out, not merely failed.
+    private static let lastExitReportColumn = """
+        (SELECT a.exit_report FROM attempts a WHERE a.task_id = t.id ORDER BY a.number DESC LIMIT 1) AS last_exit_report
+        """
+
     private static func pendingPublication(_ row: SQLRow) throws -> PendingPublication {
         let record = try taskRecord(row)
+        let lastExit = try row.string("last_exit_report").map {
+            try decode(ExitReport.self, $0, "exit report of the last attempt of task \(record.id)")
+        }
         let event: PublicationEvent
         let coalesced = record.coalescedTriggers
         switch row.string("pub_event") {
@@ -878,7 +901,8 @@ public final class TaskStore: Sendable {
                                          coalesced: coalesced)
         case "finished":
             var outcome = TaskOutcome(state: record.state, disposition: record.disposition ?? .failure, result: record.result,
-                                      reason: record.state == .completed ? nil : record.finalReason)
+                                      reason: record.state == .completed ? nil : record.finalReason,
+                                      timedOut: lastExit?.exitClass == .timedOut)
             outcome.coalescedTriggers = coalesced
             event = .finished(record.spec, outcome)
         default: throw StoreError.corrupt("publication event of task \(record.id)")
@@ -948,7 +972,7 @@ public final class TaskStore: Sendable {
         let id = r.string("id") ?? "?"
         let spec = try decode(TaskSpec.self, r.string("spec"), "spec of task \(id)")
         guard let state = r.string("state").flatMap(TaskState.init(rawValue:)) else { throw StoreError.corrupt("state of task \(id)") }
-        let result = try r.string("result").map { try decode(ResultEnvelope.self, $0, "result of task \(id)") }
+        let result = try r.string("result").map { try decodeResult($0, "result of task \(id)") }
         return TaskRecord(spec: spec, state: state,
                           createdAt: r.date("created_at") ?? .distantPast, updatedAt: r.date("updated_at") ?? .distantPast,
                           notBefore: r.date("not_before") ?? .distantPast, attemptCount: Int(r.int("attempts") ?? 0),
@@ -977,6 +1001,6 @@ public final class TaskStore: Sendable {
             egressLog: r.string("egress_log"),
             interruptedBy: r.string("interrupted_by").flatMap(AttemptInterruption.init(rawValue:)),
             disposition: r.string("disposition").flatMap(Disposition.init(rawValue:)),
-            result: try r.string("result").map { try decode(ResultEnvelope.self, $0, "result of attempt \(number) of task \(id)") })
+            result: try r.string("result").map { try decodeResult($0, "result of attempt \(number) of task \(id)") })
     }
 }
