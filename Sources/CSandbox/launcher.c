@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <link.h>
 
 __attribute__((noreturn)) void cs_init_main(const struct cs_plan *plan, int sync_fd, int setup_fd, int status_fd, int lifeline_fd);
 
@@ -231,7 +232,9 @@ bail:
  * stay, as does everything that is not a shared library. This holds only because init
  * never enters the loader's lazy binding, which walks every loaded library's symbols:
  * CSandbox is built with -fno-plt (Package.swift), so its libc calls are bound at load.
- * Called on the launcher thread before its first clone. */
+ * Called on the launcher thread before its first clone, and again before a clone whenever
+ * the daemon has loaded a library since (NSS modules, for one, are loaded by the first
+ * name lookup, long after the start). */
 static int is_shared_library(const char *base) {
     /* "libfoo.so" or "libfoo.so.1.2": ".so" at the end or followed by a version. */
     for (const char *s = strstr(base, ".so"); s; s = strstr(s + 1, ".so")) {
@@ -269,6 +272,25 @@ static void exclude_unused_libraries(void) {
     close(fd);
 }
 
+/* The loader's count of libraries loaded so far (dlpi_adds), read from the first entry. */
+static int read_loads(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    *(unsigned long long *)data = info->dlpi_adds;
+    return 1;
+}
+
+static unsigned long long marked_loads;
+
+/* Marks what was loaded since the last marking (a walk of /proc/self/maps; none when
+ * nothing was: one dl_iterate_phdr step). */
+static void exclude_newly_loaded_libraries(void) {
+    unsigned long long loads = 0;
+    dl_iterate_phdr(read_loads, &loads);
+    if (loads == marked_loads) return;
+    marked_loads = loads;
+    exclude_unused_libraries();
+}
+
 static void *launcher_main(void *arg) {
     (void)arg;
     /* Sandboxes never carry the daemon's supplementary groups (only this thread drops them). */
@@ -277,7 +299,7 @@ static void *launcher_main(void *arg) {
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     if (geteuid() == 0) host_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    exclude_unused_libraries();
+    exclude_newly_loaded_libraries();
     pthread_mutex_lock(&lock);
     for (;;) {
         while (!req_pending) {
@@ -289,6 +311,7 @@ static void *launcher_main(void *arg) {
                 if (now.tv_sec > quiet.tv_sec || (now.tv_sec == quiet.tv_sec && now.tv_nsec >= quiet.tv_nsec)) {
                     /* Idle and quiet: top up the pool without holding the lock. */
                     pthread_mutex_unlock(&lock);
+                    exclude_newly_loaded_libraries();
                     refill_netns_pool_once();  /* one at a time: a launch request may be waiting */
                     pthread_mutex_lock(&lock);
                 } else {
@@ -299,6 +322,7 @@ static void *launcher_main(void *arg) {
             pthread_cond_wait(&cond, &lock);
         }
         req_pending = 0;
+        exclude_newly_loaded_libraries();
         req_result = do_launch(req_plan, req_out, req_err);
         req_errno = errno;
         clock_gettime(CLOCK_MONOTONIC, &last_launch);

@@ -194,6 +194,18 @@ final class LifecycleTests: XCTestCase {
         XCTAssertTrue(maps.contains("libc.so"), "init lost libc: \(maps.prefix(400))")
     }
 
+    func testALibraryLoadedAfterTheFirstLaunchIsNotCopiedIntoInit() throws {
+        // NSS modules and the like are loaded by the daemon long after its first sandbox.
+        S.run("true")
+        let late = "libnss_hesiod.so.2"
+        guard let handle = dlopen(late, RTLD_NOW) else { throw XCTSkip("\(late) cannot be loaded here") }
+        defer { dlclose(handle) }
+        let h = try Sandbox.launch(S.spec("sleep 5"))
+        defer { h.cancel(); _ = h.wait() }
+        let maps = String(decoding: FileHandle(forReadingAtPath: "/proc/\(h.hostPID)/maps")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+        XCTAssertFalse(maps.contains(late), "a library loaded after the first launch was copied into init")
+    }
+
     func testReportMeasuresWallTime() {
         let r = S.run("true")
         XCTAssertGreaterThan(r.report.wallTime, 0)
