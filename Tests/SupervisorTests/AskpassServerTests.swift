@@ -38,6 +38,29 @@ final class AskpassServerTests: XCTestCase {
         return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .newlines) : ""
     }
 
+    /// Sends a prompt and hangs up without reading the answer, as a hostile runtime may.
+    func askAndHangUp(_ prompt: String) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let path = Array((dir + "/a.sock").utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.enumerated() { raw[i] = b } }
+        _ = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        let line = Array((prompt + "\n").utf8)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    func testAHelperThatHangsUpBeforeTheAnswerCostsNothing() throws {
+        // Without MSG_NOSIGNAL the answer to a closed socket raises SIGPIPE, which kills this
+        // process (as it would run-task, which keeps SIGPIPE's default).
+        let s = try server(); defer { s.close() }
+        for _ in 0..<50 { askAndHangUp("Password for 'https://x-access-token@github.com': ") }
+        XCTAssertEqual(ask("Username for 'https://github.com': "), "ok x-access-token", "the server still answers")
+    }
+
     func testAnswersUsernameForTheRepositoryOrigin() throws {
         let s = try server(); defer { s.close() }
         XCTAssertEqual(ask("Username for 'https://github.com': "), "ok x-access-token")

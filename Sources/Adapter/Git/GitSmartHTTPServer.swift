@@ -173,7 +173,13 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
         do { try p.run() } catch { return .text(500, "http-backend: \(error)\n") }
         let body = req.body
         let writer = Thread {
-            input.fileHandleForWriting.write(body)
+            // git may exit before reading it all (a refused push): EPIPE for this thread, not a
+            // process-wide SIGPIPE. A SIGPIPE left pending goes with the thread.
+            var pipeSignal = sigset_t()
+            sigemptyset(&pipeSignal)
+            sigaddset(&pipeSignal, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
+            try? input.fileHandleForWriting.write(contentsOf: body)
             try? input.fileHandleForWriting.close()
         }
         writer.start()

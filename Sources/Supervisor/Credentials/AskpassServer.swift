@@ -149,7 +149,9 @@ public final class AskpassServer: @unchecked Sendable {
 
     private func reply(_ fd: Int32, _ text: String) {
         let data = Array((text + "\n").utf8)
-        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        // A helper that hung up (a hostile runtime can make it) is EPIPE, never a SIGPIPE
+        // that would kill a run-task, which leaves SIGPIPE at its default.
+        _ = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// The text between the first pair of single quotes.
