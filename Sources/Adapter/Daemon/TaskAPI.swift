@@ -12,6 +12,9 @@ import Supervisor
 /// - `GET /api/tasks/{id}` → the task as `TaskJSON` (attempts, exit reports, output tails)
 /// - `POST /api/tasks/{id}/cancel` → 200 cancelled, 202 cancelling (the sandbox is being
 ///   torn down), 409 already finished, 404 unknown
+/// - `POST /api/tasks/{id}/retry` → 202 `{"ok":true,"task_id":…,"state":"queued"}` for a
+///   finished task (queued again under its id, earlier attempts kept, budgets afresh);
+///   409 `{"ok":false,"error":…}` while it is queued or running; 404 unknown
 ///
 /// Closed, never open: with no token configured every route answers 403 "task API
 /// disabled". A missing or wrong token → 401. Tokens are compared in constant time.
@@ -54,6 +57,7 @@ public final class TaskAPI: Sendable {
         router.get("/api/tasks") { [self] r in try guarded(r, list) }
         router.get("/api/tasks/{id}") { [self] r in try guarded(r, show) }
         router.post("/api/tasks/{id}/cancel", head: head) { [self] r in try guarded(r, cancel) }
+        router.post("/api/tasks/{id}/retry", head: head) { [self] r in try guarded(r, retry) }
     }
 
     // MARK: - Authorization
@@ -149,6 +153,18 @@ public final class TaskAPI: Sendable {
             return .json(202, ["ok": true, "task_id": id, "state": "cancelling", "attempt": attempt])
         case .alreadyFinished(let state):
             return .json(409, ["ok": false, "task_id": id, "state": state.rawValue, "error": "task \(id) already \(state.rawValue)"])
+        }
+    }
+
+    private func retry(_ request: HTTPRequest) throws -> HTTPResponse {
+        let id = request.parameter("id") ?? ""
+        let result = try supervisor.retry(taskID: id)
+        log("api_task_retry", ["task": id, "result": result == .queued ? "queued" : "refused"])
+        switch result {
+        case .queued:
+            return .json(202, ["ok": true, "task_id": id, "state": TaskState.queued.rawValue])
+        case .notFinished(let state):
+            return .json(409, ["ok": false, "error": "task \(id) is \(state.rawValue): only a finished task can be retried"])
         }
     }
 

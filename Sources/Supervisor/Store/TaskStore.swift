@@ -30,7 +30,7 @@ import Glibc
 /// belongs to a daemon that is gone.
 public final class TaskStore: Sendable {
     /// The schema version this build writes.
-    public static let schemaVersion: Int32 = 2
+    public static let schemaVersion: Int32 = 3
     /// The database file name inside the state directory.
     public static let fileName = "coven.db"
 
@@ -188,6 +188,11 @@ public final class TaskStore: Sendable {
         CREATE INDEX tasks_claim ON tasks (installation_key, state, seq, not_before);
         INSERT OR IGNORE INTO installation_turns (installation_key, last_claim)
             SELECT DISTINCT IFNULL(installation_id, -1), 0 FROM tasks;
+        """),
+        (3, """
+        -- A retried task keeps its attempts, and its budgets start afresh: only attempts
+        -- numbered above budget_from count against them.
+        ALTER TABLE tasks ADD COLUMN budget_from INTEGER NOT NULL DEFAULT 0;
         """),
     ]
 
@@ -589,7 +594,10 @@ public final class TaskStore: Sendable {
     /// Attempts that count against the retry budget: the finished ones. Interrupted
     /// attempts have budgets of their own (a crash's) or none (a shutdown's).
     private static func countedAttempts(_ conn: SQLiteDatabase, _ id: String) throws -> Int {
-        guard case .int(let n) = try conn.scalar("SELECT COUNT(*) FROM attempts WHERE task_id = ? AND state = 'finished'", [id])
+        guard case .int(let n) = try conn.scalar("""
+            SELECT COUNT(*) FROM attempts WHERE task_id = ?1 AND state = 'finished'
+                AND number > (SELECT budget_from FROM tasks WHERE id = ?1)
+            """, [id])
         else { return 0 }
         return Int(n)
     }
@@ -682,6 +690,25 @@ public final class TaskStore: Sendable {
         try enqueue(conn, id, "finished", now: now)
     }
 
+    /// Queues a finished task (completed, failed or cancelled) again under its id, in one
+    /// transaction: its attempts are kept, numbering goes on from them, and its retry and
+    /// crash budgets start afresh (only later attempts count); its outcome (disposition,
+    /// reason, result) and any cancel request are cleared, it is claimable at once, and its
+    /// `queued` publication is put in the outbox. A queued or running task is left alone.
+    public func retry(taskID: String) throws -> RetryResult {
+        try write { conn, now in
+            let t = try TaskStore.taskState(conn, taskID)
+            guard [.completed, .failed, .cancelled].contains(t.state) else { return .notFinished(t.state) }
+            try conn.run("""
+                UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ?, disposition = NULL, final_reason = NULL,
+                    result = NULL, cancel_requested = 0, budget_from = attempts
+                WHERE id = ?
+                """, [now, now, taskID])
+            try TaskStore.enqueue(conn, taskID, "queued", now: now)
+            return .queued
+        }
+    }
+
     /// Whether a cancel was requested for a running task.
     public func isCancelRequested(taskID: String) throws -> Bool {
         try reading { conn in try TaskStore.taskState(conn, taskID).cancelRequested }
@@ -730,7 +757,10 @@ public final class TaskStore: Sendable {
                                                       result: result, reason: last.string("note") ?? cls.rawValue,
                                                       completionNote: nil, retry: retry, now: now)
                 } else {
-                    let crashes = try conn.scalar("SELECT COUNT(*) FROM attempts WHERE task_id = ? AND interrupted_by = 'crash'", [id])
+                    let crashes = try conn.scalar("""
+                        SELECT COUNT(*) FROM attempts WHERE task_id = ?1 AND interrupted_by = 'crash'
+                            AND number > (SELECT budget_from FROM tasks WHERE id = ?1)
+                        """, [id])
                     let n = { if case .int(let n) = crashes { return Int(n) } else { return 0 } }()
                     if n >= maxCrashInterruptions {
                         try TaskStore.markFailed(conn, id, now: now,
