@@ -15,6 +15,8 @@ import Supervisor
 /// - `POST /api/tasks/{id}/retry` → 202 `{"ok":true,"task_id":…,"state":"queued"}` for a
 ///   finished task (queued again under its id, earlier attempts kept, budgets afresh);
 ///   409 `{"ok":false,"error":…}` while it is queued or running; 404 unknown
+/// - `GET /api/tasks/{id}/attempts/{n}/output?stream=stdout|stderr&follow=1` → the
+///   attempt's redacted output, streamed (`AttemptOutputStreamer`)
 ///
 /// Closed, never open: with no token configured every route answers 403 "task API
 /// disabled". A missing or wrong token → 401. Tokens are compared in constant time.
@@ -25,9 +27,14 @@ public final class TaskAPI: Sendable {
     private let store: TaskStore
     private let supervisor: TaskSupervisor
     private let log: Log
+    /// The attempt output streams (shared with the dashboard, so the bound is one).
+    public let output: AttemptOutputStreamer
 
-    /// - Parameter token: the bearer token; nil disables the API (403 everywhere).
-    public init(token: String?, store: TaskStore, supervisor: TaskSupervisor, log: @escaping Log = { _, _ in }) {
+    /// - Parameters:
+    ///   - token: the bearer token; nil disables the API (403 everywhere).
+    ///   - output: the output streamer; by default one over the supervisor's live outputs.
+    public init(token: String?, store: TaskStore, supervisor: TaskSupervisor, output: AttemptOutputStreamer? = nil,
+                log: @escaping Log = { _, _ in }) {
         if let t = token?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty {
             self.token = Array(t.utf8)
         } else {
@@ -35,6 +42,7 @@ public final class TaskAPI: Sendable {
         }
         self.store = store
         self.supervisor = supervisor
+        self.output = output ?? AttemptOutputStreamer(store: store, live: supervisor.runner.liveOutputs)
         self.log = log
     }
 
@@ -58,6 +66,7 @@ public final class TaskAPI: Sendable {
         router.get("/api/tasks/{id}") { [self] r in try guarded(r, show) }
         router.post("/api/tasks/{id}/cancel", head: head) { [self] r in try guarded(r, cancel) }
         router.post("/api/tasks/{id}/retry", head: head) { [self] r in try guarded(r, retry) }
+        router.get("/api/tasks/{id}/attempts/{n}/output") { [self] r in try guarded(r, output.response) }
     }
 
     // MARK: - Authorization

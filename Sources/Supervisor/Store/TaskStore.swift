@@ -868,6 +868,27 @@ public final class TaskStore: Sendable {
         }
     }
 
+    /// Whether a task with this id is stored.
+    public func taskExists(id: String) throws -> Bool {
+        try reading { conn in try conn.scalar("SELECT COUNT(*) FROM tasks WHERE id = ?", [id]) == .int(1) }
+    }
+
+    /// One attempt of a task (its output tails included), or nil.
+    public func attempt(taskID: String, number: Int) throws -> AttemptRecord? {
+        try reading { conn in
+            try conn.query("SELECT * FROM attempts WHERE task_id = ? AND number = ?", [taskID, number]).first.map(TaskStore.attemptRecord)
+        }
+    }
+
+    /// The state of one attempt (no output read), or nil when there is no such attempt.
+    public func attemptState(taskID: String, number: Int) throws -> AttemptState? {
+        try reading { conn in
+            guard case .text(let s) = try conn.scalar("SELECT state FROM attempts WHERE task_id = ? AND number = ?", [taskID, number])
+            else { return nil }
+            return AttemptState(rawValue: s)
+        }
+    }
+
     /// Tasks, newest first, optionally only those in `state`.
     public func list(state: TaskState? = nil, limit: Int = 100) throws -> [TaskRecord] {
         try reading { conn in
