@@ -23,7 +23,7 @@ import Supervisor
 public final class TaskAPI: Sendable {
     public typealias Log = @Sendable (String, [String: String]) -> Void
 
-    private let token: [UInt8]?
+    let token: [UInt8]?
     private let store: TaskStore
     private let supervisor: TaskSupervisor
     private let log: Log
@@ -109,9 +109,16 @@ public final class TaskAPI: Sendable {
     // MARK: - Routes
 
     private func submit(_ request: HTTPRequest) throws -> HTTPResponse {
+        let spec = try accept(request.body)
+        return .json(201, ["ok": true, "task_id": spec.id], headers: ["Location": "/api/tasks/" + spec.id])
+    }
+
+    /// Decodes, checks and queues a task (the dashboard's form submits through here too).
+    /// Throws `HTTPError` 400 (invalid) and 409 (the id exists).
+    func accept(_ body: Data) throws -> TaskSpec {
         var spec: TaskSpec
         do {
-            spec = try JSONDecoder().decode(TaskSpec.self, from: request.body)
+            spec = try JSONDecoder().decode(TaskSpec.self, from: body)
         } catch {
             throw HTTPError(400, "invalid task: \(Self.describe(error))")
         }
@@ -124,7 +131,7 @@ public final class TaskAPI: Sendable {
             throw HTTPError(409, "task \(id) exists already")
         }
         log("api_task_submitted", ["task": spec.id, "repo": "\(spec.repo.owner)/\(spec.repo.name)", "kind": spec.kind.name])
-        return .json(201, ["ok": true, "task_id": spec.id], headers: ["Location": "/api/tasks/" + spec.id])
+        return spec
     }
 
     private func list(_ request: HTTPRequest) throws -> HTTPResponse {
@@ -152,10 +159,8 @@ public final class TaskAPI: Sendable {
 
     private func cancel(_ request: HTTPRequest) throws -> HTTPResponse {
         let id = request.parameter("id") ?? ""
-        guard try store.task(id: id) != nil else { throw HTTPError(404, "no task \(id)") }
-        let result = try supervisor.cancel(taskID: id)
-        log("api_task_cancel", ["task": id, "result": "\(result)"])
-        switch result {
+        guard try store.taskExists(id: id) else { throw HTTPError(404, "no task \(id)") }
+        switch try cancelTask(id) {
         case .cancelled:
             return .json(200, ["ok": true, "task_id": id, "state": TaskState.cancelled.rawValue])
         case .running(let attempt):
@@ -165,11 +170,23 @@ public final class TaskAPI: Sendable {
         }
     }
 
-    private func retry(_ request: HTTPRequest) throws -> HTTPResponse {
-        let id = request.parameter("id") ?? ""
+    /// Cancels through the supervisor, logged (the dashboard's button too).
+    func cancelTask(_ id: String) throws -> CancelResult {
+        let result = try supervisor.cancel(taskID: id)
+        log("api_task_cancel", ["task": id, "result": "\(result)"])
+        return result
+    }
+
+    /// Retries through the supervisor, logged (the dashboard's button too).
+    func retryTask(_ id: String) throws -> RetryResult {
         let result = try supervisor.retry(taskID: id)
         log("api_task_retry", ["task": id, "result": result == .queued ? "queued" : "refused"])
-        switch result {
+        return result
+    }
+
+    private func retry(_ request: HTTPRequest) throws -> HTTPResponse {
+        let id = request.parameter("id") ?? ""
+        switch try retryTask(id) {
         case .queued:
             return .json(202, ["ok": true, "task_id": id, "state": TaskState.queued.rawValue])
         case .notFinished(let state):

@@ -880,6 +880,31 @@ public final class TaskStore: Sendable {
         }
     }
 
+    /// The attempts of each of `taskIDs` without their output and egress log (for lists),
+    /// oldest first; tasks without attempts are left out.
+    public func attemptSummaries(taskIDs: [String]) throws -> [String: [AttemptRecord]] {
+        guard !taskIDs.isEmpty else { return [:] }
+        return try reading { conn in
+            var out: [String: [AttemptRecord]] = [:]
+            // In slices: SQLite caps the number of parameters of one statement.
+            for start in stride(from: 0, to: taskIDs.count, by: 500) {
+                let slice = Array(taskIDs[start..<min(taskIDs.count, start + 500)])
+                let marks = slice.map { _ in "?" }.joined(separator: ",")
+                let rows = try conn.query("""
+                    SELECT task_id, number, state, started_at, ended_at, exit_report, classification, note, interrupted_by,
+                        disposition, stdout_bytes, stderr_bytes, NULL AS stdout_tail, 0 AS stdout_truncated,
+                        NULL AS stderr_tail, 0 AS stderr_truncated, NULL AS egress_log, NULL AS result
+                    FROM attempts WHERE task_id IN (\(marks)) ORDER BY task_id, number
+                    """, slice)
+                for r in rows {
+                    let a = try TaskStore.attemptRecord(r)
+                    out[a.taskID, default: []].append(a)
+                }
+            }
+            return out
+        }
+    }
+
     /// The state of one attempt (no output read), or nil when there is no such attempt.
     public func attemptState(taskID: String, number: Int) throws -> AttemptState? {
         try reading { conn in
