@@ -9,8 +9,12 @@ DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-
 # and modprobe to order the kernel's modules, xz/zstd to unpack them.
 VM_PKGS    := qemu-system-x86 busybox-static kmod xz-utils zstd
 SHARED     ?= ../shared
+# make test-browser: Debian's Chromium and its driver, and a venv for Selenium (PyPI).
+BROWSER_PKGS := chromium chromium-driver python3-venv
+BROWSER_VENV := .build/browser-venv
+SCREENSHOTS  ?= .build/browser-screenshots
 
-.PHONY: deps vm-deps install-missing build test test-vm run bench conformance clean
+.PHONY: deps vm-deps install-missing build test test-vm test-browser run bench conformance clean
 
 # Install only the Debian packages that are missing (apt-get update once, first).
 deps:
@@ -39,6 +43,15 @@ test: build
 test-vm: deps vm-deps
 	$(SWIFT) build -c debug --build-tests
 	bash Tests/VM/run.sh
+
+# The dashboard in headless Chromium against a real `serve` in local mode (Tests/Browser/).
+# Debian's python3 makes the venv (python3-venv); Selenium comes from PyPI, once.
+test-browser: build
+	@$(MAKE) --no-print-directory install-missing PKGS="$(BROWSER_PKGS)"
+	@[ -x $(BROWSER_VENV)/bin/python ] || /usr/bin/python3 -m venv $(BROWSER_VENV)
+	@$(BROWSER_VENV)/bin/python -c 'import selenium' 2>/dev/null || $(BROWSER_VENV)/bin/pip install -q 'selenium>=4.11,<5'
+	rm -rf $(SCREENSHOTS)
+	$(BROWSER_VENV)/bin/python Tests/Browser/dashboard_test.py --binary $(BIN) --screenshots $(SCREENSHOTS)
 
 run: build
 	$(BIN) serve
