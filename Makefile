@@ -10,6 +10,8 @@ DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-
 VM_PKGS    := qemu-system-x86 busybox-static kmod xz-utils zstd
 SHARED     ?= ../shared
 # make test-browser: Debian's Chromium and its driver, and a venv for Selenium (PyPI).
+# Without recommends: they pull in avahi's libnss-mdns, which rewrites the host's
+# /etc/nsswitch.conf (and so what every sandbox and test resolves names with).
 BROWSER_PKGS := chromium chromium-driver python3-venv
 BROWSER_VENV := .build/browser-venv
 SCREENSHOTS  ?= .build/browser-screenshots
@@ -30,7 +32,7 @@ install-missing:
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install$$missing" >&2; exit 1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_FLAGS) $$missing; \
 	fi
 
 build: deps
@@ -47,7 +49,7 @@ test-vm: deps vm-deps
 # The dashboard in headless Chromium against a real `serve` in local mode (Tests/Browser/).
 # Debian's python3 makes the venv (python3-venv); Selenium comes from PyPI, once.
 test-browser: build
-	@$(MAKE) --no-print-directory install-missing PKGS="$(BROWSER_PKGS)"
+	@$(MAKE) --no-print-directory install-missing PKGS="$(BROWSER_PKGS)" APT_FLAGS=--no-install-recommends
 	@[ -x $(BROWSER_VENV)/bin/python ] || /usr/bin/python3 -m venv $(BROWSER_VENV)
 	@$(BROWSER_VENV)/bin/python -c 'import selenium' 2>/dev/null || $(BROWSER_VENV)/bin/pip install -q 'selenium>=4.11,<5'
 	rm -rf $(SCREENSHOTS)
