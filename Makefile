@@ -9,8 +9,14 @@ DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-
 # and modprobe to order the kernel's modules, xz/zstd to unpack them.
 VM_PKGS    := qemu-system-x86 busybox-static kmod xz-utils zstd
 SHARED     ?= ../shared
+# make test-browser: Debian's Chromium and its driver, and a venv for Selenium (PyPI).
+# Without recommends: they pull in avahi's libnss-mdns, which rewrites the host's
+# /etc/nsswitch.conf (and so what every sandbox and test resolves names with).
+BROWSER_PKGS := chromium chromium-driver python3-venv
+BROWSER_VENV := .build/browser-venv
+SCREENSHOTS  ?= .build/browser-screenshots
 
-.PHONY: deps vm-deps install-missing build test test-vm test-api run bench conformance openapi clean
+.PHONY: deps vm-deps install-missing build test test-vm test-api test-browser run bench conformance openapi clean
 
 # Install only the Debian packages that are missing (apt-get update once, first).
 deps:
@@ -26,7 +32,7 @@ install-missing:
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install$$missing" >&2; exit 1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_FLAGS) $$missing; \
 	fi
 
 build: deps
@@ -44,6 +50,15 @@ test-vm: deps vm-deps
 test-api: build
 	@$(MAKE) --no-print-directory install-missing PKGS="python3-venv python3-pip"
 	CONFIG=$(CONFIG) bash Tests/API/fuzz.sh
+
+# The dashboard in headless Chromium against a real `serve` in local mode (Tests/Browser/).
+# Debian's python3 makes the venv (python3-venv); Selenium comes from PyPI, once.
+test-browser: build
+	@$(MAKE) --no-print-directory install-missing PKGS="$(BROWSER_PKGS)" APT_FLAGS=--no-install-recommends
+	@[ -x $(BROWSER_VENV)/bin/python ] || /usr/bin/python3 -m venv $(BROWSER_VENV)
+	@$(BROWSER_VENV)/bin/python -c 'import selenium' 2>/dev/null || $(BROWSER_VENV)/bin/pip install -q 'selenium>=4.11,<5'
+	rm -rf $(SCREENSHOTS)
+	$(BROWSER_VENV)/bin/python Tests/Browser/dashboard_test.py --binary $(BIN) --screenshots $(SCREENSHOTS)
 
 run: build
 	$(BIN) serve

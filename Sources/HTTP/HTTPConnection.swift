@@ -294,10 +294,15 @@ final class HTTPConnection: @unchecked Sendable {  // owned by exactly one threa
     /// and is done). It closes when asked to, when the client or handler wants it, when
     /// the server is stopping, and when slots run low (an idle connection would take one).
     private func send(_ response: HTTPResponse, for head: HTTPRequestHead, mustClose: Bool) -> Bool {
-        let keepAlive =
+        var keepAlive =
             !mustClose && head.wantsKeepAlive
             && !response.headers.tokens(for: "Connection").contains("close")
             && !server.isStopping && !server.slotsRunningLow
+        if let producer = response.stream, head.method != "HEAD", !HTTPResponse.statusForbidsBody(response.status) {
+            // HTTP/1.0 has no chunks: the body ends with the connection.
+            if head.version == .http1_0 { keepAlive = false }
+            return sendStream(response, producer: producer, for: head, keepAlive: keepAlive)
+        }
         let bytes = response.serialized(
             headRequest: head.method == "HEAD", close: !keepAlive,
             http10KeepAlive: keepAlive && head.version == .http1_0)
@@ -305,6 +310,30 @@ final class HTTPConnection: @unchecked Sendable {  // owned by exactly one threa
             return false
         }
         if !keepAlive {
+            linger()
+            return false
+        }
+        return true
+    }
+
+    /// Writes a streamed response: its head, then what the producer writes, as it writes
+    /// it, then the last chunk. A small send buffer keeps what a slow client makes the
+    /// kernel hold small too; every write waits at most `writeTimeout`. Says whether the
+    /// connection goes on (only when the body was ended cleanly).
+    private func sendStream(_ response: HTTPResponse, producer: HTTPBodyProducer, for head: HTTPRequestHead,
+                            keepAlive: Bool) -> Bool {
+        let framing: HTTPResponse.StreamFraming = head.version == .http1_0 ? .close : .chunked
+        HTTPSocket.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(HTTPBodyWriter.sendBufferSize))
+        let bytes = response.serialized(headRequest: false, close: !keepAlive, http10KeepAlive: false, streamed: framing)
+        guard HTTPSocket.writeAll(fd, bytes, deadline: HTTPSocket.deadline(after: limits.writeTimeout)) else {
+            return false
+        }
+        let server = self.server
+        let writer = HTTPBodyWriter(fd: fd, wakeFD: wakeFD, chunked: framing == .chunked,
+                                    writeTimeout: limits.writeTimeout, stopping: { server.isStopping })
+        producer(writer)
+        guard writer.finish() else { return false }
+        if !keepAlive || server.isStopping {
             linger()
             return false
         }

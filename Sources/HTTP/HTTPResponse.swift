@@ -9,11 +9,15 @@ import Glibc
 /// `Content-Length`, `Transfer-Encoding` and `Connection` fields are replaced), adds `Date`
 /// when absent, and adds `Connection: close` when it is going to close the connection.
 /// A handler may set `Connection: close` to make the server close after this response.
+/// A streamed response (`streaming`) is framed with `Transfer-Encoding: chunked` instead
+/// (for an HTTP/1.0 client: by closing the connection), its body produced as it is sent.
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var reason: String
     public var headers: HTTPHeaders
     public var body: Data
+    /// Produces the body while it is sent, in place of `body` (see `streaming`).
+    public var stream: HTTPBodyProducer?
 
     /// `reason` defaults to the standard phrase for `status`.
     public init(status: Int, reason: String? = nil, headers: HTTPHeaders = [:], body: Data = Data()) {
@@ -21,6 +25,16 @@ public struct HTTPResponse: Sendable {
         self.reason = reason ?? Self.reasonPhrase(for: status)
         self.headers = headers
         self.body = body
+    }
+
+    /// A response whose body `producer` writes piece by piece on the connection's thread,
+    /// each piece sent before the next is asked for (bounded memory, whatever its length).
+    /// Not run for HEAD requests; the server's shutdown makes `HTTPBodyWriter.wait` return
+    /// false, and the producer should then end (the body is ended cleanly).
+    public static func streaming(_ status: Int, headers: HTTPHeaders = [:], _ producer: @escaping HTTPBodyProducer) -> HTTPResponse {
+        var r = HTTPResponse(status: status, headers: headers)
+        r.stream = producer
+        return r
     }
 
     /// A `text/plain; charset=utf-8` response.
@@ -143,6 +157,15 @@ extension HTTPResponse {
     ///   - http10KeepAlive: the request was HTTP/1.0 and the connection stays open:
     ///     say `Connection: keep-alive` so the client knows.
     func serialized(headRequest: Bool, close: Bool, http10KeepAlive: Bool) -> [UInt8] {
+        serialized(headRequest: headRequest, close: close, http10KeepAlive: http10KeepAlive, streamed: nil)
+    }
+
+    /// How a streamed body is framed: chunks, or (HTTP/1.0) the connection's close.
+    enum StreamFraming { case chunked, close }
+
+    /// As above; with `streamed`, the head of a streamed response (no `Content-Length`,
+    /// `Transfer-Encoding: chunked` when so framed) and no body.
+    func serialized(headRequest: Bool, close: Bool, http10KeepAlive: Bool, streamed: StreamFraming?) -> [UInt8] {
         var status = self.status
         var reason = self.reason
         if !(100...599).contains(status) {
@@ -166,7 +189,9 @@ extension HTTPResponse {
         }
         if !hasDate { head += "Date: \(HTTPDate.now())\r\n" }
         let forbidsBody = Self.statusForbidsBody(status)
-        if !forbidsBody {
+        if streamed == .chunked && !forbidsBody {
+            head += "Transfer-Encoding: chunked\r\n"
+        } else if streamed == nil && !forbidsBody {
             head += "Content-Length: \(body.count)\r\n"
         }
         if close {
@@ -176,7 +201,7 @@ extension HTTPResponse {
         }
         head += "\r\n"
         var bytes = Array(head.utf8)
-        if !headRequest && !forbidsBody { bytes.append(contentsOf: body) }
+        if !headRequest && !forbidsBody && streamed == nil { bytes.append(contentsOf: body) }
         return bytes
     }
 

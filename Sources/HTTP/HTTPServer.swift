@@ -57,7 +57,13 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
 /// - HTTP/1.1 stays open unless `Connection: close`; HTTP/1.0 closes unless
 ///   `Connection: keep-alive`; every error response closes the connection;
 /// - responses always carry `Content-Length` (except 1xx/204/304) and `Date`; HEAD
-///   responses carry the length but no body.
+///   responses carry the length but no body;
+/// - a streamed response (`HTTPResponse.streaming`) is sent with `Transfer-Encoding:
+///   chunked` as its producer writes it, each piece before the next is produced (a client
+///   that stops reading holds the producer, and after `writeTimeout` loses the
+///   connection); to an HTTP/1.0 client it is sent unframed and the close ends it. At
+///   `shutdown()` its producer is told to end (`HTTPBodyWriter.wait` returns false) and the
+///   body is ended cleanly within `shutdownGrace`.
 ///
 /// Handlers run on the connection's thread and may block it; they must be thread-safe.
 /// `@unchecked Sendable`: all mutable state is guarded by `lock`.

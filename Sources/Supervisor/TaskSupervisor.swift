@@ -146,6 +146,17 @@ public final class TaskSupervisor: @unchecked Sendable {
         return result
     }
 
+    /// Queues a finished task again (`TaskStore.retry`) and wakes the dispatcher and the
+    /// outbox (its `queued` publication).
+    public func retry(taskID: String) throws -> RetryResult {
+        let result = try store.retry(taskID: taskID)
+        if result == .queued {
+            publication.wake()
+            wake()
+        }
+        return result
+    }
+
     public var runningTaskIDs: [String] {
         cond.lock(); defer { cond.unlock() }
         return Array(running.keys)

@@ -18,6 +18,7 @@ final class DaemonRouteFixture {
     let metrics = DaemonMetrics()
     let server: HTTPServer
     let client = HTTPClient(keepAlive: false)
+    let taskAPI: TaskAPI
     private let announcedBox = AnnouncedTasks()
     /// The structured log lines the webhook endpoint wrote.
     let events = LoggedEvents()
@@ -26,8 +27,10 @@ final class DaemonRouteFixture {
     ///   - apiToken: the task API's token; nil leaves the API disabled.
     ///   - busyTimeout: the store's wait for a lock another connection holds.
     ///   - limits: the server's limits (short grace and linger by default).
+    ///   - outputStreams: how many attempt outputs may be streamed at once.
     init(apiToken: String? = "api-token-for-tests", busyTimeout: TimeInterval = 5,
-         limits: HTTPServerLimits = HTTPServerLimits(shutdownGrace: 2, lingerTimeout: 1)) throws {
+         limits: HTTPServerLimits = HTTPServerLimits(shutdownGrace: 2, lingerTimeout: 1),
+         outputStreams: Int = AttemptOutputStreamer.defaultMaxStreams) throws {
         dir = NSTemporaryDirectory() + "coven-daemon-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         store = try TaskStore(path: dir + "/coven.db", busyTimeout: busyTimeout)
@@ -37,7 +40,10 @@ final class DaemonRouteFixture {
         let webhooks = WebhookEndpoint(secret: Array(Self.secret.utf8), familiars: Self.familiars, store: store,
                                        metrics: metrics, log: { events.append($0, $1) },
                                        announce: { announced.append($0.id) })
-        let api = TaskAPI(token: apiToken, store: store, supervisor: supervisor)
+        let api = TaskAPI(token: apiToken, store: store, supervisor: supervisor,
+                          output: AttemptOutputStreamer(store: store, live: runner.liveOutputs, maxStreams: outputStreams,
+                                                        pollInterval: 0.02))
+        taskAPI = api
         var router = Router()
         webhooks.register(on: &router)
         api.register(on: &router)

@@ -91,6 +91,17 @@ final class RawClient {
     /// Bytes received but not consumed by `readResponse`.
     var leftover: String { String(decoding: buffer[start...], as: UTF8.self) }
 
+    /// Reads until the unconsumed bytes end with `suffix` (true), or the connection closes
+    /// or `timeout` passes first (false). For streamed bodies: `readResponse` leaves them.
+    func readUntil(suffix: String, timeout: TimeInterval = 5) -> Bool {
+        let deadline = HTTPSocket.deadline(after: timeout)
+        let tail = Array(suffix.utf8)
+        while true {
+            if buffer.count - start >= tail.count, buffer[(buffer.count - tail.count)...].elementsEqual(tail) { return true }
+            if peerClosed || !readMore(deadline: deadline) { return false }
+        }
+    }
+
     /// Whether nothing at all has arrived yet (and the connection is still open).
     func isSilent(for timeout: TimeInterval) -> Bool {
         let deadline = HTTPSocket.deadline(after: timeout)

@@ -39,7 +39,7 @@ public enum ConfigLoader {
         do { root = try JSONValue.parse(data) } catch { throw ConfigError("", "not valid JSON: \(error)") }
         try refuseInlineSecrets(root, path: "")
         let top = try Obj(root, path: "")
-        try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "api", "http"])
+        try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "api", "http", "dashboard"])
         let base = baseDirectory
 
         var listen = DaemonConfig.ListenAddress(host: "127.0.0.1", port: 8787)
@@ -65,8 +65,13 @@ public enum ConfigLoader {
             api.tokenPath = try a.path("token_path", base: base)
         }
         let http = try top.object("http").map { h throws(ConfigError) in try parseHTTP(h) } ?? HTTPServerLimits()
-        let config = DaemonConfig(listen: listen, stateDirectory: stateDir, github: github, worker: worker,
+        var config = DaemonConfig(listen: listen, stateDirectory: stateDir, github: github, worker: worker,
                                   sandbox: sandbox, familiars: familiars, api: api, http: http)
+        if let d = try top.object("dashboard") {
+            try d.allow(["enabled", "session_lifetime"])
+            config.dashboard.enabled = try d.bool("enabled")
+            if let l = try d.duration("session_lifetime", positive: true) { config.dashboard.sessionLifetime = l }
+        }
         // Every policy an attempt can get compiles (each entry was checked on its own already).
         for (i, f) in familiars.enumerated() {
             do { _ = try config.egressPolicy(familiar: f.id).compiled() } catch {

@@ -37,6 +37,7 @@ public struct DaemonOptions: Sendable {
 /// - the task API under `/api/tasks` (`TaskAPI`)
 /// - `GET /healthz`: 200 `{"ok":true}` when the store answers, else 503
 /// - `GET /metrics`: Prometheus text (`DaemonMetrics`)
+/// - the web dashboard at `/` (`Dashboard`), on by default on loopback only
 /// - local mode only: the demo repositories under `/git/`
 ///
 /// in front of the durable `TaskStore` and the `TaskSupervisor` that runs attempts in
@@ -49,6 +50,8 @@ public final class Daemon: @unchecked Sendable {
     public let metrics: DaemonMetrics
     public let taskAPI: TaskAPI
     public let webhooks: WebhookEndpoint?
+    /// The web dashboard at `/`; nil when off (`dashboard.enabled`, or no API token).
+    public let dashboard: Dashboard?
     public let local: LocalMode?
     /// Where per-attempt directories are made.
     public let attemptsDirectory: String
@@ -144,9 +147,23 @@ public final class Daemon: @unchecked Sendable {
                          body: Data(metrics.render(store: store).utf8))
         }
         let localMode = options.local != nil
-        router.get("/") { _ in
+        let describe: @Sendable () -> HTTPResponse = {
             .json(200, ["service": "coven-supervisor", "mode": localMode ? "local" : "github",
                         "openapi": OpenAPIDocument.path])
+        }
+        // On by default only on loopback; it needs the API token to log in with.
+        if config.dashboard.isEnabled(listen: config.listen), taskAPI.isEnabled {
+            let local = options.local
+            dashboard = Dashboard(api: taskAPI, store: store, supervisor: supervisor, metrics: metrics,
+                                  sessionLifetime: config.dashboard.sessionLifetime,
+                                  gitHubWeb: config.github.flatMap { Dashboard.gitHubWeb(apiBase: $0.apiBaseURL) },
+                                  checkRunsPath: config.github != nil ? config.stateDirectory + "/check-runs.json" : nil,
+                                  mode: localMode ? "local" : (config.github != nil ? "github" : "api-only"),
+                                  demoTask: { local?.demoTaskJSON() }, log: log)
+            dashboard?.register(on: &router, serviceDescription: describe)
+        } else {
+            dashboard = nil
+            router.get("/") { _ in describe() }
         }
         router.get(OpenAPIDocument.path) { _ in .json(200, data: Data(OpenAPIDocument.json.utf8)) }
         options.local?.registerGit(on: &router)
@@ -195,7 +212,8 @@ public final class Daemon: @unchecked Sendable {
         }
         log("listening", ["address": config.listen.host, "port": String(port),
                           "mode": local != nil ? "local" : (config.github != nil ? "github" : "api-only"),
-                          "webhooks": webhooks != nil ? "on" : "off", "task_api": taskAPI.isEnabled ? "on" : "off"])
+                          "webhooks": webhooks != nil ? "on" : "off", "task_api": taskAPI.isEnabled ? "on" : "off",
+                          "dashboard": dashboard != nil ? "on" : "off"])
         return port
     }
 

@@ -18,6 +18,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var api: API
     /// The listener's connection, body and timeout limits (`http`).
     public var http: HTTPServerLimits
+    /// The web dashboard at `/` (`dashboard`).
+    public var dashboard: Dashboard = Dashboard()
 
     public init(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8787), stateDirectory: String,
                 github: GitHub? = nil, worker: Worker, sandbox: SandboxSettings = SandboxSettings(),
@@ -59,6 +61,14 @@ public struct DaemonConfig: Sendable, Equatable {
         }
 
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+        /// 127.0.0.0/8, ::1 and `localhost`: reachable from this host only.
+        public static func isLoopback(_ host: String) -> Bool {
+            let h = host.lowercased()
+            if h == "localhost" || h == "::1" { return true }
+            let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+            return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+        }
     }
 
     /// Where a secret is read from at start (never the secret itself).
@@ -148,6 +158,22 @@ public struct DaemonConfig: Sendable, Equatable {
                     binds: [Bind] = [], uidRange: Range<UInt32>? = nil) {
             self.profile = profile; self.network = network; self.egress = egress; self.workspaceSize = workspaceSize
             self.memory = memory; self.pids = pids; self.cpus = cpus; self.binds = binds; self.uidRange = uidRange
+        }
+    }
+
+    public struct Dashboard: Sendable, Equatable {
+        /// nil: on exactly when listening on loopback (`isEnabled(listen:)`).
+        public var enabled: Bool?
+        /// How long a login lasts.
+        public var sessionLifetime: Duration
+        public init(enabled: Bool? = nil, sessionLifetime: Duration = .seconds(8 * 3600)) {
+            self.enabled = enabled
+            self.sessionLifetime = sessionLifetime
+        }
+
+        /// On by default only on loopback: elsewhere serving pages is the operator's choice.
+        public func isEnabled(listen: ListenAddress) -> Bool {
+            enabled ?? ListenAddress.isLoopback(listen.host)
         }
     }
 

@@ -171,6 +171,8 @@ public final class LocalMode: Sendable {
         coven-supervisor is running in local mode on \(base) (no GitHub App: outcomes are logged, not published).
         State: \(rel)   Task API token: \(rel)/api-token   Demo repository: \(demoCloneURL ?? "-")\(proxied ? "\nSandboxes reach nothing but this listener (network proxy; \(Self.sandboxHostName) is pinned to it)." : "")
 
+        Dashboard: \(base)/ (log in with the token in \(rel)/api-token)
+
         Submit the demo task (fix issue #1 of demo/hello with the example runtime), and watch it:
 
           \(tasks) submit\(flags) \(rel)/demo-task.json

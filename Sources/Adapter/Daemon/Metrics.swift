@@ -26,6 +26,21 @@ public final class Histogram: Sendable {
 
     public var count: UInt64 { state.withLock { $0.count } }
 
+    /// The observations so far: per bucket (cumulative, as exposed), their sum and count.
+    public var snapshot: (cumulative: [UInt64], sum: Double, count: UInt64) {
+        state.withLock { ($0.counts, $0.sum, $0.count) }
+    }
+
+    /// An upper estimate of the `q` quantile (0…1): the bound of the first bucket holding
+    /// it; nil without observations, +infinity past the last bucket.
+    public func quantileUpperBound(_ q: Double) -> Double? {
+        let s = snapshot
+        guard s.count > 0 else { return nil }
+        let rank = max(1, UInt64((Double(s.count) * min(max(q, 0), 1)).rounded(.up)))
+        for (i, c) in s.cumulative.enumerated() where c >= rank { return buckets[i] }
+        return .infinity
+    }
+
     /// The exposition lines (`_bucket` cumulative, `_sum`, `_count`).
     func render(name: String) -> [String] {
         let s = state.withLock { $0 }

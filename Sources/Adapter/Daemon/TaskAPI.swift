@@ -12,19 +12,29 @@ import Supervisor
 /// - `GET /api/tasks/{id}` → the task as `TaskJSON` (attempts, exit reports, output tails)
 /// - `POST /api/tasks/{id}/cancel` → 200 cancelled, 202 cancelling (the sandbox is being
 ///   torn down), 409 already finished, 404 unknown
+/// - `POST /api/tasks/{id}/retry` → 202 `{"ok":true,"task_id":…,"state":"queued"}` for a
+///   finished task (queued again under its id, earlier attempts kept, budgets afresh);
+///   409 `{"ok":false,"error":…}` while it is queued or running; 404 unknown
+/// - `GET /api/tasks/{id}/attempts/{n}/output?stream=stdout|stderr&follow=1` → the
+///   attempt's redacted output, streamed (`AttemptOutputStreamer`)
 ///
 /// Closed, never open: with no token configured every route answers 403 "task API
 /// disabled". A missing or wrong token → 401. Tokens are compared in constant time.
 public final class TaskAPI: Sendable {
     public typealias Log = @Sendable (String, [String: String]) -> Void
 
-    private let token: [UInt8]?
+    let token: [UInt8]?
     private let store: TaskStore
     private let supervisor: TaskSupervisor
     private let log: Log
+    /// The attempt output streams (shared with the dashboard, so the bound is one).
+    public let output: AttemptOutputStreamer
 
-    /// - Parameter token: the bearer token; nil disables the API (403 everywhere).
-    public init(token: String?, store: TaskStore, supervisor: TaskSupervisor, log: @escaping Log = { _, _ in }) {
+    /// - Parameters:
+    ///   - token: the bearer token; nil disables the API (403 everywhere).
+    ///   - output: the output streamer; by default one over the supervisor's live outputs.
+    public init(token: String?, store: TaskStore, supervisor: TaskSupervisor, output: AttemptOutputStreamer? = nil,
+                log: @escaping Log = { _, _ in }) {
         if let t = token?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty {
             self.token = Array(t.utf8)
         } else {
@@ -32,6 +42,7 @@ public final class TaskAPI: Sendable {
         }
         self.store = store
         self.supervisor = supervisor
+        self.output = output ?? AttemptOutputStreamer(store: store, live: supervisor.runner.liveOutputs)
         self.log = log
     }
 
@@ -54,6 +65,8 @@ public final class TaskAPI: Sendable {
         router.get("/api/tasks") { [self] r in try guarded(r, list) }
         router.get("/api/tasks/{id}") { [self] r in try guarded(r, show) }
         router.post("/api/tasks/{id}/cancel", head: head) { [self] r in try guarded(r, cancel) }
+        router.post("/api/tasks/{id}/retry", head: head) { [self] r in try guarded(r, retry) }
+        router.get("/api/tasks/{id}/attempts/{n}/output") { [self] r in try guarded(r, output.response) }
     }
 
     // MARK: - Authorization
@@ -96,9 +109,16 @@ public final class TaskAPI: Sendable {
     // MARK: - Routes
 
     private func submit(_ request: HTTPRequest) throws -> HTTPResponse {
+        let spec = try accept(request.body)
+        return .json(201, ["ok": true, "task_id": spec.id], headers: ["Location": "/api/tasks/" + spec.id])
+    }
+
+    /// Decodes, checks and queues a task (the dashboard's form submits through here too).
+    /// Throws `HTTPError` 400 (invalid) and 409 (the id exists).
+    func accept(_ body: Data) throws -> TaskSpec {
         var spec: TaskSpec
         do {
-            spec = try JSONDecoder().decode(TaskSpec.self, from: request.body)
+            spec = try JSONDecoder().decode(TaskSpec.self, from: body)
         } catch {
             throw HTTPError(400, "invalid task: \(Self.describe(error))")
         }
@@ -111,7 +131,7 @@ public final class TaskAPI: Sendable {
             throw HTTPError(409, "task \(id) exists already")
         }
         log("api_task_submitted", ["task": spec.id, "repo": "\(spec.repo.owner)/\(spec.repo.name)", "kind": spec.kind.name])
-        return .json(201, ["ok": true, "task_id": spec.id], headers: ["Location": "/api/tasks/" + spec.id])
+        return spec
     }
 
     private func list(_ request: HTTPRequest) throws -> HTTPResponse {
@@ -145,16 +165,38 @@ public final class TaskAPI: Sendable {
 
     private func cancel(_ request: HTTPRequest) throws -> HTTPResponse {
         let id = request.parameter("id") ?? ""
-        guard try store.task(id: id) != nil else { throw HTTPError(404, "no task \(id)") }
-        let result = try supervisor.cancel(taskID: id)
-        log("api_task_cancel", ["task": id, "result": "\(result)"])
-        switch result {
+        guard try store.taskExists(id: id) else { throw HTTPError(404, "no task \(id)") }
+        switch try cancelTask(id) {
         case .cancelled:
             return .json(200, ["ok": true, "task_id": id, "state": TaskState.cancelled.rawValue])
         case .running(let attempt):
             return .json(202, ["ok": true, "task_id": id, "state": "cancelling", "attempt": attempt])
         case .alreadyFinished(let state):
             return .json(409, ["ok": false, "task_id": id, "state": state.rawValue, "error": "task \(id) already \(state.rawValue)"])
+        }
+    }
+
+    /// Cancels through the supervisor, logged (the dashboard's button too).
+    func cancelTask(_ id: String) throws -> CancelResult {
+        let result = try supervisor.cancel(taskID: id)
+        log("api_task_cancel", ["task": id, "result": "\(result)"])
+        return result
+    }
+
+    /// Retries through the supervisor, logged (the dashboard's button too).
+    func retryTask(_ id: String) throws -> RetryResult {
+        let result = try supervisor.retry(taskID: id)
+        log("api_task_retry", ["task": id, "result": result == .queued ? "queued" : "refused"])
+        return result
+    }
+
+    private func retry(_ request: HTTPRequest) throws -> HTTPResponse {
+        let id = request.parameter("id") ?? ""
+        switch try retryTask(id) {
+        case .queued:
+            return .json(202, ["ok": true, "task_id": id, "state": TaskState.queued.rawValue])
+        case .notFinished(let state):
+            return .json(409, ["ok": false, "error": "task \(id) is \(state.rawValue): only a finished task can be retried"])
         }
     }
 

@@ -16,6 +16,10 @@ import Foundation
 /// the attempt directory because a sandbox (in its user namespace) cannot bind a directory
 /// holding a mount without binding that mount too (EINVAL). Rootless there is no mount: the
 /// sandbox's file-size limit is all that bounds it.
+///
+/// The sandbox's stdout and stderr go to `<parent>/.output/<name>.stdout|.stderr`
+/// (`outputFile`), outside the bound directory (0700: the daemon's only), so that the
+/// output can be followed while the attempt runs.
 struct AttemptDirectory {
     let path: String
     var brief: String { path + "/session-brief.json" }
@@ -32,6 +36,16 @@ struct AttemptDirectory {
 
     /// Where the attempts' `out` directories live, under the attempts directory.
     static let outParent = ".out"
+    /// Where the attempts' output files live, under the attempts directory: the daemon's
+    /// only (0700), outside what any sandbox sees.
+    static let outputParent = ".output"
+
+    /// The capped file the sandbox's stdout or stderr is written to (and read from by
+    /// followers while it runs).
+    func outputFile(_ stream: AttemptStream) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().path + "/" + Self.outputParent + "/" + url.lastPathComponent + "." + stream.rawValue
+    }
 
     static let insideRoot = "/run/coven"
 
@@ -56,6 +70,9 @@ struct AttemptDirectory {
         if mkdir(outs, 0o711) != 0 && errno != EEXIST { throw AttemptError.setup("create \(outs): \(String(cString: strerror(errno)))") }
         chmod(outs, 0o711)
         guard mkdir(dir.out, 0o700) == 0 else { throw AttemptError.setup("create \(dir.out): \(String(cString: strerror(errno)))") }
+        let outputs = parent + "/" + outputParent
+        if mkdir(outputs, 0o700) != 0 && errno != EEXIST { throw AttemptError.setup("create \(outputs): \(String(cString: strerror(errno)))") }
+        chmod(outputs, 0o700)
         if geteuid() == 0 {
             let o = owner ?? (getuid(), getgid())
             let options = "size=\(outSize),mode=0700,uid=\(o.uid),gid=\(o.gid),nr_inodes=4096"
@@ -81,6 +98,10 @@ struct AttemptDirectory {
         for name in names where !name.hasPrefix(".") {
             AttemptDirectory(path: parent + "/" + name).remove()
             removed += 1
+        }
+        let outputs = parent + "/" + outputParent
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: outputs)) ?? [] {
+            try? FileManager.default.removeItem(atPath: outputs + "/" + name)
         }
         return removed
     }
@@ -127,7 +148,26 @@ struct AttemptDirectory {
         return String(decoding: buf[0..<n], as: UTF8.self)
     }
 
+    /// What the sandbox wrote to `stream`: at most `max` bytes (the collector's cap and its
+    /// truncation marker fit).
+    func readOutput(_ stream: AttemptStream, max: Int) -> Data {
+        let fd = open(outputFile(stream), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return Data() }
+        defer { close(fd) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while data.count < max {
+            let n = read(fd, &buffer, min(buffer.count, max - data.count))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return data
+    }
+
     func remove() {
+        // Output files first: a follower holding one keeps reading it, nobody else can.
+        for stream in AttemptStream.allCases { unlink(outputFile(stream)) }
         // Detached, not just unmounted: a process still holding a file there (none should)
         // must not keep the directory from going.
         if geteuid() == 0 { _ = umount2(out, Int32(MNT_DETACH)) }

@@ -21,6 +21,8 @@ public final class AttemptRunner: Sendable {
     private let identities: HostIdentityPool
     /// The shared copy of the askpass helper, bound into every attempt at /run/coven/askpass.
     private let askpassPath: String
+    /// The output files of the attempts running now (followed by the task API).
+    public let liveOutputs = LiveAttemptOutputs()
 
     public init(config: AttemptConfig, identities: HostIdentityPool = .shared) throws {
         self.config = config
@@ -84,6 +86,11 @@ public final class AttemptRunner: Sendable {
             return infra("attempt directory", "\(error)")
         }
         defer { dir.remove() }
+        // Unregistered before the files go (defers run in reverse): a follower either has
+        // the file open or learns the output is complete.
+        liveOutputs.register(taskID: task.id, attempt: attempt, stdout: dir.outputFile(.stdout),
+                             stderr: dir.outputFile(.stderr), redactor: redactor)
+        defer { liveOutputs.unregister(taskID: task.id, attempt: attempt) }
 
         // 4. The askpass server: the token stays in this process.
         var askpass: AskpassServer?
@@ -110,8 +117,9 @@ public final class AttemptRunner: Sendable {
         spec.timeout = config.timeout
         spec.grace = config.grace
         spec.identity = identity
-        spec.stdout = .capture(limit: config.outputCap)
-        spec.stderr = .capture(limit: config.outputCap)
+        // Files, not memory: followers read them while the attempt runs.
+        spec.stdout = .file(path: dir.outputFile(.stdout), limit: config.outputCap)
+        spec.stderr = .file(path: dir.outputFile(.stderr), limit: config.outputCap)
         spec.binds = [
             Bind(source: dir.path, destination: AttemptDirectory.insideRoot),
             Bind(source: dir.out, destination: AttemptDirectory.insideRoot + "/out", writable: true),
@@ -129,6 +137,10 @@ public final class AttemptRunner: Sendable {
             return infra("sandbox", "\(error)")
         }
         askpass?.close()   // refuse from here on, even before the directory goes
+        // The collectors are done: the files hold everything kept (the cap, then a marker).
+        let readCap = config.outputCap + 4096
+        let stdout = dir.readOutput(.stdout, max: readCap)
+        let stderr = dir.readOutput(.stderr, max: readCap)
 
         // 6. Classify: a failed pre-clone is infra; otherwise the contract's table.
         let outcome: AttemptOutcome
@@ -137,7 +149,7 @@ public final class AttemptRunner: Sendable {
         switch result.report.exitClass {
         case .exited, .signaled, .oomKilled, .seccompViolation where !ranPastClone:
             if cloneStatus?.hasPrefix("failed") == true || cloneStatus == nil && result.report.exitClass == .exited(code: 97) {
-                let tail = redactor.redact(result.stderr).text.suffix(400)
+                let tail = redactor.redact(stderr).text.suffix(400)
                 outcome = AttemptClassifier.classifyCloneFailure("git clone \(cloneStatus ?? "failed"): \(tail)")
             } else {
                 outcome = AttemptClassifier.classify(exit: result.report, result: readResult(dir, redactor))
@@ -153,11 +165,11 @@ public final class AttemptRunner: Sendable {
             let o = AttemptClassifier.classify(exit: report, result: nil)
             return AttemptRun(outcome: AttemptOutcome(attemptClass: o.attemptClass, disposition: o.disposition,
                                                       reason: "runtime \(config.runtime[0]) \(status == "not-found" ? "not found" : "not executable") in the sandbox"),
-                              report: report, stdout: redactor.redact(result.stdout), stderr: redactor.redact(result.stderr),
+                              report: report, stdout: redactor.redact(stdout), stderr: redactor.redact(stderr),
                               askpass: askpass?.requests ?? [], egress: result.egress)
         }
         return AttemptRun(outcome: outcome, report: result.report,
-                          stdout: redactor.redact(result.stdout), stderr: redactor.redact(result.stderr),
+                          stdout: redactor.redact(stdout), stderr: redactor.redact(stderr),
                           askpass: askpass?.requests ?? [], egress: result.egress)
     }
 

@@ -39,7 +39,8 @@ public struct Redactor: Sendable {
     public static let marker = "[REDACTED]"
     public static let defaultCap = 1 << 20
 
-    private let secrets: [[UInt8]]
+    /// Longest first (`StreamingRedactor` follows the same order).
+    let secrets: [[UInt8]]
     /// Bytes kept per stream.
     public let cap: Int
 
@@ -97,16 +98,16 @@ public struct Redactor: Sendable {
 
     // MARK: - Matching
 
-    private static let markerBytes = Array(marker.utf8)
-    private static let githubPat = Array("github_pat_".utf8)
-    private static let accessToken = Array("x-access-token:".utf8)
-    private static let minTokenBody = 20
+    static let markerBytes = Array(marker.utf8)
+    static let githubPat = Array("github_pat_".utf8)
+    static let accessToken = Array("x-access-token:".utf8)
+    static let minTokenBody = 20
 
-    private static func isTokenByte(_ b: UInt8) -> Bool {
+    static func isTokenByte(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
     }
 
-    private static func isSpace(_ b: UInt8) -> Bool {
+    static func isSpace(_ b: UInt8) -> Bool {
         b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D || b == 0x0B || b == 0x0C
     }
 

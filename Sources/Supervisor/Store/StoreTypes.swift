@@ -80,6 +80,14 @@ public enum CancelResult: Sendable, Equatable {
     case alreadyFinished(TaskState)
 }
 
+/// `retry`'s answer.
+public enum RetryResult: Sendable, Equatable {
+    /// The finished task is queued again.
+    case queued
+    /// The task is queued or running: nothing changed.
+    case notFinished(TaskState)
+}
+
 /// The lifecycle of one attempt row.
 public enum AttemptState: String, Sendable, Codable, CaseIterable {
     case running, finished, interrupted

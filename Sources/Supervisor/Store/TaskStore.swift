@@ -30,7 +30,7 @@ import Glibc
 /// belongs to a daemon that is gone.
 public final class TaskStore: Sendable {
     /// The schema version this build writes.
-    public static let schemaVersion: Int32 = 3
+    public static let schemaVersion: Int32 = 4
     /// The database file name inside the state directory.
     public static let fileName = "coven.db"
 
@@ -212,6 +212,11 @@ public final class TaskStore: Sendable {
             FROM deliveries;
         DROP TABLE deliveries;
         ALTER TABLE deliveries_v3 RENAME TO deliveries;
+        """),
+        (4, """
+        -- A retried task keeps its attempts, and its budgets start afresh: only attempts
+        -- numbered above budget_from count against them.
+        ALTER TABLE tasks ADD COLUMN budget_from INTEGER NOT NULL DEFAULT 0;
         """),
     ]
 
@@ -658,7 +663,10 @@ public final class TaskStore: Sendable {
     /// Attempts that count against the retry budget: the finished ones. Interrupted
     /// attempts have budgets of their own (a crash's) or none (a shutdown's).
     private static func countedAttempts(_ conn: SQLiteDatabase, _ id: String) throws -> Int {
-        guard case .int(let n) = try conn.scalar("SELECT COUNT(*) FROM attempts WHERE task_id = ? AND state = 'finished'", [id])
+        guard case .int(let n) = try conn.scalar("""
+            SELECT COUNT(*) FROM attempts WHERE task_id = ?1 AND state = 'finished'
+                AND number > (SELECT budget_from FROM tasks WHERE id = ?1)
+            """, [id])
         else { return 0 }
         return Int(n)
     }
@@ -751,6 +759,25 @@ public final class TaskStore: Sendable {
         try enqueue(conn, id, "finished", now: now)
     }
 
+    /// Queues a finished task (completed, failed or cancelled) again under its id, in one
+    /// transaction: its attempts are kept, numbering goes on from them, and its retry and
+    /// crash budgets start afresh (only later attempts count); its outcome (disposition,
+    /// reason, result) and any cancel request are cleared, it is claimable at once, and its
+    /// `queued` publication is put in the outbox. A queued or running task is left alone.
+    public func retry(taskID: String) throws -> RetryResult {
+        try write { conn, now in
+            let t = try TaskStore.taskState(conn, taskID)
+            guard [.completed, .failed, .cancelled].contains(t.state) else { return .notFinished(t.state) }
+            try conn.run("""
+                UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ?, disposition = NULL, final_reason = NULL,
+                    result = NULL, cancel_requested = 0, budget_from = attempts
+                WHERE id = ?
+                """, [now, now, taskID])
+            try TaskStore.enqueue(conn, taskID, "queued", now: now)
+            return .queued
+        }
+    }
+
     /// Whether a cancel was requested for a running task.
     public func isCancelRequested(taskID: String) throws -> Bool {
         try reading { conn in try TaskStore.taskState(conn, taskID).cancelRequested }
@@ -799,7 +826,10 @@ public final class TaskStore: Sendable {
                                                       result: result, reason: last.string("note") ?? cls.rawValue,
                                                       completionNote: nil, retry: retry, now: now)
                 } else {
-                    let crashes = try conn.scalar("SELECT COUNT(*) FROM attempts WHERE task_id = ? AND interrupted_by = 'crash'", [id])
+                    let crashes = try conn.scalar("""
+                        SELECT COUNT(*) FROM attempts WHERE task_id = ?1 AND interrupted_by = 'crash'
+                            AND number > (SELECT budget_from FROM tasks WHERE id = ?1)
+                        """, [id])
                     let n = { if case .int(let n) = crashes { return Int(n) } else { return 0 } }()
                     if n >= maxCrashInterruptions {
                         try TaskStore.markFailed(conn, id, now: now,
@@ -919,6 +949,52 @@ public final class TaskStore: Sendable {
             let record = try TaskStore.taskRecord(row)
             let attempts = try conn.query("SELECT * FROM attempts WHERE task_id = ? ORDER BY number", [id]).map(TaskStore.attemptRecord)
             return TaskDetail(record: record, attempts: attempts)
+        }
+    }
+
+    /// Whether a task with this id is stored.
+    public func taskExists(id: String) throws -> Bool {
+        try reading { conn in try conn.scalar("SELECT COUNT(*) FROM tasks WHERE id = ?", [id]) == .int(1) }
+    }
+
+    /// One attempt of a task (its output tails included), or nil.
+    public func attempt(taskID: String, number: Int) throws -> AttemptRecord? {
+        try reading { conn in
+            try conn.query("SELECT * FROM attempts WHERE task_id = ? AND number = ?", [taskID, number]).first.map(TaskStore.attemptRecord)
+        }
+    }
+
+    /// The attempts of each of `taskIDs` without their output and egress log (for lists),
+    /// oldest first; tasks without attempts are left out.
+    public func attemptSummaries(taskIDs: [String]) throws -> [String: [AttemptRecord]] {
+        guard !taskIDs.isEmpty else { return [:] }
+        return try reading { conn in
+            var out: [String: [AttemptRecord]] = [:]
+            // In slices: SQLite caps the number of parameters of one statement.
+            for start in stride(from: 0, to: taskIDs.count, by: 500) {
+                let slice = Array(taskIDs[start..<min(taskIDs.count, start + 500)])
+                let marks = slice.map { _ in "?" }.joined(separator: ",")
+                let rows = try conn.query("""
+                    SELECT task_id, number, state, started_at, ended_at, exit_report, classification, note, interrupted_by,
+                        disposition, stdout_bytes, stderr_bytes, NULL AS stdout_tail, 0 AS stdout_truncated,
+                        NULL AS stderr_tail, 0 AS stderr_truncated, NULL AS egress_log, NULL AS result
+                    FROM attempts WHERE task_id IN (\(marks)) ORDER BY task_id, number
+                    """, slice)
+                for r in rows {
+                    let a = try TaskStore.attemptRecord(r)
+                    out[a.taskID, default: []].append(a)
+                }
+            }
+            return out
+        }
+    }
+
+    /// The state of one attempt (no output read), or nil when there is no such attempt.
+    public func attemptState(taskID: String, number: Int) throws -> AttemptState? {
+        try reading { conn in
+            guard case .text(let s) = try conn.scalar("SELECT state FROM attempts WHERE task_id = ? AND number = ?", [taskID, number])
+            else { return nil }
+            return AttemptState(rawValue: s)
         }
     }
 
