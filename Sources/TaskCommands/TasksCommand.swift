@@ -6,7 +6,7 @@ import CovenCommands
 ///
 /// Exit status: 0 success, 1 the daemon refused, 2 usage error, 3 the daemon is unreachable.
 public enum TasksCommand {
-    public enum Status: Int32 {
+    public enum Status: Int32, Sendable {
         case ok = 0, refused = 1, usage = 2, unreachable = 3
     }
 
@@ -195,6 +195,15 @@ public enum TasksCommand {
             ])
             let out = console.out
             try api.stream(path) { out($0) }
+            guard s.follow else { return }
+            // A daemon that stops ends the stream as the attempt's end would: ask which it was.
+            let task = try api.call("GET", "/api/tasks/" + TaskAPIClient.segment(id))
+            let state = (task["attempts"] as? [[String: Any]] ?? [])
+                .first { ($0["number"] as? NSNumber)?.intValue == attempt }?["state"] as? String
+            if state == "running" {
+                throw TaskAPIError.badResponse("the output ended while attempt \(attempt!) still runs "
+                                               + "(is the daemon stopping?); run the command again to go on")
+            }
         }
     }
 

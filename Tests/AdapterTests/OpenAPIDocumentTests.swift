@@ -25,8 +25,14 @@ final class OpenAPIDocumentTests: DaemonAssemblyTestCase {
         XCTAssertEqual(document["openapi"] as? String, "3.1.0", "the embedded document must parse and declare OpenAPI 3.1")
     }
 
+    /// A daemon with everything on: the task API (with its token) and so the dashboard.
+    func fullDaemon() throws -> Daemon {
+        try "openapi-test-token\n".write(toFile: dir + "/api-token", atomically: true, encoding: .utf8)
+        return try Daemon(config: config(tokenPath: dir + "/api-token"), options: quietOptions())
+    }
+
     func testTheDocumentedRoutesAreTheRoutersRoutes() throws {
-        let daemon = try Daemon(config: config(), options: quietOptions())
+        let daemon = try fullDaemon()
         let served = Set(daemon.routes).subtracting(OpenAPIDocument.undocumentedRoutes)
         XCTAssertEqual(documentedRoutes.subtracting(served), [], "documented but not served")
         XCTAssertEqual(served.subtracting(documentedRoutes), [],
@@ -34,7 +40,7 @@ final class OpenAPIDocumentTests: DaemonAssemblyTestCase {
     }
 
     func testEveryDeliberatelyUndocumentedRouteExists() throws {
-        let daemon = try Daemon(config: config(), options: quietOptions())
+        let daemon = try fullDaemon()
         let stale = OpenAPIDocument.undocumentedRoutes.filter {
             !daemon.routes.contains($0) && !$0.split(separator: " ")[1].hasPrefix(LocalMode.gitMount + "/")
         }

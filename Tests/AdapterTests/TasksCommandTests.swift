@@ -178,3 +178,65 @@ final class TaskAPIEndpointTests: XCTestCase {
         }
     }
 }
+
+/// `tasks logs` and `tasks retry` against the daemon's output stream and retry route.
+final class TasksLogsCommandTests: XCTestCase {
+    func run(_ f: DaemonRouteFixture, _ args: [String]) throws -> (status: TasksCommand.Status, out: String, err: String) {
+        try Self.run(url: f.url(""), tokenFile: tokenFile(f), args)
+    }
+
+    func tokenFile(_ f: DaemonRouteFixture) throws -> String {
+        let path = f.dir + "/api-token"
+        try "api-token-for-tests\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func run(url: String, tokenFile: String, _ args: [String]) -> (status: TasksCommand.Status, out: String, err: String) {
+        let o = TasksCommandTests.Output()
+        let status = TasksCommand.run(args + ["--url", url, "--token-file", tokenFile], console: o.console)
+        return (status, o.stdout, o.stderr)
+    }
+
+    func testLogsOfAFinishedAttemptPrintsItsRedactedOutput() throws {
+        let f = try DaemonRouteFixture()
+        let a = try DaemonAttemptOutputTests.RunningAttempt(f)
+        a.write("hello \(DaemonAttemptOutputTests.secret)\n")
+        try a.finish()
+        let r = try run(f, ["logs", a.id])
+        XCTAssertEqual(r.status, .ok, r.err)
+        XCTAssertTrue(r.out.hasPrefix("hello "), "the attempt's stdout: \(r.out)")
+        XCTAssertFalse(r.out.contains(DaemonAttemptOutputTests.secret), "redacted as stored: \(r.out)")
+    }
+
+    func testLogsFollowPrintsWhatARunningAttemptWritesUntilItEnds() throws {
+        let f = try DaemonRouteFixture()
+        let a = try DaemonAttemptOutputTests.RunningAttempt(f)
+        a.write("first line\n")
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<(TasksCommand.Status, String)?>(nil)
+        let (url, token, id) = (f.url(""), try tokenFile(f), a.id)
+        Thread {
+            let r = Self.run(url: url, tokenFile: token, ["logs", "-f", id])
+            result.withLock { $0 = (r.status, r.out) }
+            done.signal()
+        }.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 0.5), .timedOut, "-f must keep following a running attempt")
+        a.write("second line\n")
+        try a.finish()
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "-f must end when the attempt ends")
+        let r = try XCTUnwrap(result.withLock { $0 })
+        XCTAssertEqual(r.0, .ok)
+        XCTAssertEqual(r.1, "first line\nsecond line\n", "everything the attempt wrote, once")
+    }
+
+    func testRetryQueuesAFinishedTaskAgain() throws {
+        let f = try DaemonRouteFixture()
+        let a = try DaemonAttemptOutputTests.RunningAttempt(f)
+        try a.finish()
+        let r = try run(f, ["retry", a.id])
+        XCTAssertEqual(r.status, .ok, r.err)
+        XCTAssertEqual(r.out, "\(a.id): queued\n")
+        let again = try run(f, ["retry", a.id])
+        XCTAssertEqual(again.status, .refused, "a queued task cannot be retried: \(again.err)")
+    }
+}

@@ -9,7 +9,10 @@ public enum OpenAPIDocument {
     /// Routes the router has that the document leaves out on purpose: HTML pages for
     /// people, and local mode's git smart-HTTP for sandboxes.
     public static let undocumentedRoutes: Set<String> = [
-        "GET /",
+        // The dashboard (Sources/Adapter/Dashboard): HTML forms behind a session cookie.
+        "GET /", "GET /login", "POST /login", "POST /logout", "POST /tasks", "GET /tasks/{id}",
+        "POST /tasks/{id}/cancel", "POST /tasks/{id}/retry", "GET /ui/tasks/{id}/attempts/{n}/output",
+        "GET /assets/dashboard.css", "GET /assets/dashboard.js",
         "GET /git/{owner}/{repo}/info/refs", "POST /git/{owner}/{repo}/git-upload-pack",
         "POST /git/{owner}/{repo}/git-receive-pack",
     ]
@@ -338,6 +341,153 @@ public enum OpenAPIDocument {
           "413": { "$ref": "#/components/responses/TooLarge" },
           "500": { "$ref": "#/components/responses/StoreFailed" },
           "503": { "$ref": "#/components/responses/Busy" }
+        }
+      }
+    },
+    "/api/tasks/{id}/retry": {
+      "post": {
+        "operationId": "retryTask",
+        "summary": "Queue a finished task again under its id (its attempts are kept)",
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/TaskID"
+          }
+        ],
+        "responses": {
+          "202": {
+            "description": "Queued again.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": [
+                    "ok",
+                    "task_id",
+                    "state"
+                  ],
+                  "properties": {
+                    "ok": {
+                      "const": true
+                    },
+                    "task_id": {
+                      "type": "string"
+                    },
+                    "state": {
+                      "const": "queued"
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/APIOff"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "409": {
+            "$ref": "#/components/responses/Conflict"
+          },
+          "413": {
+            "$ref": "#/components/responses/TooLarge"
+          },
+          "500": {
+            "$ref": "#/components/responses/StoreFailed"
+          },
+          "503": {
+            "$ref": "#/components/responses/Busy"
+          }
+        }
+      }
+    },
+    "/api/tasks/{id}/attempts/{n}/output": {
+      "get": {
+        "operationId": "attemptOutput",
+        "summary": "An attempt's output, redacted; with follow=1 streamed until the attempt ends",
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/TaskID"
+          },
+          {
+            "name": "n",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "integer",
+              "minimum": 1
+            }
+          },
+          {
+            "name": "stream",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "stdout",
+                "stderr"
+              ],
+              "default": "stdout"
+            }
+          },
+          {
+            "name": "follow",
+            "in": "query",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "0",
+                "1"
+              ]
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The output (chunked while it is followed).",
+            "headers": { "X-Coven-Attempt-State": { "schema": { "type": "string", "enum": ["running", "finished", "interrupted"] } } },
+            "content": {
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/APIOff"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
+          },
+          "500": {
+            "$ref": "#/components/responses/StoreFailed"
+          },
+          "503": {
+            "$ref": "#/components/responses/Busy"
+          }
         }
       }
     },
