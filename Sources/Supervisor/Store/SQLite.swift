@@ -97,6 +97,10 @@ struct SQLRow {
 final class SQLiteDatabase {
     private(set) var handle: OpaquePointer?
     let path: String
+    /// Prepared statements by SQL text, reused (reset) instead of compiled on every call:
+    /// the store runs the same few statements over and over. SQLite re-prepares a cached
+    /// statement itself after a schema change.
+    private var statements: [String: OpaquePointer] = [:]
 
     enum TransactionKind: String { case deferred = "DEFERRED", immediate = "IMMEDIATE", exclusive = "EXCLUSIVE" }
 
@@ -116,8 +120,14 @@ final class SQLiteDatabase {
     }
 
     deinit {
+        for stmt in statements.values { sqlite3_finalize(stmt) }
         if let handle { sqlite3_close_v2(handle) }
     }
+
+    /// Whether a transaction is open. SQLite rolls the whole transaction back by itself
+    /// after some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, ...): then this is false
+    /// although no COMMIT or ROLLBACK was run.
+    var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
     private func error(_ rc: Int32, _ step: String, _ sql: String?) -> SQLiteError {
         SQLiteError(code: rc, step: step, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
@@ -137,8 +147,11 @@ final class SQLiteDatabase {
     /// Runs a statement, returning the rows it produced.
     @discardableResult
     func query(_ sql: String, _ params: [any SQLBindable] = []) throws(SQLiteError) -> [SQLRow] {
-        let stmt = try prepare(sql)
-        defer { sqlite3_finalize(stmt) }
+        let stmt = try cachedStatement(sql)
+        defer {
+            sqlite3_reset(stmt)
+            sqlite3_clear_bindings(stmt)
+        }
         try bind(stmt, params, sql)
         var columns: [String: Int] = [:]
         let count = sqlite3_column_count(stmt)
@@ -187,6 +200,18 @@ final class SQLiteDatabase {
             throw error
         }
         return value
+    }
+
+    private func cachedStatement(_ sql: String) throws(SQLiteError) -> OpaquePointer {
+        if let stmt = statements[sql] { return stmt }
+        let stmt = try prepare(sql)
+        // Statements built from their arguments (lists of ids) would pile up: start over.
+        if statements.count >= 128 {
+            for old in statements.values { sqlite3_finalize(old) }
+            statements.removeAll(keepingCapacity: true)
+        }
+        statements[sql] = stmt
+        return stmt
     }
 
     private func prepare(_ sql: String) throws(SQLiteError) -> OpaquePointer {

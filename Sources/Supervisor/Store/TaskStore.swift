@@ -13,8 +13,9 @@ import Glibc
 /// - `synchronous=FULL`: every commit fsyncs the WAL. With NORMAL a commit survives a
 ///   process crash but may be lost on power failure or a kernel crash; a webhook
 ///   delivery is acknowledged to GitHub right after `recordDelivery` returns and is
-///   not redelivered, so "returned" must mean "on disk". The cost is one fsync per
-///   commit, negligible at the rate tasks arrive.
+///   not redelivered, so "returned" must mean "on disk". Writes that arrive together
+///   share one commit and its fsync (`GroupCommitter`): each write runs in its own
+///   savepoint of the shared transaction and returns once that transaction is committed.
 /// - `foreign_keys=ON`, `busy_timeout` (default 5 s): waiting for another connection's
 ///   write lock instead of failing at once.
 /// - Every read-modify-write runs in `BEGIN IMMEDIATE`, taking the write lock before
@@ -22,7 +23,8 @@ import Glibc
 /// - Schema versioned with `PRAGMA user_version`; `migrate` applies the missing steps
 ///   in one transaction and refuses a database from a newer version.
 ///
-/// Within a process, the writing connection is guarded by a Mutex; reads (task detail,
+/// Within a process, the writing connection is guarded by a Mutex (writes reach it
+/// through the group committer); reads (task detail,
 /// lists, counts for /metrics, the outbox's next event) go through a second, read-only
 /// connection with its own Mutex, so a scan never holds up a webhook's insert (WAL lets
 /// the two run at once). The class is Sendable.
@@ -35,8 +37,8 @@ public final class TaskStore: Sendable {
     public static let fileName = "coven.db"
 
     public let path: String
-    private let db: Mutex<SQLiteDatabase>
     private let reader: Mutex<SQLiteDatabase>
+    let committer: GroupCommitter
     private let clock: @Sendable () -> Date
 
     /// Opens (creating if needed) `<stateDirectory>/coven.db`; the directory is created
@@ -68,8 +70,8 @@ public final class TaskStore: Sendable {
         } catch let e as SQLiteError {
             throw StoreError.sqlite(e)
         }
-        db = Mutex(conn)
         reader = Mutex(readConn)
+        committer = GroupCommitter(conn)
     }
 
     private static func prepareFile(_ path: String) throws {
@@ -247,7 +249,7 @@ public final class TaskStore: Sendable {
 
     private func locked<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
         do {
-            return try db.withLock { conn throws -> T in try body(conn) }
+            return try committer.withConnection { conn throws -> T in try body(conn) }
         } catch let e as SQLiteError {
             throw StoreError.sqlite(e)
         }
@@ -268,9 +270,15 @@ public final class TaskStore: Sendable {
         try reading { conn in try conn.transaction(.deferred) { try body(conn) } }
     }
 
+    /// A read-modify-write, committed (fsynced) before it returns: in the next group
+    /// commit, in a savepoint of its own (see `GroupCommitter`).
     private func write<T: Sendable>(_ body: (SQLiteDatabase, Date) throws -> T) throws -> T {
         let now = clock()
-        return try locked { conn in try conn.transaction(.immediate) { try body(conn, now) } }
+        do {
+            return try committer.write { conn in try body(conn, now) }
+        } catch let e as SQLiteError {
+            throw StoreError.sqlite(e)
+        }
     }
 
     /// A result as stored: redacted of token shapes whoever recorded it (the runner has
