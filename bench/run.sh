@@ -7,10 +7,10 @@ echo "== sandbox launch =="
 "$BIN/coven-bench" launch --iterations "${BENCH_ITERATIONS:-200}" --cli "$BIN/coven-supervisor"
 echo
 echo "== webhook ingestion =="
-"$BIN/coven-bench" webhook --requests "${BENCH_REQUESTS:-4000}" --concurrency "${BENCH_CONCURRENCY:-8}" --cli "$BIN/coven-supervisor"
+"$BIN/coven-bench" webhook --requests "${BENCH_REQUESTS:-3000}" --concurrency "${BENCH_CONCURRENCY:-64}" --rounds "${BENCH_WEBHOOK_ROUNDS:-5}" --cli "$BIN/coven-supervisor"
 echo
 echo "== egress proxy =="
 "$BIN/coven-bench" egress --iterations "${BENCH_EGRESS_ITERATIONS:-300}" --megabytes "${BENCH_EGRESS_MB:-256}"
 echo
 echo "== task claim =="
-"$BIN/coven-bench" claim --queued "${BENCH_CLAIM_QUEUED:-1000,27000}"
+"$BIN/coven-bench" claim --queued "${BENCH_CLAIM_QUEUED:-1000,100000}"

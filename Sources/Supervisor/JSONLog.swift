@@ -1,15 +1,31 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Structured logs: one JSON object per line on stderr, with a time, a component
 /// and an event name. Callers pass identifiers and states, never secrets or bodies.
+///
+/// The line is written by hand (keys sorted, strings escaped as JSON requires) and the
+/// time formatted with `gmtime_r`: the daemon logs a line per webhook delivery, and a
+/// formatter plus `JSONSerialization` per line cost more than the rest of a `ping`.
 public struct JSONLog: Sendable {
     public let component: String
     public init(component: String) { self.component = component }
 
     public func event(_ name: String, _ fields: [String: String]) {
-        guard var data = line(name, fields) else { return }
-        data.append(0x0a)
-        FileHandle.standardError.write(data)
+        var bytes = lineBytes(name, fields, at: Date())
+        bytes.append(0x0a)
+        // One write(2) per line, so lines from concurrent threads never interleave.
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(STDERR_FILENO, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
     }
 
     /// The keys every line has; a caller's field of the same name is kept as `<key>_field`
@@ -18,11 +34,81 @@ public struct JSONLog: Sendable {
 
     /// One line, without its newline.
     func line(_ name: String, _ fields: [String: String], at date: Date = Date()) -> Data? {
-        var obj: [String: String] = [:]
-        for (k, v) in fields { obj[Self.reservedKeys.contains(k) ? k + "_field" : k] = v }
-        obj["ts"] = ISO8601DateFormatter().string(from: date)
-        obj["component"] = component
-        obj["event"] = name
-        return try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+        Data(lineBytes(name, fields, at: date))
+    }
+
+    private func lineBytes(_ name: String, _ fields: [String: String], at date: Date) -> [UInt8] {
+        var entries: [(key: String, value: String)] = []
+        entries.reserveCapacity(fields.count + 3)
+        for (k, v) in fields { entries.append((Self.reservedKeys.contains(k) ? k + "_field" : k, v)) }
+        entries.append(("ts", Self.timestamp(date)))
+        entries.append(("component", component))
+        entries.append(("event", name))
+        entries.sort { $0.key < $1.key }
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        out.append(UInt8(ascii: "{"))
+        for (i, e) in entries.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            Self.appendString(e.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            Self.appendString(e.value, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// `2026-01-31T12:34:56Z` (what `ISO8601DateFormatter` gives by default).
+    static func timestamp(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// A JSON string: quotes, backslashes and control characters escaped; the rest UTF-8.
+    static func appendString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0a: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0d: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xf)]]
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// Small JSON objects of strings and booleans written by hand (keys sorted), for answers
+/// sent many times a second where `JSONSerialization` would cost more than the request.
+public enum JSONLiteral {
+    public enum Value: Sendable {
+        case string(String)
+        case bool(Bool)
+    }
+
+    public static func object(_ fields: [(key: String, value: Value)]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (i, f) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONLog.appendString(f.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            switch f.value {
+            case .string(let s): JSONLog.appendString(s, to: &out)
+            case .bool(let b): out += Array((b ? "true" : "false").utf8)
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 }

@@ -1,12 +1,23 @@
 import Foundation
 import HTTP
 import Adapter
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Webhook ingestion of the real daemon process: signed `issues.assigned` deliveries
-/// per second, p50/p99 latency to the durable 202, and the daemon's resident memory
-/// idle and under load. The load generator runs here, on loopback.
+/// Webhook ingestion of the real daemon process, beside the disk's own fsync rate:
+/// - the anchor: `write` + `fdatasync` of 4 KiB, one after another, in a file in the
+///   daemon's state directory (what one SQLite WAL commit with `synchronous=FULL` costs
+///   at least: its frames written, then one sync);
+/// - signed `issues.assigned` deliveries that each create a task (a distinct issue per
+///   delivery, so nothing coalesces), answered with the durable 202;
+/// - signed `ping` deliveries (nothing stored).
+/// Each round measures the three one after the other; the medians over rounds are
+/// printed, and the ratio to the anchor is taken per round. The load generator runs
+/// here, on loopback: one thread per keep-alive connection, requests serialized and
+/// signed before the clock starts, blocking socket calls.
 enum WebhookBenchmark {
-    static func run(cli: String, requests: Int, concurrency: Int) {
+    static func run(cli: String, requests: Int, concurrency: Int, rounds: Int) {
         let dir = NSTemporaryDirectory() + "coven-bench-webhook-\(UUID().uuidString.prefix(8))"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         chmod(dir, 0o711)
@@ -25,6 +36,7 @@ enum WebhookBenchmark {
         {"listen": "127.0.0.1:\(port)", "state_dir": "\(dir)/state",
          "github": {"app_id": 1, "private_key_path": "\(dir)/app.pem", "webhook_secret_path": "\(dir)/secret",
                     "api_base_url": "http://127.0.0.1:1"},
+         "http": {"max_connections_per_client": \(max(64, concurrency * 2))},
          "worker": {"runtime": ["/bin/true"], "concurrency": 1, "max_retries": 0, "timeout": "5s", "grace": "1s"},
          "sandbox": {"network": "none"},
          "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "cody"}]}
@@ -54,53 +66,219 @@ enum WebhookBenchmark {
         usleep(500_000)
         let idleRSS = rss(daemon.processIdentifier)
 
-        let body = Data(payload.utf8)
-        let signature = WebhookSignature.sign(body: body, secret: secret)
-        @Sendable func send(_ client: HTTPClient, _ n: Int) -> (Double, Int) {
-            let headers: HTTPHeaders = ["X-GitHub-Event": "issues", "X-GitHub-Delivery": "bench-\(n)-\(UUID().uuidString)",
-                                        "X-Hub-Signature-256": signature, "Content-Type": "application/json"]
-            let start = ContinuousClock.now
-            let status = (try? client.request("POST", base + "/webhook", headers: headers, body: body, timeout: 30))?.status ?? -1
-            return ((ContinuousClock.now - start).seconds, status)
+        var issue = 1000
+        func taskRequests(_ n: Int) -> [[UInt8]] {
+            (0..<n).map { _ in
+                issue += 1
+                return request(port: port, event: "issues", delivery: "bench-\(issue)-\(UUID().uuidString)",
+                               body: payload(issue: issue), secret: secret)
+            }
         }
-        // Warm-up.
-        for i in 0..<50 { _ = send(probe, -i - 1) }
+        func pingRequests(_ n: Int) -> [[UInt8]] {
+            (0..<n).map { i in
+                request(port: port, event: "ping", delivery: "ping-\(i)-\(UUID().uuidString)",
+                        body: #"{"zen":"Keep it logically awesome.","hook_id":\#(i)}"#, secret: secret)
+            }
+        }
+        // Warm-up: the connections, the first task, the first pages of the database.
+        _ = load(port: port, requests: taskRequests(200), concurrency: concurrency)
+        _ = load(port: port, requests: pingRequests(200), concurrency: concurrency)
 
-        final class Results: @unchecked Sendable {
+        let stateDir = dir + "/state"
+        var fsyncRates: [Double] = [], taskRates: [Double] = [], pingRates: [Double] = [], ratios: [Double] = []
+        var taskP50: [Double] = [], taskP99: [Double] = [], pingP50: [Double] = [], pingP99: [Double] = []
+        var statuses: [Int: Int] = [:]
+        var peakRSS = idleRSS
+        for _ in 0..<rounds {
+            let anchor = fsyncRate(directory: stateDir, seconds: 1)
+            let tasks = load(port: port, requests: taskRequests(requests), concurrency: concurrency)
+            peakRSS = max(peakRSS, rss(daemon.processIdentifier))
+            let pings = load(port: port, requests: pingRequests(requests), concurrency: concurrency)
+            peakRSS = max(peakRSS, rss(daemon.processIdentifier))
+            fsyncRates.append(anchor)
+            taskRates.append(tasks.rate); pingRates.append(pings.rate)
+            ratios.append(tasks.rate / anchor)
+            taskP50.append(Bench.percentile(tasks.latencies, 0.5)); taskP99.append(Bench.percentile(tasks.latencies, 0.99))
+            pingP50.append(Bench.percentile(pings.latencies, 0.5)); pingP99.append(Bench.percentile(pings.latencies, 0.99))
+            for (k, v) in tasks.statuses { statuses[k, default: 0] += v }
+            for (k, v) in pings.statuses { statuses[k, default: 0] += v }
+        }
+
+        print("webhook ingestion: real `serve` process, \(concurrency) keep-alive connections, \(requests) requests per variant, "
+              + "\(rounds) rounds (medians)")
+        print(Bench.pad("", 44) + Bench.pad("per second", 12, left: true) + Bench.pad("vs fsync", 10, left: true)
+              + Bench.pad("p50", 12, left: true) + Bench.pad("p99", 12, left: true))
+        func rate(_ x: Double) -> String { Bench.pad(String(format: "%.0f", x), 12, left: true) }
+        print(Bench.pad("raw fsync (4 KiB write + fdatasync, state dir)", 44) + rate(Bench.median(fsyncRates))
+              + Bench.pad("1.00x", 10, left: true))
+        print(Bench.pad("task-creating deliveries (durable 202)", 44) + rate(Bench.median(taskRates))
+              + Bench.pad(String(format: "%.2fx", Bench.median(ratios)), 10, left: true)
+              + Bench.ms(Bench.median(taskP50)) + "  " + Bench.ms(Bench.median(taskP99)))
+        print(Bench.pad("ping", 44) + rate(Bench.median(pingRates)) + Bench.pad("", 10)
+              + Bench.ms(Bench.median(pingP50)) + "  " + Bench.ms(Bench.median(pingP99)))
+        print("per round, deliveries / fsync: " + ratios.map { String(format: "%.2f", $0) }.joined(separator: " ")
+              + "; fsync/s: " + fsyncRates.map { String(format: "%.0f", $0) }.joined(separator: " "))
+        print(Bench.pad("responses", 44) + statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
+        print(Bench.pad("daemon RSS idle", 44) + String(format: "%8.1f MiB", Double(idleRSS) / 1024))
+        print(Bench.pad("daemon RSS peak under load", 44) + String(format: "%8.1f MiB", Double(peakRSS) / 1024))
+    }
+
+    /// Sequential 4 KiB writes, each followed by `fdatasync`, for `seconds`, in a file of
+    /// the directory (made 4 MiB long first and written round, as SQLite reuses its WAL,
+    /// so no sync has to change the file's size). Syncs per second.
+    static func fsyncRate(directory: String, seconds: Double) -> Double {
+        let path = directory + "/fsync-anchor"
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return .nan }
+        defer { close(fd); unlink(path) }
+        let block = [UInt8](repeating: 0x5a, count: 4096)
+        let blocks = 1024
+        for i in 0..<blocks { _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, off_t(i * 4096)) } }
+        fsync(fd)
+        var n = 0
+        let start = ContinuousClock.now
+        while (ContinuousClock.now - start).seconds < seconds {
+            _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, off_t((n % blocks) * 4096)) }
+            fdatasync(fd)
+            n += 1
+        }
+        return Double(n) / (ContinuousClock.now - start).seconds
+    }
+
+    struct LoadResult {
+        var rate: Double
+        var latencies: [Double]
+        var statuses: [Int: Int]
+    }
+
+    /// Sends `requests` over `concurrency` keep-alive connections (each takes the next
+    /// unsent one), one request in flight per connection.
+    static func load(port: Int, requests: [[UInt8]], concurrency: Int) -> LoadResult {
+        final class Shared: @unchecked Sendable {
             let lock = NSLock()
+            var next = 0
             var latencies: [Double] = []
             var statuses: [Int: Int] = [:]
+            let requests: [[UInt8]]
+            init(_ r: [[UInt8]]) { requests = r }
+            func take() -> Int? {
+                lock.lock(); defer { lock.unlock() }
+                guard next < requests.count else { return nil }
+                next += 1
+                return next - 1
+            }
         }
-        let results = Results()
-        var peakRSS = idleRSS
-        let perWorker = requests / concurrency
-        let start = ContinuousClock.now
+        let shared = Shared(requests)
         let group = DispatchGroup()
-        for w in 0..<concurrency {
+        let start = ContinuousClock.now
+        for _ in 0..<concurrency {
             group.enter()
             Thread {
-                let client = HTTPClient()
+                defer { group.leave() }
                 var mine: [Double] = []
                 var st: [Int: Int] = [:]
-                for i in 0..<perWorker {
-                    let (t, s) = send(client, w * perWorker + i)
-                    mine.append(t); st[s, default: 0] += 1
+                defer {
+                    shared.lock.lock()
+                    shared.latencies += mine
+                    for (k, v) in st { shared.statuses[k, default: 0] += v }
+                    shared.lock.unlock()
                 }
-                results.lock.lock(); results.latencies += mine; for (k, v) in st { results.statuses[k, default: 0] += v }; results.lock.unlock()
-                group.leave()
+                var fd = connect(port: port)
+                var reader = ResponseReader()
+                while let i = shared.take() {
+                    let t0 = ContinuousClock.now
+                    var status = -1
+                    if fd >= 0, writeAll(fd, shared.requests[i]) { status = reader.readStatus(fd) }
+                    mine.append((ContinuousClock.now - t0).seconds)
+                    st[status, default: 0] += 1
+                    if status < 0 || reader.closeAfter {
+                        if fd >= 0 { close(fd) }
+                        fd = connect(port: port)
+                        reader = ResponseReader()
+                    }
+                }
+                if fd >= 0 { close(fd) }
             }.start()
         }
-        while group.wait(timeout: .now() + 0.1) == .timedOut { peakRSS = max(peakRSS, rss(daemon.processIdentifier)) }
+        group.wait()
         let elapsed = (ContinuousClock.now - start).seconds
-        let latencies = results.latencies, statuses = results.statuses
+        return LoadResult(rate: Double(requests.count) / elapsed, latencies: shared.latencies, statuses: shared.statuses)
+    }
 
-        print("webhook ingestion: \(latencies.count) signed issues.assigned deliveries, \(concurrency) keep-alive clients, real `serve` process")
-        print(Bench.pad("deliveries per second", 34) + String(format: "%10.0f", Double(latencies.count) / elapsed))
-        print(Bench.pad("latency to durable answer p50", 34) + Bench.ms(Bench.percentile(latencies, 0.5)))
-        print(Bench.pad("latency to durable answer p99", 34) + Bench.ms(Bench.percentile(latencies, 0.99)))
-        print(Bench.pad("responses", 34) + statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))
-        print(Bench.pad("daemon RSS idle", 34) + String(format: "%8.1f MiB", Double(idleRSS) / 1024))
-        print(Bench.pad("daemon RSS peak under load", 34) + String(format: "%8.1f MiB", Double(peakRSS) / 1024))
+    static func connect(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if rc != 0 { close(fd); return -1 }
+        return fd
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
+                if n <= 0 { if n < 0 && errno == EINTR { continue }; return false }
+                off += n
+            }
+            return true
+        }
+    }
+
+    /// Reads one response (head and `Content-Length` body) off a connection.
+    struct ResponseReader {
+        var buffer: [UInt8] = []
+        var closeAfter = false
+
+        mutating func readStatus(_ fd: Int32) -> Int {
+            var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+            while true {
+                if let end = headEnd() {
+                    let head = String(decoding: buffer[0..<end], as: UTF8.self).lowercased()
+                    let lines = head.split(separator: "\r\n")
+                    guard let first = lines.first, first.count >= 12, let status = Int(first.dropFirst(9).prefix(3)) else { return -1 }
+                    var length = 0
+                    for l in lines.dropFirst() {
+                        if l.hasPrefix("content-length:") { length = Int(l.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0 }
+                        if l.hasPrefix("connection:") && l.contains("close") { closeAfter = true }
+                    }
+                    while buffer.count < end + 4 + length {
+                        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                        if n <= 0 { return -1 }
+                        buffer += chunk[0..<n]
+                    }
+                    buffer.removeFirst(end + 4 + length)
+                    return status
+                }
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { return -1 }
+                buffer += chunk[0..<n]
+            }
+        }
+
+        private func headEnd() -> Int? {
+            guard buffer.count >= 4 else { return nil }
+            for i in 0...(buffer.count - 4) where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
+                return i
+            }
+            return nil
+        }
+    }
+
+    static func request(port: Int, event: String, delivery: String, body: String, secret: [UInt8]) -> [UInt8] {
+        let data = Data(body.utf8)
+        let head = "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nX-GitHub-Event: \(event)\r\n"
+            + "X-GitHub-Delivery: \(delivery)\r\nX-Hub-Signature-256: \(WebhookSignature.sign(body: data, secret: secret))\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(data.count)\r\n\r\n"
+        return Array(head.utf8) + Array(data)
     }
 
     /// Resident set size in KiB.
@@ -110,12 +288,14 @@ enum WebhookBenchmark {
         return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) ?? 0
     }
 
-    static let payload = #"""
-    {"action":"assigned","issue":{"number":42,"title":"Fix OAuth token refresh","body":"The refresh path ignores clock skew.",
-     "user":{"login":"octocat","type":"User"},"assignee":{"login":"cody","type":"Bot"}},
-     "assignee":{"login":"cody","type":"Bot"},
-     "repository":{"name":"widget","full_name":"acme/widget","owner":{"login":"acme"},
-      "clone_url":"https://github.com/acme/widget.git","default_branch":"main"},
-     "installation":{"id":4242},"sender":{"login":"octocat","type":"User"}}
-    """#
+    static func payload(issue: Int) -> String {
+        #"""
+        {"action":"assigned","issue":{"number":\#(issue),"title":"Fix OAuth token refresh","body":"The refresh path ignores clock skew.",
+         "user":{"login":"octocat","type":"User"},"assignee":{"login":"cody","type":"Bot"}},
+         "assignee":{"login":"cody","type":"Bot"},
+         "repository":{"name":"widget","full_name":"acme/widget","owner":{"login":"acme"},
+          "clone_url":"https://github.com/acme/widget.git","default_branch":"main"},
+         "installation":{"id":4242},"sender":{"login":"octocat","type":"User"}}
+        """#
+    }
 }

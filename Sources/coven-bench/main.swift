@@ -4,7 +4,8 @@ import Sandbox
 // coven-bench: side-by-side benchmarks, medians and ratios in one run.
 //   coven-bench launch [--iterations N] [--cli PATH]
 //   coven-bench egress [--iterations N] [--megabytes M] [--runs R] [--tunnels T]
-//   coven-bench claim [--queued N,M] [--installations I] [--claims C]
+//   coven-bench webhook [--requests N] [--concurrency C] [--rounds R] [--cli PATH]
+//   coven-bench claim [--queued N,M] [--installations I] [--claims C] [--rounds R]
 
 let args = Array(CommandLine.arguments.dropFirst())
 let what = args.first ?? "launch"
@@ -27,12 +28,14 @@ case "phases":
     LaunchBenchmark.phases(iterations: Int(option("--iterations", "100")) ?? 100)
 case "webhook":
     WebhookBenchmark.run(cli: option("--cli", Bench.sibling("coven-supervisor")),
-                         requests: Int(option("--requests", "4000")) ?? 4000,
-                         concurrency: Int(option("--concurrency", "8")) ?? 8)
+                         requests: Int(option("--requests", "3000")) ?? 3000,
+                         concurrency: Int(option("--concurrency", "64")) ?? 64,
+                         rounds: Int(option("--rounds", "5")) ?? 5)
 case "claim":
-    ClaimBenchmark.run(queued: option("--queued", "1000,27000").split(separator: ",").compactMap { Int($0) },
+    ClaimBenchmark.run(queued: option("--queued", "1000,100000").split(separator: ",").compactMap { Int($0) },
                        installations: Int(option("--installations", "20")) ?? 20,
-                       claims: Int(option("--claims", "500")) ?? 500)
+                       claims: Int(option("--claims", "500")) ?? 500,
+                       rounds: Int(option("--rounds", "5")) ?? 5)
 default:
     FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook|egress|claim [--iterations N] [--requests N] [--concurrency N] [--megabytes M] [--runs R] [--tunnels T] [--cli PATH]\n".utf8))
     exit(2)

@@ -92,18 +92,17 @@ public final class WebhookEndpoint: Sendable {
         if case .failure(let why) = verdict { return unauthorized(request, why) }
 
         // 2. Headers and payload.
-        var headers: [String: String] = [:]
-        for field in request.headers where headers[field.name] == nil { headers[field.name] = field.value }
         let decision: WebhookDecision
         do {
-            decision = try WebhookIntake.decide(headers: headers, body: request.body, familiars: familiars)
+            decision = try WebhookIntake.decide(event: request.headers[WebhookIntake.eventHeader], deliveryID: delivery,
+                                                body: request.body, familiars: familiars)
         } catch {
             log("webhook_rejected", ["delivery": logID, "github_event": Self.safeLogValue(request.headers[WebhookIntake.eventHeader] ?? ""),
                                      "status": "400", "reason": error.description])
             return Self.reply(400, ["ok": false, "error": error.description])
         }
-        let event = (request.headers[WebhookIntake.eventHeader] ?? "").trimmingCharacters(in: .whitespaces)
-        let deliveryID = delivery.trimmingCharacters(in: .whitespaces)
+        let event = Self.trimmed(request.headers[WebhookIntake.eventHeader] ?? "")
+        let deliveryID = Self.trimmed(delivery)
         // The task API's validation: a task no attempt could run is refused, not queued.
         if case .task(let spec, let qualified) = decision {
             do { try TaskValidation.validate(spec) } catch {
@@ -161,12 +160,31 @@ public final class WebhookEndpoint: Sendable {
         }
     }
 
-    static func reply(_ status: Int, _ object: [String: Any]) -> HTTPResponse {
-        HTTPResponse.json(status, object)
+    /// A JSON answer of strings and booleans, written by hand (see `JSONLiteral`).
+    static func reply(_ status: Int, _ object: KeyValuePairs<String, Any>) -> HTTPResponse {
+        var fields: [(key: String, value: JSONLiteral.Value)] = []
+        for (k, v) in object {
+            switch v {
+            case let b as Bool: fields.append((k, .bool(b)))
+            case let s as String: fields.append((k, .string(s)))
+            default: fields.append((k, .string(String(describing: v))))
+            }
+        }
+        return HTTPResponse.json(status, data: Data(JSONLiteral.object(fields)))
+    }
+
+    /// Header values without surrounding whitespace. The parser has already stripped
+    /// the spaces and tabs HTTP allows there, so the Unicode-aware trim (slow on Linux)
+    /// runs only when an end is not plain ASCII.
+    static func trimmed(_ s: String) -> String {
+        guard let first = s.utf8.first, let last = s.utf8.last else { return s }
+        func plain(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7f }
+        return plain(first) && plain(last) ? s : s.trimmingCharacters(in: .whitespaces)
     }
 
     /// A header value fit for a log line: short, printable ASCII only.
     static func safeLogValue(_ s: String) -> String {
+        if !s.isEmpty, s.utf8.count <= 80, s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) { return s }
         let clean = String(s.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }.prefix(80).map(Character.init))
         return clean.isEmpty ? "-" : clean
     }

@@ -126,7 +126,9 @@ public struct JSONSchemaValidator: Sendable {
     }
 
     static func pointerEscape(_ s: String) -> String {
-        s.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+        // Most keys need no escape; Foundation's replacing is slow on Linux.
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return s }
+        return s.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 
     /// A property name from the instance, made safe to show: at most 64 characters,
