@@ -43,25 +43,30 @@ enum ClaimBenchmark {
                                                                    reason: "benchmark"))
         let retry = RetryPolicy(maxRetries: 0)
         var nextTask = next
-        /// One claim and its finish; the seconds each took.
-        func cycle(_ store: TaskStore) throws -> (claim: Double, finish: Double) {
+        /// One claim and its finish: the wall seconds each took, and the CPU seconds of both
+        /// (the work that could grow with the queue, without the disk's noisy fsyncs).
+        func cycle(_ store: TaskStore) throws -> (claim: Double, finish: Double, cpu: Double) {
             var claimed: (spec: TaskSpec, attempt: Int)?
             var failure: (any Error)?
-            let c = Bench.time {
-                do { claimed = try store.claimNext(globalLimit: 1_000_000, perInstallationLimit: 1_000_000) } catch { failure = error }
+            var c = 0.0, f = 0.0
+            let cpu = Bench.cpuTime {
+                c = Bench.time {
+                    do { claimed = try store.claimNext(globalLimit: 1_000_000, perInstallationLimit: 1_000_000) } catch { failure = error }
+                }
+                guard failure == nil, let claimed else { return }
+                f = Bench.time {
+                    do { try store.recordAttempt(taskID: claimed.spec.id, attempt: claimed.attempt, done, retry: retry) } catch { failure = error }
+                }
             }
             if let failure { throw failure }
-            guard let claimed else { throw BenchFailure("nothing to claim") }
-            let f = Bench.time {
-                do { try store.recordAttempt(taskID: claimed.spec.id, attempt: claimed.attempt, done, retry: retry) } catch { failure = error }
-            }
-            if let failure { throw failure }
+            if claimed == nil { throw BenchFailure("nothing to claim") }
             try store.insert(spec(nextTask)); nextTask += 1
-            return (c, f)
+            return (c, f, cpu)
         }
 
         var claimTimes = Array(repeating: [Double](), count: stores.count)
         var totals = Array(repeating: [Double](), count: stores.count)
+        var cpus = Array(repeating: [Double](), count: stores.count)
         let perBlock = max(1, claims / max(1, rounds))
         do {
             for s in stores { for _ in 0..<20 { _ = try cycle(s.store) } }  // warm-up
@@ -71,6 +76,7 @@ enum ClaimBenchmark {
                         let t = try cycle(s.store)
                         claimTimes[i].append(t.claim)
                         totals[i].append(t.claim + t.finish)
+                        cpus[i].append(t.cpu)
                     }
                 }
             }
@@ -79,66 +85,80 @@ enum ClaimBenchmark {
             return
         }
         print("claim plus finish, \(installations) installations, \(perBlock * rounds) cycles per queue length, interleaved in \(rounds) blocks")
-        print(Bench.pad("queued", 24) + Bench.pad("claim median", 14, left: true) + Bench.pad("claim+finish median", 22, left: true)
-              + Bench.pad("p99", 12, left: true))
+        print(Bench.pad("queued", 12) + Bench.pad("claim", 12, left: true) + Bench.pad("claim+finish", 14, left: true)
+              + Bench.pad("p99", 12, left: true) + Bench.pad("CPU of both", 14, left: true) + "   (medians; wall time includes 2 fsyncs)")
         for (i, s) in stores.enumerated() {
-            print(Bench.pad("\(s.n)", 24) + "  " + Bench.ms(Bench.median(claimTimes[i])) + "       "
-                  + Bench.ms(Bench.median(totals[i])) + " " + Bench.ms(Bench.percentile(totals[i], 0.99)))
+            print(Bench.pad("\(s.n)", 12) + Bench.ms(Bench.median(claimTimes[i])) + "   " + Bench.ms(Bench.median(totals[i]))
+                  + Bench.ms(Bench.percentile(totals[i], 0.99)) + "   " + Bench.ms(Bench.median(cpus[i])))
         }
-        if stores.count > 1, let first = totals.first, let last = totals.last {
-            print(String(format: "claim+finish, longest queue / shortest: %.2fx (claim alone %.2fx)",
-                         Bench.median(last) / Bench.median(first),
-                         Bench.median(claimTimes[claimTimes.count - 1]) / Bench.median(claimTimes[0])))
+        if stores.count > 1 {
+            let last = stores.count - 1
+            print(String(format: "longest queue / shortest: claim+finish %.2fx wall, %.2fx CPU (claim alone %.2fx wall)",
+                         Bench.median(totals[last]) / Bench.median(totals[0]), Bench.median(cpus[last]) / Bench.median(cpus[0]),
+                         Bench.median(claimTimes[last]) / Bench.median(claimTimes[0])))
         }
         if let longest = stores.last { deliveriesBesideClaims(longest.store, longest.n, rounds: rounds, cycle: cycle) }
     }
 
-    /// `recordDelivery` latencies on `store`, alone and with a thread claiming and finishing
-    /// tasks as fast as it can, alternating, `rounds` times.
+    /// `recordDelivery` latencies on `store`: alone, beside a thread recording other
+    /// deliveries without pause, and beside a thread claiming and finishing tasks without
+    /// pause; the three in turn, `rounds` times. A claim that held the writer longer than
+    /// a delivery does would show as the third slower than the second.
     private static func deliveriesBesideClaims(_ store: TaskStore, _ n: Int, rounds: Int,
-                                               cycle: @escaping (TaskStore) throws -> (claim: Double, finish: Double)) {
+                                               cycle: @escaping (TaskStore) throws -> (claim: Double, finish: Double, cpu: Double)) {
         let hash = String(repeating: "ab", count: 32)
-        var seq = 0
-        func deliveries(_ count: Int) -> [Double] {
-            (0..<count).map { _ in
-                seq += 1
-                let id = "bench-delivery-\(seq)"
-                return Bench.time {
-                    _ = try? store.recordDelivery(deliveryID: id, event: "issues.labeled", payloadSHA256: hash,
-                                                  outcome: .ignored(reason: "benchmark"), task: nil)
-                }
+        final class Counter: @unchecked Sendable {
+            let lock = NSLock(); var value = 0
+            func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+        }
+        let ids = Counter()
+        @Sendable func deliver() {
+            _ = try? store.recordDelivery(deliveryID: "bench-delivery-\(ids.next())", event: "issues.labeled",
+                                          payloadSHA256: hash, outcome: .ignored(reason: "benchmark"), task: nil)
+        }
+        final class Background: @unchecked Sendable {
+            let lock = NSLock(); var stop = false; var count = 0
+            let done = DispatchSemaphore(value: 0)
+            var stopped: Bool { lock.lock(); defer { lock.unlock() }; return stop }
+            func tick() { lock.lock(); count += 1; lock.unlock() }
+        }
+        /// Latencies of 100 deliveries with `work` looping on another thread meanwhile;
+        /// `work`'s loops per second.
+        func measure(beside work: (@Sendable () -> Void)?) -> ([Double], Double) {
+            let bg = Background()
+            if let work {
+                Thread {
+                    while !bg.stopped { work(); bg.tick() }
+                    bg.done.signal()
+                }.start()
             }
-        }
-        final class Flag: @unchecked Sendable { let lock = NSLock(); var stop = false; var cycles = 0 }
-        var alone: [Double] = [], beside: [Double] = [], cyclesPerSecond: [Double] = []
-        for _ in 0..<rounds {
-            alone += deliveries(100)
-            let flag = Flag()
-            let claimer = DispatchSemaphore(value: 0)
-            nonisolated(unsafe) let run = cycle
-            Thread {
-                while true {
-                    flag.lock.lock(); let stop = flag.stop; flag.lock.unlock()
-                    if stop { break }
-                    _ = try? run(store)
-                    flag.lock.lock(); flag.cycles += 1; flag.lock.unlock()
-                }
-                claimer.signal()
-            }.start()
             let start = ContinuousClock.now
-            beside += deliveries(100)
+            let times = (0..<100).map { _ in Bench.time { deliver() } }
             let elapsed = (ContinuousClock.now - start).seconds
-            flag.lock.lock(); flag.stop = true; let cycles = flag.cycles; flag.lock.unlock()
-            claimer.wait()
-            cyclesPerSecond.append(Double(cycles) / elapsed)
+            bg.lock.lock(); bg.stop = true; let count = bg.count; bg.lock.unlock()
+            if work != nil { bg.done.wait() }
+            return (times, Double(count) / elapsed)
         }
-        print("recordDelivery with \(n) queued, alone and beside a thread claiming and finishing without pause "
-              + String(format: "(%.0f claim+finish cycles/s)", Bench.median(cyclesPerSecond)))
-        print(Bench.pad("", 24) + Bench.pad("median", 14, left: true) + Bench.pad("p99", 14, left: true))
-        print(Bench.pad("alone", 24) + "  " + Bench.ms(Bench.median(alone)) + "   " + Bench.ms(Bench.percentile(alone, 0.99)))
-        print(Bench.pad("beside claims", 24) + "  " + Bench.ms(Bench.median(beside)) + "   " + Bench.ms(Bench.percentile(beside, 0.99)))
-        print(String(format: "beside claims / alone: %.2fx median, %.2fx p99", Bench.median(beside) / Bench.median(alone),
-                     Bench.percentile(beside, 0.99) / Bench.percentile(alone, 0.99)))
+        nonisolated(unsafe) let claimAndFinish = cycle
+        var alone: [Double] = [], besideDeliveries: [Double] = [], besideClaims: [Double] = []
+        var deliveryRate: [Double] = [], claimRate: [Double] = []
+        for _ in 0..<rounds {
+            alone += measure(beside: nil).0
+            let d = measure(beside: { deliver() })
+            besideDeliveries += d.0; deliveryRate.append(d.1)
+            let c = measure(beside: { _ = try? claimAndFinish(store) })
+            besideClaims += c.0; claimRate.append(c.1)
+        }
+        print("recordDelivery with \(n) queued (medians of \(rounds) rounds of 100)")
+        print(Bench.pad("", 44) + Bench.pad("median", 12, left: true) + Bench.pad("p99", 12, left: true))
+        print(Bench.pad("alone", 44) + Bench.ms(Bench.median(alone)) + "  " + Bench.ms(Bench.percentile(alone, 0.99)))
+        print(Bench.pad(String(format: "beside deliveries without pause (%.0f/s)", Bench.median(deliveryRate)), 44)
+              + Bench.ms(Bench.median(besideDeliveries)) + "  " + Bench.ms(Bench.percentile(besideDeliveries, 0.99)))
+        print(Bench.pad(String(format: "beside claim+finish without pause (%.0f/s)", Bench.median(claimRate)), 44)
+              + Bench.ms(Bench.median(besideClaims)) + "  " + Bench.ms(Bench.percentile(besideClaims, 0.99)))
+        print(String(format: "beside claims / beside deliveries: %.2fx median, %.2fx p99",
+                     Bench.median(besideClaims) / Bench.median(besideDeliveries),
+                     Bench.percentile(besideClaims, 0.99) / Bench.percentile(besideDeliveries, 0.99)))
     }
 }
 

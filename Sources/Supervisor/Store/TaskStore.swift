@@ -340,18 +340,23 @@ public final class TaskStore: Sendable {
     /// Queues `task`; committed (fsynced) before it returns. `notBefore` delays the
     /// first claim.
     public func insert(_ task: TaskSpec, notBefore: Date? = nil) throws {
-        try write { conn, now in try TaskStore.insertTask(conn, task, now: now, notBefore: notBefore ?? now) }
+        let spec = try TaskStore.json(task)
+        try write { conn, now in try TaskStore.insertTask(conn, task, spec: spec, now: now, notBefore: notBefore ?? now) }
     }
 
     /// Queues several tasks in one transaction (one fsync): all of them, or none.
     public func insert(_ tasks: [TaskSpec]) throws {
-        try write { conn, now in for t in tasks { try TaskStore.insertTask(conn, t, now: now, notBefore: now) } }
+        let specs = try tasks.map { try TaskStore.json($0) }
+        try write { conn, now in
+            for (t, spec) in zip(tasks, specs) { try TaskStore.insertTask(conn, t, spec: spec, now: now, notBefore: now) }
+        }
     }
 
-    private static func insertTask(_ conn: SQLiteDatabase, _ task: TaskSpec, now: Date, notBefore: Date,
+    /// `spec` is the task's JSON, encoded by the caller before its write began: the
+    /// writer runs one write at a time, so the less each does inside, the more a batch holds.
+    private static func insertTask(_ conn: SQLiteDatabase, _ task: TaskSpec, spec: String, now: Date, notBefore: Date,
                                    after: String? = nil) throws {
         guard !task.id.isEmpty else { throw StoreError.invalidArgument("task id is empty") }
-        let spec = try json(task)
         do {
             try conn.run("""
                 INSERT INTO tasks (id, spec, state, installation_id, created_at, updated_at, not_before, coalesce_key, after_task)
@@ -406,21 +411,23 @@ public final class TaskStore: Sendable {
         default:
             throw StoreError.invalidArgument("a task must be given exactly for outcome .queued, with the same id")
         }
+        let spec = try task.map { try TaskStore.json($0) }
+        let key = task.map(TriggerCoalescing.key)
         return try write { conn, now in
             let inserted = try conn.run("""
                 INSERT INTO deliveries (delivery_id, event, payload_sha256, received_at, outcome, task_id, ignored_reason)
                 VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (delivery_id) DO NOTHING
                 """, [deliveryID, event, hash, now, taskID == nil ? "ignored" : "queued", ignoredReason])
             if inserted == 0 { return .duplicate }
-            guard let task else { return .inserted }
+            guard let task, let spec, let key else { return .inserted }
             let live = try conn.query("""
                 SELECT id, spec, state, attempts, cancel_requested FROM tasks
                 WHERE coalesce_key = ? AND state IN ('queued','running') ORDER BY seq
-                """, [TriggerCoalescing.key(task)])
+                """, [key])
             for row in live where (row.int("cancel_requested") ?? 0) == 0 {
                 guard let id = row.string("id") else { continue }
-                let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
-                guard TriggerCoalescing.isCoveredBy(spec, trigger: task) else { continue }
+                let liveSpec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
+                guard TriggerCoalescing.isCoveredBy(liveSpec, trigger: task) else { continue }
                 try conn.run("UPDATE deliveries SET outcome = 'coalesced', task_id = ? WHERE delivery_id = ?", [id, deliveryID])
                 try conn.run("UPDATE tasks SET coalesced = coalesced + 1, updated_at = ? WHERE id = ?", [now, id])
                 // Its status again, now with the count (the outbox keeps one event per task).
@@ -432,7 +439,7 @@ public final class TaskStore: Sendable {
                 return .coalesced(taskID: id)
             }
             let after = live.last?.string("id")
-            try TaskStore.insertTask(conn, task, now: now, notBefore: now, after: after)
+            try TaskStore.insertTask(conn, task, spec: spec, now: now, notBefore: now, after: after)
             try conn.run("UPDATE deliveries SET task_id = ? WHERE delivery_id = ?", [task.id, deliveryID])
             return after.map { .queuedAfter(taskID: $0) } ?? .inserted
         }
@@ -467,8 +474,22 @@ public final class TaskStore: Sendable {
     ///
     /// The cost does not grow with the queue: `claimSQL` visits each installation once
     /// and finds its first claimable task with one seek of `tasks_claim`.
+    ///
+    /// The search and the decoding of the task's spec happen first on the read
+    /// connection, outside the writer (a dispatcher that finds nothing never takes it);
+    /// the write then runs the search again in its transaction, which is what makes the
+    /// claim atomic, and uses the spec already decoded when it picks the same task.
     public func claimNext(globalLimit: Int, perInstallationLimit: Int) throws -> (spec: TaskSpec, attempt: Int)? {
         guard globalLimit > 0, perInstallationLimit > 0 else { return nil }
+        let candidate: (seq: Int64, spec: TaskSpec)? = try reading { conn in
+            guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL), running < Int64(globalLimit),
+                  let pick = try conn.query(TaskStore.claimSQL, [clock(), perInstallationLimit]).first,
+                  let seq = pick.int("first_seq"),
+                  let row = try conn.query("SELECT id, spec FROM tasks WHERE seq = ?", [seq]).first,
+                  let id = row.string("id") else { return nil }
+            return (seq, try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)"))
+        }
+        guard let candidate else { return nil }
         return try write { conn, now -> (spec: TaskSpec, attempt: Int)? in
             guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL),
                   running < Int64(globalLimit) else { return nil }
@@ -476,7 +497,8 @@ public final class TaskStore: Sendable {
                   let seq = pick.int("first_seq"),
                   let row = try conn.query("SELECT id, spec, attempts FROM tasks WHERE seq = ?", [seq]).first,
                   let id = row.string("id") else { return nil }
-            let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
+            let spec = seq == candidate.seq
+                ? candidate.spec : try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
             let attempt = Int(row.int("attempts") ?? 0) + 1
             try conn.run("UPDATE tasks SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
                          [attempt, now, id])
