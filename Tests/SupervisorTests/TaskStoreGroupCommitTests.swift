@@ -140,4 +140,51 @@ final class TaskStoreGroupCommitTests: XCTestCase {
         XCTAssertEqual(all.filter { $0 == .inserted }.count, 1, "one task for the one issue: \(all)")
         XCTAssertEqual(try store.list().count, 1)
     }
+
+    // MARK: - A claim whose candidate changed before its write
+
+    /// Starts a claim on `store` with its committer held, so its candidate is chosen (on
+    /// the read connection) but its write waits; runs `meanwhile`; then lets the write go.
+    private func claimWithAGap(_ store: TaskStore, meanwhile: () throws -> Void) throws -> String? {
+        let claimed = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        store.committer.hold()
+        Thread {
+            let c = try? store.claimNext(globalLimit: 10, perInstallationLimit: 10)
+            claimed.withLock { $0 = c?.spec.id }
+            done.signal()
+        }.start()
+        XCTAssertTrue(waitFor { store.committer.queuedWrites == 1 }, "the claim never reached its write")
+        try meanwhile()
+        store.committer.release()
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "the claim never finished")
+        return claimed.withLock { $0 }
+    }
+
+    private static func task(_ id: String, installation: Int64, issue: Int) -> TaskSpec {
+        var t = task(id, issue: issue)
+        t.installationID = installation
+        return t
+    }
+
+    func testAClaimWhoseCandidateWasTakenMeanwhileTakesTheNextInstallationsTurn() throws {
+        let store = try TaskStore(stateDirectory: dir)
+        try store.insert([Self.task("a1", installation: 1, issue: 1), Self.task("a2", installation: 1, issue: 2),
+                          Self.task("b1", installation: 2, issue: 3)])
+        let other = try TaskStore(stateDirectory: dir)   // a second connection, as another process would be
+        let claimed = try claimWithAGap(store) {
+            XCTAssertEqual(try other.claimNext(globalLimit: 10, perInstallationLimit: 10)?.spec.id, "a1")
+        }
+        XCTAssertEqual(claimed, "b1", "installation 1 just had its turn: installation 2 goes next")
+    }
+
+    func testAClaimWhoseCandidateWasTakenMeanwhileTakesTheNextTaskOfTheQueue() throws {
+        let store = try TaskStore(stateDirectory: dir)
+        try store.insert([Self.task("a1", installation: 1, issue: 1), Self.task("a2", installation: 1, issue: 2)])
+        let other = try TaskStore(stateDirectory: dir)
+        let claimed = try claimWithAGap(store) {
+            XCTAssertEqual(try other.claimNext(globalLimit: 10, perInstallationLimit: 10)?.spec.id, "a1")
+        }
+        XCTAssertEqual(claimed, "a2", "the taken task is never claimed twice; the next one is")
+    }
 }

@@ -476,25 +476,28 @@ public final class TaskStore: Sendable {
     /// and finds its first claimable task with one seek of `tasks_claim`.
     ///
     /// The search and the decoding of the task's spec happen first on the read
-    /// connection, outside the writer (a dispatcher that finds nothing never takes it);
-    /// the write then runs the search again in its transaction, which is what makes the
-    /// claim atomic, and uses the spec already decoded when it picks the same task.
+    /// connection, outside the writer (a dispatcher that finds nothing never takes it).
+    /// The write then searches again in its transaction, which is what makes the claim
+    /// atomic, but only among installations whose turn is no later than the candidate's
+    /// (any better pick is among them; where none is left, among all), and uses the spec
+    /// already decoded when it picks the same task.
     public func claimNext(globalLimit: Int, perInstallationLimit: Int) throws -> (spec: TaskSpec, attempt: Int)? {
         guard globalLimit > 0, perInstallationLimit > 0 else { return nil }
-        let candidate: (seq: Int64, spec: TaskSpec)? = try reading { conn in
+        let candidate: (seq: Int64, turn: Int64, spec: TaskSpec)? = try reading { conn in
             guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL), running < Int64(globalLimit),
                   let pick = try conn.query(TaskStore.claimSQL, [clock(), perInstallationLimit]).first,
-                  let seq = pick.int("first_seq"),
+                  let seq = pick.int("first_seq"), let turn = pick.int("last_claim"),
                   let row = try conn.query("SELECT id, spec FROM tasks WHERE seq = ?", [seq]).first,
                   let id = row.string("id") else { return nil }
-            return (seq, try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)"))
+            return (seq, turn, try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)"))
         }
         guard let candidate else { return nil }
         return try write { conn, now -> (spec: TaskSpec, attempt: Int)? in
             guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL),
                   running < Int64(globalLimit) else { return nil }
-            guard let pick = try conn.query(TaskStore.claimSQL, [now, perInstallationLimit]).first,
-                  let seq = pick.int("first_seq"),
+            let pick = try conn.query(TaskStore.claimUpToTurnSQL, [now, perInstallationLimit, candidate.turn]).first
+                ?? conn.query(TaskStore.claimSQL, [now, perInstallationLimit]).first
+            guard let pick, let seq = pick.int("first_seq"),
                   let row = try conn.query("SELECT id, spec, attempts FROM tasks WHERE seq = ?", [seq]).first,
                   let id = row.string("id") else { return nil }
             let spec = seq == candidate.seq
@@ -521,8 +524,15 @@ public final class TaskStore: Sendable {
     /// backoff and one count of its running tasks, both on `tasks_claim`; never a scan
     /// of the queue. A task queued after another (same work, new instructions) waits until
     /// that one has ended: one lookup by id. Parameters: now, the per-installation limit.
-    static let claimSQL = """
-        SELECT ikey, first_seq FROM (
+    static let claimSQL = claimSQL(turnBound: false)
+
+    /// `claimSQL` among the installations whose latest claim is no later than ?3 only.
+    /// Turns are ordered first, so when this finds a task it is the one `claimSQL` finds.
+    static let claimUpToTurnSQL = claimSQL(turnBound: true)
+
+    private static func claimSQL(turnBound: Bool) -> String {
+        """
+        SELECT ikey, first_seq, last_claim FROM (
             SELECT r.installation_key AS ikey, r.last_claim AS last_claim,
                 (SELECT t.seq FROM tasks t
                  WHERE t.installation_key = r.installation_key AND t.state = 'queued' AND t.not_before <= ?1
@@ -531,11 +541,12 @@ public final class TaskStore: Sendable {
                  ORDER BY t.seq LIMIT 1) AS first_seq,
                 (SELECT COUNT(*) FROM tasks x
                  WHERE x.installation_key = r.installation_key AND x.state = 'running') AS running
-            FROM installation_turns r)
+            FROM installation_turns r\(turnBound ? " WHERE r.last_claim <= ?3" : ""))
         WHERE first_seq IS NOT NULL AND running < ?2
         ORDER BY last_claim ASC, first_seq ASC
         LIMIT 1
         """
+    }
 
     /// `EXPLAIN QUERY PLAN` of `claimSQL`, one detail line per step (for tests).
     func claimQueryPlan() throws -> [String] {
