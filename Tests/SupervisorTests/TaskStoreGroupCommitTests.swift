@@ -187,4 +187,25 @@ final class TaskStoreGroupCommitTests: XCTestCase {
         }
         XCTAssertEqual(claimed, "a2", "the taken task is never claimed twice; the next one is")
     }
+
+    // MARK: - Checkpoints
+
+    func testTheWALIsCheckpointedByTheStoresOwnThreadOnceItGrowsPastTheThreshold() throws {
+        let store = try TaskStore(stateDirectory: dir)
+        XCTAssertEqual(store.checkpointer.checkpoints, 0)
+        // One commit of twelve thousand tasks writes well over 1000 pages to the WAL.
+        try store.insert((0..<12000).map { Self.task("t\($0)", issue: $0) })
+        XCTAssertTrue(waitFor { store.checkpointer.checkpoints >= 1 }, "no checkpoint ran")
+    }
+
+    func testTasksCommittedBeforeABackgroundCheckpointSurviveAReopen() throws {
+        do {
+            let store = try TaskStore(stateDirectory: dir)
+            try store.insert((0..<12000).map { Self.task("t\($0)", issue: $0) })
+            XCTAssertTrue(waitFor { store.checkpointer.checkpoints >= 1 }, "no checkpoint ran")
+            try store.insert(Self.task("last", issue: 9999))
+        }
+        let reopened = try TaskStore(stateDirectory: dir)
+        XCTAssertEqual(try reopened.counts()[.queued], 12001)
+    }
 }

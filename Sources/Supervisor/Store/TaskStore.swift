@@ -16,6 +16,7 @@ import Glibc
 ///   not redelivered, so "returned" must mean "on disk". Writes that arrive together
 ///   share one commit and its fsync (`GroupCommitter`): each write runs in its own
 ///   savepoint of the shared transaction and returns once that transaction is committed.
+///   The WAL is checkpointed by a thread of its own (`Checkpointer`), not inside a commit.
 /// - `foreign_keys=ON`, `busy_timeout` (default 5 s): waiting for another connection's
 ///   write lock instead of failing at once.
 /// - Every read-modify-write runs in `BEGIN IMMEDIATE`, taking the write lock before
@@ -39,6 +40,7 @@ public final class TaskStore: Sendable {
     public let path: String
     private let reader: Mutex<SQLiteDatabase>
     let committer: GroupCommitter
+    let checkpointer: Checkpointer
     private let clock: @Sendable () -> Date
 
     /// Opens (creating if needed) `<stateDirectory>/coven.db`; the directory is created
@@ -56,6 +58,7 @@ public final class TaskStore: Sendable {
         try TaskStore.prepareFile(path)
         let conn: SQLiteDatabase
         let readConn: SQLiteDatabase
+        let checkpoints: Checkpointer
         let timeout = Int32(max(0, min(busyTimeout * 1000, 3_600_000)))
         do {
             conn = try SQLiteDatabase(path: path, busyTimeoutMs: timeout)
@@ -67,11 +70,19 @@ public final class TaskStore: Sendable {
             try TaskStore.migrate(conn)
             readConn = try SQLiteDatabase(path: path, busyTimeoutMs: timeout)
             try readConn.exec("PRAGMA query_only = ON;", step: "configure the read connection")
+            checkpoints = try Checkpointer(path: path, busyTimeoutMs: timeout)
+            try checkpoints.attach(to: conn)
         } catch let e as SQLiteError {
             throw StoreError.sqlite(e)
         }
         reader = Mutex(readConn)
+        checkpointer = checkpoints
         committer = GroupCommitter(conn)
+    }
+
+    deinit {
+        let checkpointer = self.checkpointer
+        try? committer.withConnection { conn in checkpointer.stop(detaching: conn) }
     }
 
     private static func prepareFile(_ path: String) throws {
