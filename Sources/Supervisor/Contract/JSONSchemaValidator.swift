@@ -18,6 +18,9 @@ import Sandbox
 public struct JSONSchemaValidator: Sendable {
     public let schema: JSONValue
     private let patterns: PatternCache
+    /// `schema` with each object's keywords read out once: validating looks them up per
+    /// node of the instance, and the daemon validates a brief per webhook delivery.
+    private let root: Node
 
     public enum SchemaError: Error, Sendable, Equatable, CustomStringConvertible {
         case notJSON(JSONParseError)
@@ -56,6 +59,61 @@ public struct JSONSchemaValidator: Sendable {
         try JSONSchemaValidator.check(schema, path: "", regexes: &regexes)
         self.schema = schema
         self.patterns = PatternCache(regexes)
+        self.root = Node(schema)
+    }
+
+    /// One schema, its keywords read out (a checked schema: `check` has accepted it).
+    private final class Node: Sendable {
+        /// A boolean schema's value; nil for an object schema.
+        let boolean: Bool?
+        /// Neither an object nor a boolean: nothing to check.
+        let ignored: Bool
+        let types: [String]?
+        let constant: JSONValue?
+        let enumeration: [JSONValue]?
+        let required: [String]?
+        let properties: [String: Node]
+        let additionalProperties: Node?
+        let items: Node?
+        let minItems: Double?, maxItems: Double?, minLength: Double?, maxLength: Double?, minimum: Double?, maximum: Double?
+        let pattern: String?
+        let not: Node?
+        /// The `not` schema's pattern when that is all it holds (for the message).
+        let notPattern: String?
+        let allOf: [Node]?, anyOf: [Node]?, oneOf: [Node]?
+        let condition: Node?, then: Node?, otherwise: Node?
+
+        init(_ s: JSONValue) {
+            if case .bool(let b) = s { boolean = b } else { boolean = nil }
+            let o = s.objectValue ?? [:]
+            ignored = boolean == nil && s.objectValue == nil
+            if let t = o["type"] {
+                if case .array(let a) = t { types = a.compactMap(\.stringValue) } else { types = [t.stringValue ?? ""] }
+            } else {
+                types = nil
+            }
+            constant = o["const"]
+            enumeration = o["enum"]?.arrayValue
+            required = o["required"]?.arrayValue?.compactMap(\.stringValue)
+            properties = (o["properties"]?.objectValue ?? [:]).mapValues(Node.init)
+            additionalProperties = o["additionalProperties"].map(Node.init)
+            items = o["items"].map(Node.init)
+            func number(_ k: String) -> Double? { if case .number(let d)? = o[k] { return d }; return nil }
+            minItems = number("minItems"); maxItems = number("maxItems")
+            minLength = number("minLength"); maxLength = number("maxLength")
+            minimum = number("minimum"); maximum = number("maximum")
+            pattern = o["pattern"]?.stringValue
+            not = o["not"].map(Node.init)
+            if let n = o["not"]?.objectValue, n.count == 1 { notPattern = n["pattern"]?.stringValue } else { notPattern = nil }
+            allOf = o["allOf"]?.arrayValue?.map(Node.init)
+            anyOf = o["anyOf"]?.arrayValue?.map(Node.init)
+            oneOf = o["oneOf"]?.arrayValue?.map(Node.init)
+            condition = o["if"].map(Node.init)
+            then = o["then"].map(Node.init)
+            otherwise = o["else"].map(Node.init)
+        }
+
+        var isFalse: Bool { boolean == false }
     }
 
     /// Validates a JSON document; returns the errors (empty when valid). A document that
@@ -71,7 +129,8 @@ public struct JSONSchemaValidator: Sendable {
     /// Validates a parsed value; returns the errors (empty when valid).
     public func validate(value: JSONValue) -> [String] {
         var errors: [String] = []
-        validate(value, against: schema, at: "", into: &errors)
+        var path: [String] = []
+        validate(value, against: root, at: &path, into: &errors)
         return errors
     }
 
@@ -138,116 +197,123 @@ public struct JSONSchemaValidator: Sendable {
         return JSONText.quoted(short)
     }
 
-    private static func display(_ path: String) -> String { path.isEmpty ? "/" : path }
 
     // MARK: - Validation
 
-    private func validate(_ v: JSONValue, against s: JSONValue, at path: String, into errors: inout [String]) {
-        let here = JSONSchemaValidator.display(path)
-        if case .bool(let b) = s {
-            if !b { errors.append("\(here): no value is allowed here") }
+    /// `path` holds the instance's JSON-pointer components (escaped), joined only for a
+    /// message: most values are valid, and building every path cost more than checking.
+    private func validate(_ v: JSONValue, against s: Node, at path: inout [String], into errors: inout [String]) {
+        func here() -> String { path.isEmpty ? "/" : "/" + path.joined(separator: "/") }
+        if let b = s.boolean {
+            if !b { errors.append("\(here()): no value is allowed here") }
             return
         }
-        guard let s = s.objectValue else { return }
+        if s.ignored { return }
 
-        if let t = s["type"] {
-            let names: [String]
-            if case .array(let a) = t { names = a.compactMap(\.stringValue) } else { names = [t.stringValue ?? ""] }
+        if let names = s.types {
             if !names.contains(where: { JSONSchemaValidator.matches(v, type: $0) }) {
                 let expected = names.count == 1 ? names[0] : names.joined(separator: " or ")
-                errors.append("\(here): expected \(expected), found \(v.typeName)")
+                errors.append("\(here()): expected \(expected), found \(v.typeName)")
                 return // the remaining keywords would only repeat the type error
             }
         }
-        if let c = s["const"], v != c {
-            errors.append("\(here): must be \(c)")
+        if let c = s.constant, v != c {
+            errors.append("\(here()): must be \(c)")
         }
-        if let e = s["enum"]?.arrayValue, !e.contains(v) {
-            errors.append("\(here): must be one of \(e.map(\.description).joined(separator: ", "))")
+        if let e = s.enumeration, !e.contains(v) {
+            errors.append("\(here()): must be one of \(e.map(\.description).joined(separator: ", "))")
         }
 
         if case .object(let obj) = v {
-            if let req = s["required"]?.arrayValue {
-                for r in req.compactMap(\.stringValue) where obj[r] == nil {
-                    errors.append("\(here): missing required property \(JSONSchemaValidator.showKey(r))")
+            if let req = s.required {
+                for r in req where obj[r] == nil {
+                    errors.append("\(here()): missing required property \(JSONSchemaValidator.showKey(r))")
                 }
             }
-            let props = s["properties"]?.objectValue ?? [:]
             for key in obj.keys.sorted() {
-                let child = path + "/" + JSONSchemaValidator.pointerEscape(key)
-                if let sub = props[key] {
-                    validate(obj[key]!, against: sub, at: child, into: &errors)
-                } else if let ap = s["additionalProperties"] {
-                    if case .bool(false) = ap {
-                        errors.append("\(here): unexpected property \(JSONSchemaValidator.showKey(key))")
+                if let sub = s.properties[key] {
+                    path.append(JSONSchemaValidator.pointerEscape(key))
+                    validate(obj[key]!, against: sub, at: &path, into: &errors)
+                    path.removeLast()
+                } else if let ap = s.additionalProperties {
+                    if ap.isFalse {
+                        errors.append("\(here()): unexpected property \(JSONSchemaValidator.showKey(key))")
                     } else {
-                        validate(obj[key]!, against: ap, at: child, into: &errors)
+                        path.append(JSONSchemaValidator.pointerEscape(key))
+                        validate(obj[key]!, against: ap, at: &path, into: &errors)
+                        path.removeLast()
                     }
                 }
             }
         }
 
         if case .array(let arr) = v {
-            if let items = s["items"] {
-                for (n, el) in arr.enumerated() { validate(el, against: items, at: path + "/\(n)", into: &errors) }
+            if let items = s.items {
+                for (n, el) in arr.enumerated() {
+                    path.append(String(n))
+                    validate(el, against: items, at: &path, into: &errors)
+                    path.removeLast()
+                }
             }
-            if case .number(let m)? = s["minItems"], Double(arr.count) < m { errors.append("\(here): needs at least \(Int(m)) items") }
-            if case .number(let m)? = s["maxItems"], Double(arr.count) > m { errors.append("\(here): allows at most \(Int(m)) items") }
+            if let m = s.minItems, Double(arr.count) < m { errors.append("\(here()): needs at least \(Int(m)) items") }
+            if let m = s.maxItems, Double(arr.count) > m { errors.append("\(here()): allows at most \(Int(m)) items") }
         }
 
         if case .string(let str) = v {
-            let len = Double(str.unicodeScalars.count)
-            if case .number(let m)? = s["minLength"], len < m { errors.append("\(here): must be at least \(Int(m)) characters") }
-            if case .number(let m)? = s["maxLength"], len > m { errors.append("\(here): must be at most \(Int(m)) characters") }
-            if let pat = s["pattern"]?.stringValue, !patterns.matches(pat, str) {
-                errors.append("\(here): must match pattern \(JSONText.quoted(pat))")
+            if s.minLength != nil || s.maxLength != nil {
+                let len = Double(str.unicodeScalars.count)
+                if let m = s.minLength, len < m { errors.append("\(here()): must be at least \(Int(m)) characters") }
+                if let m = s.maxLength, len > m { errors.append("\(here()): must be at most \(Int(m)) characters") }
+            }
+            if let pat = s.pattern, !patterns.matches(pat, str) {
+                errors.append("\(here()): must match pattern \(JSONText.quoted(pat))")
             }
         }
 
         if case .number(let d) = v {
-            if case .number(let m)? = s["minimum"], d < m { errors.append("\(here): must be >= \(JSONValue.number(m))") }
-            if case .number(let m)? = s["maximum"], d > m { errors.append("\(here): must be <= \(JSONValue.number(m))") }
+            if let m = s.minimum, d < m { errors.append("\(here()): must be >= \(JSONValue.number(m))") }
+            if let m = s.maximum, d > m { errors.append("\(here()): must be <= \(JSONValue.number(m))") }
         }
 
-        if let n = s["not"] {
+        if let n = s.not {
             var sub: [String] = []
-            validate(v, against: n, at: path, into: &sub)
+            validate(v, against: n, at: &path, into: &sub)
             if sub.isEmpty {
-                if let pat = n.objectValue?["pattern"]?.stringValue, n.objectValue?.count == 1 {
-                    errors.append("\(here): must not match pattern \(JSONText.quoted(pat))")
+                if let pat = s.notPattern {
+                    errors.append("\(here()): must not match pattern \(JSONText.quoted(pat))")
                 } else {
-                    errors.append("\(here): must not be valid against the 'not' schema")
+                    errors.append("\(here()): must not be valid against the 'not' schema")
                 }
             }
         }
 
-        if let all = s["allOf"]?.arrayValue {
-            for sub in all { validate(v, against: sub, at: path, into: &errors) }
+        if let all = s.allOf {
+            for sub in all { validate(v, against: sub, at: &path, into: &errors) }
         }
-        if let any = s["anyOf"]?.arrayValue {
-            let results = any.map { alt -> [String] in var e: [String] = []; validate(v, against: alt, at: path, into: &e); return e }
+        if let any = s.anyOf {
+            let results = any.map { alt -> [String] in var e: [String] = []; validate(v, against: alt, at: &path, into: &e); return e }
             if !results.contains(where: \.isEmpty) {
                 let best = results.min(by: { $0.count < $1.count }) ?? []
-                errors.append("\(here): matches none of the \(any.count) anyOf alternatives (closest: \(best.joined(separator: "; ")))")
+                errors.append("\(here()): matches none of the \(any.count) anyOf alternatives (closest: \(best.joined(separator: "; ")))")
             }
         }
-        if let one = s["oneOf"]?.arrayValue {
-            let results = one.map { alt -> [String] in var e: [String] = []; validate(v, against: alt, at: path, into: &e); return e }
+        if let one = s.oneOf {
+            let results = one.map { alt -> [String] in var e: [String] = []; validate(v, against: alt, at: &path, into: &e); return e }
             let passing = results.filter(\.isEmpty).count
             if passing == 0 {
                 let best = results.enumerated().min(by: { $0.element.count < $1.element.count })!
-                errors.append("\(here): matches none of the \(one.count) oneOf alternatives (closest is #\(best.offset): \(best.element.joined(separator: "; ")))")
+                errors.append("\(here()): matches none of the \(one.count) oneOf alternatives (closest is #\(best.offset): \(best.element.joined(separator: "; ")))")
             } else if passing > 1 {
-                errors.append("\(here): matches \(passing) of the oneOf alternatives, exactly one allowed")
+                errors.append("\(here()): matches \(passing) of the oneOf alternatives, exactly one allowed")
             }
         }
-        if let cond = s["if"] {
+        if let cond = s.condition {
             var e: [String] = []
-            validate(v, against: cond, at: path, into: &e)
-            if e.isEmpty, let then = s["then"] {
-                validate(v, against: then, at: path, into: &errors)
-            } else if !e.isEmpty, let els = s["else"] {
-                validate(v, against: els, at: path, into: &errors)
+            validate(v, against: cond, at: &path, into: &e)
+            if e.isEmpty, let then = s.then {
+                validate(v, against: then, at: &path, into: &errors)
+            } else if !e.isEmpty, let els = s.otherwise {
+                validate(v, against: els, at: &path, into: &errors)
             }
         }
     }
