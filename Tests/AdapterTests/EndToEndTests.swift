@@ -159,9 +159,14 @@ final class EndToEndTests: XCTestCase {
              "installation": {"id": \(EndToEndTests.installation)},
              "sender": {"login": "octocat"}}
             """
+            return try deliverSigned(event: "issues", delivery: delivery, body: body)
+        }
+
+        /// Delivers `body` as GitHub would: signed with the App's webhook secret.
+        func deliverSigned(event: String, delivery: String, body: String) throws -> HTTPClientResponse {
             let data = Data(body.utf8)
             return try HTTPClient(keepAlive: false).post("http://127.0.0.1:\(port)/webhook", body: data, headers: [
-                "X-GitHub-Event": "issues", "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
+                "X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
                 "X-Hub-Signature-256": WebhookSignature.sign(body: data, secret: Array(EndToEndTests.secret.utf8)),
             ])
         }
