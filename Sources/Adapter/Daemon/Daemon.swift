@@ -126,7 +126,8 @@ public final class Daemon: @unchecked Sendable {
         taskAPI = TaskAPI(token: apiToken, store: store, supervisor: supervisor, log: log)
         webhooks = secret.map { s in
             WebhookEndpoint(secret: s, familiars: config.familiars, store: store, metrics: metrics, log: log,
-                            announce: { supervisor.announce($0) })
+                            announce: { supervisor.announce($0) },
+                            cancel: { _ = try? supervisor.cancel(taskID: $0) })
         }
 
         var router = Router()
