@@ -17,6 +17,8 @@ public struct TaskOutcome: Sendable, Equatable {
     /// The task failed because its last attempt ran out of time (GitHub shows a timeout
     /// apart from a failure: Check Run conclusion `timed_out`).
     public var timedOut: Bool
+    /// A review superseded by a newer push (that commit): concluded `neutral`, findings withheld.
+    public var supersededBy: String? = nil
 
     public init(state: TaskState, disposition: Disposition, result: ResultEnvelope? = nil, reason: String? = nil,
                 timedOut: Bool = false) {

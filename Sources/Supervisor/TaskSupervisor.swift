@@ -249,9 +249,10 @@ public final class TaskSupervisor: @unchecked Sendable {
         // What to check out (a pull request's head, looked up for this attempt), then the git
         // token: GitHub calls, cancellable, so a cancel or the shutdown never waits for them.
         var checkout: Checkout?
+        var reviewFiles: [String] = []
         var token: String?
-        var setupFailure: AttemptOutcome?
-        if let checkouts {
+        var setupFailure: AttemptOutcome? = Self.refusal(spec)
+        if let checkouts, setupFailure == nil {
             switch r.setupCall.run({ try await checkouts.checkout(for: spec) }) {
             case .success(let c): checkout = c
             case .failure(CheckoutError.pullRequestNotFound(let n)):
@@ -262,6 +263,13 @@ public final class TaskSupervisor: @unchecked Sendable {
                 setupFailure = AttemptClassifier.classifyInfraFailure(stage: "checkout", detail: e.description)
             case .failure(let e):
                 setupFailure = AttemptClassifier.classifyInfraFailure(stage: "checkout", detail: Redactor.redactShapes("\(e)"))
+            }
+            if spec.kind.isReview, setupFailure == nil {
+                switch r.setupCall.run({ try await checkouts.reviewFiles(for: spec) }) {
+                case .success(let files): reviewFiles = files
+                case .failure(let e):
+                    setupFailure = AttemptClassifier.classifyInfraFailure(stage: "review files", detail: Redactor.redactShapes("\(e)"))
+                }
             }
         }
         if let tokens, setupFailure == nil {
@@ -282,7 +290,8 @@ public final class TaskSupervisor: @unchecked Sendable {
             run = AttemptRun(outcome: setupFailure,
                              report: nil, stdout: Redactor().redact(Data()), stderr: Redactor().redact(Data()), askpass: [])
         } else {
-            run = runner.run(task: spec, attempt: r.attempt, token: token, checkout: checkout) { [self] handle in
+            run = runner.run(task: spec, attempt: r.attempt, token: token, checkout: checkout,
+                             reviewFiles: reviewFiles) { [self] handle in
                 observer?.sandboxLaunched(spec, r.attempt, handle.launchLatency)
                 cond.lock()
                 r.handle = handle
@@ -316,6 +325,15 @@ public final class TaskSupervisor: @unchecked Sendable {
         running[spec.id] = nil
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// Work the task's familiar cannot do, refused before anything runs (no sandbox, no
+    /// token): a review needs contract v2, which has the `review` result.
+    static func refusal(_ spec: TaskSpec) -> AttemptOutcome? {
+        guard spec.kind.isReview, spec.contractVersion < 2 else { return nil }
+        return AttemptOutcome(attemptClass: .failed, disposition: .failure,
+                              reason: "refused: familiar \(spec.familiar.id) speaks contract v\(spec.contractVersion), and a "
+                                  + "pull-request review needs contract v2 (set familiars[].contract_version to 2)")
     }
 
     /// Revokes the attempt's git token once the attempt is over and recorded: whatever the

@@ -42,6 +42,11 @@ final class EndToEndTests: XCTestCase {
         exit 3;;
     sleep)
         trap '' TERM; sleep 300; exit 0;;
+    review)
+        # A v2 review: say what is checked out, and report findings on the PR's file.
+        head=$(git rev-parse HEAD); base=$(git rev-parse --verify -q "origin/$COVEN_REVIEW_BASE" || echo none)
+        printf '{"contract_version":"2","status":"success","branch":null,"commits":[],"files_changed":[],"summary":"head %s base %s","pr_body":"","review":{"mode":"pull_request","evidence_status":"complete","reviewed_files":["README.md"],"supporting_files":[],"findings":[{"severity":"high","file":"README.md","line":2,"title":"Unclear line","body":"Say what it does.","recommendation":null},{"severity":"low","file":"README.md","line":90,"title":"Far below","body":"Not in the diff.","recommendation":null},{"severity":"critical","file":"secret.txt","line":1,"title":"Elsewhere","body":"Not a PR file.","recommendation":null}],"tests_run":[{"command":"make test","status":"passed","output_summary":"all green"}],"no_findings_reason":null,"limitations":["read only the diff"]},"exit_reason":null}' "$head" "$base" > "$out"
+        exit 0;;
     sleep-first)
         if [ "$COVEN_ATTEMPT" = 1 ]; then trap '' TERM; sleep 300; exit 0; fi
         exec "$0" ok "$@";;
@@ -60,7 +65,10 @@ final class EndToEndTests: XCTestCase {
         let logs = AnnouncedTasks()   // any list of lines, thread-safe
         let mainSHA: String
 
-        init(mode: String, timeout: String = "60s", maxRetries: Int = 0, shutdownGrace: String = "30s") throws {
+        static let defaultFamiliars = #"[{"id": "cody", "display_name": "Cody", "bot_username": "coven-cody[bot]"}]"#
+
+        init(mode: String, timeout: String = "60s", maxRetries: Int = 0, shutdownGrace: String = "30s",
+             familiars: String = World.defaultFamiliars) throws {
             dir = NSTemporaryDirectory() + "coven-e2e-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: dir + "/repos", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: dir + "/runtime", withIntermediateDirectories: true)
@@ -115,7 +123,7 @@ final class EndToEndTests: XCTestCase {
                                      "allow_ports": [\(git.port)], "allow_private": ["127.0.0.1/32"],
                                      "static_hosts": {"\(EndToEndTests.gitHost)": "127.0.0.1"}},
                           "binds": [{"source": "runtime", "destination": "/opt/fake"}]},
-              "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "coven-cody[bot]"}]
+              "familiars": \(familiars)
             }
             """
             try configJSON.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)

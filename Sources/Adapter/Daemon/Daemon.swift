@@ -108,7 +108,8 @@ public final class Daemon: @unchecked Sendable {
         var tokens: (any GitTokenProvider)? = options.local?.tokenProvider
         var checkouts: (any CheckoutResolver)?
         if let gh = config.github {
-            let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store, log: log)
+            let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store,
+                                               familiars: config.familiars, log: log)
             // The log too, after GitHub: successes are logged in GitHub mode as in local mode.
             publisher = PublisherChain([wiring.publisher, LogPublisher(handle: options.publicationLog)])
             tokens = wiring.tokens
@@ -126,7 +127,8 @@ public final class Daemon: @unchecked Sendable {
         taskAPI = TaskAPI(token: apiToken, store: store, supervisor: supervisor, log: log)
         webhooks = secret.map { s in
             WebhookEndpoint(secret: s, familiars: config.familiars, store: store, metrics: metrics, log: log,
-                            announce: { supervisor.announce($0) })
+                            announce: { supervisor.announce($0) },
+                            cancel: { _ = try? supervisor.cancel(taskID: $0) })
         }
 
         var router = Router()

@@ -62,7 +62,7 @@ public enum OpenAPIDocument {
         "type": "object",
         "required": ["kind"],
         "properties": {
-          "kind": { "type": "string", "enum": ["fix_issue", "address_review_comment", "respond_to_mention"] },
+          "kind": { "type": "string", "enum": ["fix_issue", "address_review_comment", "respond_to_mention", "review_pull_request"] },
           "issue_number": { "type": "integer" },
           "issue_title": { "type": "string" },
           "issue_body": { "type": "string" },
@@ -85,7 +85,8 @@ public enum OpenAPIDocument {
           "task": { "$ref": "#/components/schemas/TaskKind" },
           "familiar": { "$ref": "#/components/schemas/Familiar" },
           "head_ref": { "type": "string" },
-          "head_sha": { "type": "string" }
+          "head_sha": { "type": "string" },
+          "contract_version": { "type": "integer", "enum": [1, 2] }
         }
       },
       "TaskSummary": {

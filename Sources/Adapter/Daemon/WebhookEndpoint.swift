@@ -23,7 +23,10 @@ import COpenSSL
 ///    task of the same kind (same familiar) and no new instructions (comment body) is
 ///    coalesced into it in the same transaction → 200 `{"ok":true,"task_id":<that
 ///    task>,"coalesced":true}`, logged `webhook_coalesced`; with new instructions it is
-///    queued to run after that task → 202 with `queued_after`.
+///    queued to run after that task → 202 with `queued_after`. A review of a newer
+///    commit supersedes the live reviews of the same PR: 202 with `superseded`, queued
+///    ones cancelled at once, running ones torn down (`cancel`), each logged
+///    `review_superseded`.
 /// 5. The store fails → 500, so GitHub retries the delivery later.
 public final class WebhookEndpoint: Sendable {
     public typealias Log = @Sendable (String, [String: String]) -> Void
@@ -32,21 +35,25 @@ public final class WebhookEndpoint: Sendable {
     private let familiars: [FamiliarConfig]
     private let store: TaskStore
     private let announce: @Sendable (TaskSpec) -> Void
+    private let cancel: @Sendable (String) -> Void
     private let metrics: DaemonMetrics?
     private let log: Log
 
     /// - Parameters:
     ///   - secret: the webhook secret's bytes.
     ///   - announce: called after a new task was committed (e.g. `TaskSupervisor.announce`).
+    ///   - cancel: tears down a running task superseded by a newer review (e.g. `TaskSupervisor.cancel`).
     public init(secret: [UInt8], familiars: [FamiliarConfig], store: TaskStore,
                 metrics: DaemonMetrics? = nil, log: @escaping Log = { _, _ in },
-                announce: @escaping @Sendable (TaskSpec) -> Void) {
+                announce: @escaping @Sendable (TaskSpec) -> Void,
+                cancel: @escaping @Sendable (String) -> Void = { _ in }) {
         self.secret = secret
         self.familiars = familiars
         self.store = store
         self.metrics = metrics
         self.log = log
         self.announce = announce
+        self.cancel = cancel
     }
 
     /// Adds `POST /webhook` to `router`, with the signature checked as the body arrives.
@@ -153,6 +160,16 @@ public final class WebhookEndpoint: Sendable {
                     log("webhook_queued", fields)
                     announce(spec)
                     return Self.reply(202, ["ok": true, "task_id": spec.id])
+                case .superseding(let queued, let running):
+                    fields["task"] = spec.id
+                    log("webhook_queued", fields)
+                    for old in queued + running {
+                        log("review_superseded", ["task": old, "by_task": spec.id, "by_sha": spec.headSHA ?? "-",
+                                                  "running": running.contains(old) ? "true" : "false"])
+                    }
+                    for old in running { cancel(old) }
+                    announce(spec)
+                    return Self.reply(202, ["ok": true, "task_id": spec.id, "superseded": queued + running])
                 }
             }
         } catch {

@@ -284,6 +284,7 @@ enum DashboardPages {
         case .fixIssue(_, let title, _): return title
         case .addressReviewComment(_, let body, _, _, _), .respondToMention(_, let body):
             return body.count > 80 ? String(body.prefix(80)) + "…" : body
+        case .reviewPullRequest(let n): return "review of pull request #\(n)" + (spec.headSHA.map { " at " + $0.prefix(12) } ?? "")
         }
     }
 
@@ -293,6 +294,7 @@ enum DashboardPages {
         case .fixIssue: return "fix issue #\(n)"
         case .addressReviewComment: return "review on PR #\(n)"
         case .respondToMention: return "mention on #\(n)"
+        case .reviewPullRequest: return "review of PR #\(n)"
         }
     }
 

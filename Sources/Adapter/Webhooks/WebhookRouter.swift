@@ -35,6 +35,10 @@ public enum IgnoreReason: Sendable, Equatable, CustomStringConvertible {
     case pullRequestNotIssue(event: String)
     /// No familiar is assigned, labelled for or mentioned.
     case noFamiliarMatched(event: String)
+    /// A draft pull request: reviewed once it is marked ready.
+    case draftPullRequest(event: String)
+    /// No familiar reviews this pull request; `why` says, per familiar, what its policy wanted.
+    case noReview(event: String, why: [String])
 
     public var description: String {
         switch self {
@@ -43,6 +47,9 @@ public enum IgnoreReason: Sendable, Equatable, CustomStringConvertible {
         case .authoredByFamiliar(let e, let login): return "\(e): written by familiar bot \(login)"
         case .pullRequestNotIssue(let e): return "\(e): the issue is a pull request"
         case .noFamiliarMatched(let e): return "\(e): no familiar assigned, labelled or mentioned"
+        case .draftPullRequest(let e): return "\(e): the pull request is a draft"
+        case .noReview(let e, let why):
+            return "\(e): no familiar reviews it" + (why.isEmpty ? "" : " (" + why.joined(separator: "; ") + ")")
         }
     }
 }
@@ -80,6 +87,8 @@ public enum TaskID {
 /// - `pull_request_review.submitted` whose body mentions a familiar, and
 ///   `pull_request_review_comment.created` whose body mentions one →
 ///   `address_review_comment` (`pr_review_comment`) with the PR head ref/sha
+/// - `pull_request` opened/synchronize/reopened/ready_for_review/labeled, and a review
+///   requested from a familiar's bot → `review_pull_request` (`ReviewTrigger`)
 /// - comments and reviews written by any familiar's bot never start work
 /// - everything else is ignored with a reason
 public enum WebhookIntake {
@@ -183,6 +192,9 @@ public enum WebhookIntake {
                         .addressReviewComment(prNumber: p.pullRequest.number, commentBody: p.comment.body ?? "",
                                               diffHunk: p.comment.diffHunk, path: p.comment.path, line: p.comment.line),
                         head: p.pullRequest.head)
+
+        case .pullRequest(let p):
+            return ReviewTrigger.route(p, deliveryID: deliveryID, familiars: familiars, makeTaskID: makeTaskID)
 
         case .other(let name, _):
             return .ignored(.unknownEvent(name))

@@ -58,6 +58,10 @@ public enum DeliveryInsertResult: Sendable, Equatable {
     /// Its task brings new instructions for an issue or PR with a live task of the same
     /// kind: queued, and not claimed before `taskID` has ended.
     case queuedAfter(taskID: String)
+    /// Its task (a review of a newer commit) was queued, and superseded the live reviews of
+    /// the same pull request: `queued` ones are cancelled now, `running` ones have a cancel
+    /// request (the caller tears their sandboxes down).
+    case superseding(queued: [String], running: [String])
 }
 
 /// A recorded webhook delivery (the payload's hash only, never its body).
@@ -191,6 +195,8 @@ public struct TaskRecord: Sendable, Equatable {
     public var coalescedTriggers: Int = 0
     /// The task this one waits for (same work, new instructions), if any.
     public var queuedAfter: String? = nil
+    /// For a review superseded by a newer push: that commit.
+    public var supersededBy: String? = nil
 
     public var id: String { spec.id }
 }

@@ -30,7 +30,7 @@ import Glibc
 /// belongs to a daemon that is gone.
 public final class TaskStore: Sendable {
     /// The schema version this build writes.
-    public static let schemaVersion: Int32 = 4
+    public static let schemaVersion: Int32 = 5
     /// The database file name inside the state directory.
     public static let fileName = "coven.db"
 
@@ -217,6 +217,11 @@ public final class TaskStore: Sendable {
         -- A retried task keeps its attempts, and its budgets start afresh: only attempts
         -- numbered above budget_from count against them.
         ALTER TABLE tasks ADD COLUMN budget_from INTEGER NOT NULL DEFAULT 0;
+        """),
+        (5, """
+        -- A review superseded by a newer push: the commit that superseded it. Its Check Run
+        -- concludes neutral ("superseded by <sha>") and its findings are never published.
+        ALTER TABLE tasks ADD COLUMN superseded_by TEXT;
         """),
     ]
 
@@ -423,9 +428,30 @@ public final class TaskStore: Sendable {
                 }
                 return .coalesced(taskID: id)
             }
+            // A review of a newer commit: the live reviews of other commits are pointless now.
+            var supersededQueued: [String] = [], supersededRunning: [String] = []
+            if let sha = task.headSHA {
+                for row in live {
+                    guard let id = row.string("id") else { continue }
+                    let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
+                    guard TriggerCoalescing.supersedes(task, live: spec) else { continue }
+                    try conn.run("UPDATE tasks SET superseded_by = ? WHERE id = ?", [sha, id])
+                    if row.string("state") == TaskState.queued.rawValue {
+                        try TaskStore.markCancelled(conn, id, now: now, reason: "superseded by \(sha)")
+                        supersededQueued.append(id)
+                    } else {
+                        try conn.run("UPDATE tasks SET cancel_requested = 1, final_reason = ?, updated_at = ? WHERE id = ?",
+                                     ["superseded by \(sha)", now, id])
+                        supersededRunning.append(id)
+                    }
+                }
+            }
             let after = live.last?.string("id")
             try TaskStore.insertTask(conn, task, now: now, notBefore: now, after: after)
             try conn.run("UPDATE deliveries SET task_id = ? WHERE delivery_id = ?", [task.id, deliveryID])
+            if !supersededQueued.isEmpty || !supersededRunning.isEmpty {
+                return .superseding(queued: supersededQueued, running: supersededRunning)
+            }
             return after.map { .queuedAfter(taskID: $0) } ?? .inserted
         }
     }
@@ -770,7 +796,7 @@ public final class TaskStore: Sendable {
             guard [.completed, .failed, .cancelled].contains(t.state) else { return .notFinished(t.state) }
             try conn.run("""
                 UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ?, disposition = NULL, final_reason = NULL,
-                    result = NULL, cancel_requested = 0, budget_from = attempts
+                    result = NULL, cancel_requested = 0, budget_from = attempts, superseded_by = NULL
                 WHERE id = ?
                 """, [now, now, taskID])
             try TaskStore.enqueue(conn, taskID, "queued", now: now)
@@ -934,6 +960,7 @@ public final class TaskStore: Sendable {
                                       reason: record.state == .completed ? nil : record.finalReason,
                                       timedOut: lastExit?.exitClass == .timedOut)
             outcome.coalescedTriggers = coalesced
+            outcome.supersededBy = record.supersededBy
             event = .finished(record.spec, outcome)
         default: throw StoreError.corrupt("publication event of task \(record.id)")
         }
@@ -1055,7 +1082,8 @@ public final class TaskStore: Sendable {
                           cancelRequested: (r.int("cancel_requested") ?? 0) != 0,
                           disposition: r.string("disposition").flatMap(Disposition.init(rawValue:)),
                           finalReason: r.string("final_reason"), result: result,
-                          coalescedTriggers: Int(r.int("coalesced") ?? 0), queuedAfter: r.string("after_task"))
+                          coalescedTriggers: Int(r.int("coalesced") ?? 0), queuedAfter: r.string("after_task"),
+                          supersededBy: r.string("superseded_by"))
     }
 
     private static func attemptRecord(_ r: SQLRow) throws -> AttemptRecord {
