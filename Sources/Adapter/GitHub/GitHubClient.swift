@@ -433,7 +433,7 @@ public final class GitHubClient: Sendable {
 
     /// A call authenticated as an installation: the publication token (re-minted once on
     /// a 401) or the given token.
-    private func repoCall(_ method: String, _ repo: Repo, _ path: String, query: [(String, String)] = [], auth: Auth,
+    func repoCall(_ method: String, _ repo: Repo, _ path: String, query: [(String, String)] = [], auth: Auth,
                           body: JSONValue? = nil) async throws -> Response {
         switch auth {
         case .token(let t):
@@ -533,7 +533,7 @@ public final class GitHubClient: Sendable {
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ response: Response, _ endpoint: String) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ response: Response, _ endpoint: String) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: response.body)
         } catch {
