@@ -10,7 +10,7 @@ extension Daemon {
     /// a restart updates its run instead of creating a second one.
     static func gitHubWiring(_ gh: DaemonConfig.GitHub, stateDirectory: String, store: TaskStore,
                              log: @escaping @Sendable (String, [String: String]) -> Void) throws
-        -> (publisher: any Publisher, tokens: any GitTokenProvider, checkouts: any CheckoutResolver) {
+        -> (publisher: any Publisher, tokens: any GitTokenProvider, checkouts: any CheckoutResolver, client: GitHubClient) {
         let credentials: GitHubAppCredentials
         do {
             credentials = try GitHubAppCredentials(appID: gh.appID, privateKeyPath: gh.privateKeyPath)
@@ -47,7 +47,7 @@ extension Daemon {
             }
         }
         index.replace(keep)
-        return (publisher, GitHubGitTokenProvider(client: client), GitHubCheckoutResolver(client: client))
+        return (publisher, GitHubGitTokenProvider(client: client), GitHubCheckoutResolver(client: client), client)
     }
 }
 

@@ -368,7 +368,8 @@ public final class TaskStore: Sendable {
         limits.withLock { $0 = map.filter { !$0.value.isEmpty } }
     }
 
-    var installationLimits: [Int64: InstallationLimits] { limits.withLock { $0 } }
+    /// The limits set by `setInstallationLimits`, by installation.
+    public var installationLimits: [Int64: InstallationLimits] { limits.withLock { $0 } }
 
     private func limits(for task: TaskSpec) -> InstallationLimits? {
         task.installationID.flatMap { id in limits.withLock { $0[id] } }
