@@ -238,6 +238,8 @@ public final class FakeGitHubAPI: Sendable {
         var injected: [Injected] = []
         var nextID: Int64 = 1000
         var tokenLifetime: TimeInterval
+        /// "owner/name" (lowercased) → login (lowercased) → (permission, role_name).
+        var collaborators: [String: [String: (String, String)]] = [:]
     }
 
     public let appID: String
@@ -340,6 +342,14 @@ public final class FakeGitHubAPI: Sendable {
                                       userLogin: userLogin, userType: userType, edits: 0))
             return s.nextID
         }
+    }
+
+    /// Makes `user` a collaborator of `repository` with `role`: admin, maintain, write,
+    /// triage or read (GitHub's `permission` field folds maintain into write and triage
+    /// into read). Users never set are not collaborators: GitHub answers 404.
+    public func setCollaborator(_ repository: String, _ user: String, role: String) {
+        let permission = ["maintain": "write", "triage": "read"][role] ?? role
+        state.withLock { $0.collaborators[repository.lowercased(), default: [:]][user.lowercased()] = (permission, role) }
     }
 
     /// Changes the lifetime of tokens issued from now on.
@@ -527,6 +537,7 @@ public final class FakeGitHubAPI: Sendable {
         add("POST", "/repos/{owner}/{repo}/issues/{number}/comments") { f, req in try f.createComment(req) }
         add("PATCH", "/repos/{owner}/{repo}/issues/comments/{id}") { f, req in try f.updateComment(req) }
         registerReviewRoutes(add)
+        add("GET", "/repos/{owner}/{repo}/collaborators/{user}/permission") { f, req in try f.collaboratorPermission(req) }
     }
 
     // MARK: App endpoints
@@ -949,6 +960,20 @@ public final class FakeGitHubAPI: Sendable {
             return s.comments[i]
         }
         return .json(200, commentJSON(c))
+    }
+
+    // MARK: Collaborators
+
+    /// `GET /repos/{o}/{r}/collaborators/{user}/permission`: metadata read suffices (every
+    /// installation token has it); 404 for a user who is not a collaborator.
+    private func collaboratorPermission(_ req: HTTPRequest) throws -> HTTPResponse {
+        let (repo, _) = try authorize(req, [("metadata", "read")])
+        let user = req.parameter("user") ?? ""
+        guard let (permission, role) = state.withLock({ $0.collaborators[repo.fullName.lowercased()]?[user.lowercased()] }) else {
+            throw Failure(status: 404, message: "\(user) is not a user")
+        }
+        return .json(200, ["permission": permission, "role_name": role,
+                           "user": ["login": user, "type": "User"]] as [String: Any])
     }
 
     // MARK: - Helpers

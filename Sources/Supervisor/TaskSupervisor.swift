@@ -119,10 +119,13 @@ public final class TaskSupervisor: @unchecked Sendable {
 
     /// Stores the task with its `queued` publication (durable before this returns) and
     /// wakes the dispatcher and the outbox.
-    public func submit(_ spec: TaskSpec) throws {
-        try store.insert(spec)
+    /// Its installation's limits apply (`TaskStore.insert`): the admission says how.
+    @discardableResult
+    public func submit(_ spec: TaskSpec) throws -> Admission {
+        let admission = try store.insert(spec)
         publication.wake()
         wake()
+        return admission
     }
 
     /// Announces a task that was stored elsewhere (e.g. with its webhook delivery; the
@@ -355,7 +358,7 @@ public final class TaskSupervisor: @unchecked Sendable {
             let transition = try store.recordAttempt(
                 taskID: spec.id, attempt: r.attempt,
                 AttemptEnd(report: run.report, outcome: run.outcome, stdout: run.stdout, stderr: run.stderr,
-                           egressLog: run.egress?.jsonString),
+                           egressLog: run.egress?.jsonString, egressBytes: run.egressBytes),
                 retry: settings.retry)
             CrashPoint.attemptRecorded.reached()
             if case .requeued(let notBefore) = transition {
@@ -374,7 +377,8 @@ public final class TaskSupervisor: @unchecked Sendable {
         do {
             let transition = try store.recordShutdownInterruption(taskID: r.spec.id, attempt: r.attempt, report: run.report,
                                                                  stdout: run.stdout, stderr: run.stderr,
-                                                                 egressLog: run.egress?.jsonString)
+                                                                 egressLog: run.egress?.jsonString,
+                                                                 egressBytes: run.egressBytes)
             if transition == .cancelled { publication.wake() }
         } catch {
             log("record_failed", ["task": r.spec.id, "error": "\(error)"])

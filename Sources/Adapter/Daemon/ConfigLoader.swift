@@ -39,7 +39,8 @@ public enum ConfigLoader {
         do { root = try JSONValue.parse(data) } catch { throw ConfigError("", "not valid JSON: \(error)") }
         try refuseInlineSecrets(root, path: "")
         let top = try Obj(root, path: "")
-        try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "api", "http", "dashboard"])
+        try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "installations", "api", "http",
+                       "dashboard"])
         let base = baseDirectory
 
         var listen = DaemonConfig.ListenAddress(host: "127.0.0.1", port: 8787)
@@ -67,6 +68,7 @@ public enum ConfigLoader {
         let http = try top.object("http").map { h throws(ConfigError) in try parseHTTP(h) } ?? HTTPServerLimits()
         var config = DaemonConfig(listen: listen, stateDirectory: stateDir, github: github, worker: worker,
                                   sandbox: sandbox, familiars: familiars, api: api, http: http)
+        config.installations = try parseInstallations(top, familiars: familiars)
         if let d = try top.object("dashboard") {
             try d.allow(["enabled", "session_lifetime"])
             config.dashboard.enabled = try d.bool("enabled")

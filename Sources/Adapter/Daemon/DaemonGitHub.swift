@@ -11,7 +11,7 @@ extension Daemon {
     static func gitHubWiring(_ gh: DaemonConfig.GitHub, stateDirectory: String, store: TaskStore,
                              familiars: [FamiliarConfig] = [],
                              log: @escaping @Sendable (String, [String: String]) -> Void) throws
-        -> (publisher: any Publisher, tokens: any GitTokenProvider, checkouts: any CheckoutResolver) {
+        -> (publisher: any Publisher, tokens: any GitTokenProvider, checkouts: any CheckoutResolver, client: GitHubClient) {
         let credentials: GitHubAppCredentials
         do {
             credentials = try GitHubAppCredentials(appID: gh.appID, privateKeyPath: gh.privateKeyPath)
@@ -52,7 +52,7 @@ extension Daemon {
             }
         }
         index.replace(keep)
-        return (publisher, GitHubGitTokenProvider(client: client), GitHubCheckoutResolver(client: client))
+        return (publisher, GitHubGitTokenProvider(client: client), GitHubCheckoutResolver(client: client), client)
     }
 }
 

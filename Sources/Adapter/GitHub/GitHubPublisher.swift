@@ -112,7 +112,7 @@ public final class GitHubPublisher: Publisher {
     public func publish(_ event: PublicationEvent) async throws(PublicationError) {
         var retry: [String] = []
         switch event {
-        case .queued(let task, let coalesced):
+        case .queued(let task, let coalesced, let waitingFor):
             guard let ctx = context(task, event: "queued") else { return }
             await step(task, "create the Check Run", &retry) {
                 // Queued again with a restored run (a restart): leave the run as it is.
@@ -120,7 +120,8 @@ public final class GitHubPublisher: Publisher {
                 try await self.createCheckRun(task, ctx, status: .queued, output: StatusComment.progressOutput(phase: .queued))
             }
             await step(task, "post the status comment", &retry) {
-                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued, coalesced: coalesced))
+                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued, coalesced: coalesced,
+                                                                          waitingFor: waitingFor))
             }
 
         case .started(let task, let attempt, let coalesced):

@@ -168,6 +168,12 @@ public struct PullRequestReviewCommentPayload: Sendable, Equatable, Decodable {
     }
 }
 
+/// `installation` event payload (the App installed, uninstalled, suspended, …).
+public struct InstallationPayload: Sendable, Equatable, Decodable {
+    public var action: String
+    public var installation: GitHubInstallation
+}
+
 /// `ping` event payload (sent when a hook is created).
 public struct PingPayload: Sendable, Equatable, Decodable {
     public var zen: String?
@@ -184,12 +190,14 @@ public enum WebhookEvent: Sendable, Equatable {
     case pullRequestReview(PullRequestReviewPayload)
     case pullRequestReviewComment(PullRequestReviewCommentPayload)
     case pullRequest(PullRequestPayload)
+    case installation(InstallationPayload)
     /// Any other event: only its name and `action` (if any) are kept.
     case other(event: String, action: String?)
 
     /// The event names parsed into typed payloads.
     public static let handledEvents: Set<String> = [
         "ping", "issues", "issue_comment", "pull_request_review", "pull_request_review_comment", "pull_request",
+        "installation",
     ]
 
     /// Parses `body` as the payload of event `name`.
@@ -204,6 +212,7 @@ public enum WebhookEvent: Sendable, Equatable {
         case "pull_request_review_comment":
             return .pullRequestReviewComment(try decode(PullRequestReviewCommentPayload.self, body))
         case "pull_request": return .pullRequest(try decode(PullRequestPayload.self, body))
+        case "installation": return .installation(try decode(InstallationPayload.self, body))
         default:
             struct Envelope: Decodable { var action: String? }
             return .other(event: name, action: try decode(Envelope.self, body).action)
@@ -220,7 +229,21 @@ public enum WebhookEvent: Sendable, Equatable {
         case .pullRequestReview(let p): return q("pull_request_review", p.action)
         case .pullRequestReviewComment(let p): return q("pull_request_review_comment", p.action)
         case .pullRequest(let p): return q("pull_request", p.action)
+        case .installation(let p): return q("installation", p.action)
         case .other(let e, let a): return q(e, a)
+        }
+    }
+
+    /// The installation the delivery came from (nil for ping, or when the payload has none).
+    public var installationID: Int64? {
+        switch self {
+        case .ping, .other: return nil
+        case .issues(let p): return p.installation?.id
+        case .issueComment(let p): return p.installation?.id
+        case .pullRequestReview(let p): return p.installation?.id
+        case .pullRequestReviewComment(let p): return p.installation?.id
+        case .pullRequest(let p): return p.installation?.id
+        case .installation(let p): return p.installation.id
         }
     }
 

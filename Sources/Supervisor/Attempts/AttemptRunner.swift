@@ -10,6 +10,9 @@ public struct AttemptRun: Sendable {
     public var askpass: [AskpassRequestLog]
     /// Proxy mode: every egress decision of the attempt (stored as its egress log).
     public var egress: EgressReport? = nil
+
+    /// Bytes through the egress proxy, both directions (nil without one).
+    public var egressBytes: UInt64? { egress.map { $0.totals.bytesUp + $0.totals.bytesDown } }
 }
 
 /// Runs one attempt: a fresh sandbox that pre-clones the repository into
