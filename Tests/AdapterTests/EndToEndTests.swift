@@ -47,6 +47,10 @@ final class EndToEndTests: XCTestCase {
         head=$(git rev-parse HEAD); base=$(git rev-parse --verify -q "origin/$COVEN_REVIEW_BASE" || echo none)
         printf '{"contract_version":"2","status":"success","branch":null,"commits":[],"files_changed":[],"summary":"head %s base %s","pr_body":"","review":{"mode":"pull_request","evidence_status":"complete","reviewed_files":["README.md"],"supporting_files":[],"findings":[{"severity":"high","file":"README.md","line":2,"title":"Unclear line","body":"Say what it does.","recommendation":null},{"severity":"low","file":"README.md","line":90,"title":"Far below","body":"Not in the diff.","recommendation":null},{"severity":"critical","file":"secret.txt","line":1,"title":"Elsewhere","body":"Not a PR file.","recommendation":null}],"tests_run":[{"command":"make test","status":"passed","output_summary":"all green"}],"no_findings_reason":null,"limitations":["read only the diff"]},"exit_reason":null}' "$head" "$base" > "$out"
         exit 0;;
+    review-slow-first)
+        # A review that takes its time on a commit titled "slow" (to be superseded while it runs).
+        if [ "$(git log -1 --format=%s)" = slow ]; then trap '' TERM; sleep 300; exit 0; fi
+        exec "$0" review "$@";;
     sleep-first)
         if [ "$COVEN_ATTEMPT" = 1 ]; then trap '' TERM; sleep 300; exit 0; fi
         exec "$0" ok "$@";;
