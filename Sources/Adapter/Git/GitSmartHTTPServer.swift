@@ -13,7 +13,7 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
     private var server: HTTPServer!
     private let token: Mutex<String>
     private let log = Mutex<[(path: String, authorized: Bool, user: String?)]>([])
-    private let authorize: (@Sendable (_ password: String) -> Bool)?
+    private let authorize: (@Sendable (_ password: String, _ push: Bool) -> Bool)?
     private let onPush: (@Sendable (_ repository: String) -> Void)?
 
     /// - Parameters:
@@ -21,10 +21,11 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
     ///   - token: the password every request must carry.
     ///   - authorize: when given, decides instead of `token` whether a password (with
     ///     user `x-access-token`) is accepted, e.g. "an installation token a fake GitHub
-    ///     issued for this repository".
+    ///     issued for this repository"; `push` is true for a push (receive-pack), which
+    ///     GitHub allows only with `contents: write`.
     ///   - onPush: called after a successful `git-receive-pack` with the repository
     ///     ("owner/name"), e.g. to tell a fake GitHub about the new branch heads.
-    public init(root: String, token: String, authorize: (@Sendable (_ password: String) -> Bool)? = nil,
+    public init(root: String, token: String, authorize: (@Sendable (_ password: String, _ push: Bool) -> Bool)? = nil,
                 onPush: (@Sendable (_ repository: String) -> Void)? = nil) {
         self.root = root
         self.token = Mutex(token)
@@ -158,7 +159,8 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
                 user = String(pair[..<colon])
                 let pass = String(pair[pair.index(after: colon)...])
                 if let authorize {
-                    authorized = user == "x-access-token" && authorize(pass)
+                    let push = req.path.hasSuffix("/git-receive-pack") || (req.query ?? "").contains("service=git-receive-pack")
+                    authorized = user == "x-access-token" && authorize(pass, push)
                 } else {
                     authorized = user == "x-access-token"
                         && ConstantTime.equals(Array(pass.utf8), Array(token.withLock { $0 }.utf8))
