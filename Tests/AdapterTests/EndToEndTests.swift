@@ -47,6 +47,16 @@ final class EndToEndTests: XCTestCase {
         head=$(git rev-parse HEAD); base=$(git rev-parse --verify -q "origin/$COVEN_REVIEW_BASE" || echo none)
         printf '{"contract_version":"2","status":"success","branch":null,"commits":[],"files_changed":[],"summary":"head %s base %s","pr_body":"","review":{"mode":"pull_request","evidence_status":"complete","reviewed_files":["README.md"],"supporting_files":[],"findings":[{"severity":"high","file":"README.md","line":2,"title":"Unclear line","body":"Say what it does.","recommendation":null},{"severity":"low","file":"README.md","line":90,"title":"Far below","body":"Not in the diff.","recommendation":null},{"severity":"critical","file":"secret.txt","line":1,"title":"Elsewhere","body":"Not a PR file.","recommendation":null}],"tests_run":[{"command":"make test","status":"passed","output_summary":"all green"}],"no_findings_reason":null,"limitations":["read only the diff"]},"exit_reason":null}' "$head" "$base" > "$out"
         exit 0;;
+    review-push)
+        # A review that tries to push anyway: the summary says whether git let it.
+        git checkout -q -b coven/review-push && git commit -q --allow-empty -m "not a review's job" || exit 2
+        if git push -q origin coven/review-push; then pushed=yes; else pushed=no; fi
+        printf '{"contract_version":"2","status":"success","branch":null,"commits":[],"files_changed":[],"summary":"pushed %s","pr_body":"","review":{"mode":"pull_request","evidence_status":"complete","reviewed_files":["README.md"],"supporting_files":[],"findings":[],"tests_run":[],"no_findings_reason":"tried to push instead","limitations":[]},"exit_reason":null}' "$pushed" > "$out"
+        exit 0;;
+    review-slow-first)
+        # A review that takes its time on a commit titled "slow" (to be superseded while it runs).
+        if [ "$(git log -1 --format=%s)" = slow ]; then trap '' TERM; sleep 300; exit 0; fi
+        exec "$0" review "$@";;
     sleep-first)
         if [ "$COVEN_ATTEMPT" = 1 ]; then trap '' TERM; sleep 300; exit 0; fi
         exec "$0" ok "$@";;
@@ -83,15 +93,16 @@ final class EndToEndTests: XCTestCase {
                                            attributes: [.posixPermissions: 0o600])
             try EndToEndTests.secret.write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
 
-            // git: accepts only contents-write installation tokens the fake issued for this
-            // repository, and tells the fake about pushed branches.
+            // git: accepts only installation tokens the fake issued for this repository, a push
+            // only with contents write (fetching with read too), and tells the fake about pushed branches.
             let fakeBox = Mutex<FakeGitHubAPI?>(nil)
             let repos = dir + "/repos"
-            git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password in
+            git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password, push in
                 guard let fake = fakeBox.withLock({ $0 }) else { return false }
-                // As GitHub: only a live (unrevoked, unexpired) contents-write token for this repository.
+                // As GitHub: only a live (unrevoked, unexpired) token for this repository, with
+                // contents write to push and read or write to fetch.
                 guard let t = fake.liveToken(password) else { return false }
-                return t.permissions["contents"] == "write"
+                return (push ? ["write"] : ["read", "write"]).contains(t.permissions["contents"] ?? "")
                     && (t.repositories ?? []).contains { $0 == "widgets" || $0 == "acme/widgets" }
             }, onPush: { repo in
                 guard let fake = fakeBox.withLock({ $0 }) else { return }

@@ -215,3 +215,39 @@ final class DiffLinesTests: XCTestCase {
         XCTAssertTrue(DiffLines(patch: "@@ -1 +1 @@\n+a\n@@ -50,1 +51,1 @@\n x").right.contains(51))
     }
 }
+
+/// GitHub refusing the review's inline comments (422, e.g. a line GitHub no longer shows
+/// after a force-push): the publisher posts the review again with every finding in the body.
+final class ReviewPublicationFallbackTests: GitHubTestCase {
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        fake.setPullRequest(GitHubFixture.fullName, .init(number: GitHubFixture.prNumber, headRef: "feature",
+                                                          headSHA: GitHubFixture.prHeadSHA, baseRef: "main",
+                                                          files: ReviewPublicationTests.files))
+        // The first review POST is refused as GitHub refuses a comment it cannot place.
+        fake.injectFailure(status: 422, count: 1, message: "Unprocessable Entity: line must be part of the diff") { method, path in
+            method == "POST" && path.hasSuffix("/pulls/\(GitHubFixture.prNumber)/reviews")
+        }
+    }
+
+    private func publishInlineFinding() async throws {
+        let p = GitHubPublisher(client: try client(), options: GitHubPublisher.Options(reviewPolicy: { _ in ReviewPolicy() }),
+                                log: logs.log)
+        try await p.publish(.finished(ReviewPublicationTests.task(),
+                                      ReviewPublicationTests.outcome([ReviewPublicationTests.finding(line: 3, title: "Inline one")])))
+    }
+
+    func testTheRefusedInlineFindingIsRepostedInTheReviewBody() async throws {
+        try await publishInlineFinding()
+        XCTAssertEqual(fake.reviews.count, 1, "one review after the refusal\n\(logs.all)")
+        XCTAssertTrue(fake.reviews.first?.body.contains("Inline one") == true,
+                      "the finding is in the body: \(fake.reviews.first?.body ?? "no review")")
+    }
+
+    func testTheRepostedReviewHasNoInlineComments() async throws {
+        try await publishInlineFinding()
+        XCTAssertEqual(fake.calls("POST", pathSuffix: "/pulls/\(GitHubFixture.prNumber)/reviews").count, 2,
+                       "refused once, posted once more")
+        XCTAssertTrue(fake.reviewComments.isEmpty, "nothing inline: \(fake.reviewComments.map(\.path))")
+    }
+}

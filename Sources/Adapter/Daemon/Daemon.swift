@@ -112,7 +112,7 @@ public final class Daemon: @unchecked Sendable {
         // GitHub, or local publication.
         var publisher: any Publisher = LogPublisher(handle: options.publicationLog)
         var tokens: (any GitTokenProvider)? = options.local?.tokenProvider
-        var checkouts: (any CheckoutResolver)?
+        var checkouts: (any CheckoutResolver)? = options.local?.checkoutResolver
         var client: GitHubClient?
         if let gh = config.github {
             let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store,

@@ -178,6 +178,13 @@ enum DashboardPages {
         if let res = r.result {
             facts.append(("Result", h(res.status.rawValue + ": " + res.summary)))
             if let branch = res.branch { facts.append(("Branch", "<code>\(h(branch))</code>")) }
+            if let review = res.review, review.mode != .none {
+                let items = review.findings.map { f in
+                    "<li>\(h(f.severity.rawValue)) <code>\(h(f.file + (f.line.map { ":\($0)" } ?? "")))</code> \(h(f.title))</li>"
+                }
+                facts.append(("Review", h("\(review.evidenceStatus.rawValue), \(review.findings.count) finding(s)")
+                              + (items.isEmpty ? "" : "<ul class=\"findings\">" + items.joined() + "</ul>")))
+            }
         }
         if !links.items.isEmpty {
             facts.append(("Links", links.items.map { "<a href=\"\(h($0.url))\" rel=\"noreferrer\">\(h($0.label))</a>" }.joined(separator: " · ")))

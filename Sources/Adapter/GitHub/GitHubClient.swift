@@ -132,15 +132,16 @@ public final class GitHubClient: Sendable {
                                  repositories: b.repositories?.map { $0.name } ?? scope.repositories)
     }
 
-    /// The agent's git token for one repository (`contents: write` on `repository` only),
-    /// freshly minted on every call. `repository` is the name (`owner/name` is accepted).
-    public func gitToken(installationID: Int64, repository: String) async throws -> InstallationToken {
+    /// The agent's git token for one repository (`contents: write` on `repository` only, or
+    /// `contents: read` when `readOnly`), freshly minted on every call. `repository` is the name (`owner/name` is accepted).
+    public func gitToken(installationID: Int64, repository: String, readOnly: Bool = false) async throws -> InstallationToken {
         let name = repository.split(separator: "/").last.map(String.init) ?? repository
         guard !name.isEmpty else {
             throw GitHubAPIError(kind: .configuration, endpoint: "POST /app/installations/\(installationID)/access_tokens",
                                  message: "empty repository name")
         }
-        return try await createInstallationToken(installationID: installationID, scope: .gitPush(repository: name))
+        return try await createInstallationToken(installationID: installationID,
+                                                 scope: readOnly ? .gitRead(repository: name) : .gitPush(repository: name))
     }
 
     /// The publication token for one repository of an installation (its name; `owner/name`
