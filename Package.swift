@@ -62,7 +62,8 @@ let package = Package(
                           path: "Sources/coven-supervisor-daemon"),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], path: "Tests/SandboxTests"),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter", "AdapterTesting", "HTTP"], path: "Tests/SupervisorTests"),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter", "AdapterTesting", "HTTP"], path: "Tests/SupervisorTests",
+                    exclude: ["Fixtures"]),
         .testTarget(name: "AdapterTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox",
                                                         "CovenCommands", "TaskCommands"], path: "Tests/AdapterTests"),
     ]

@@ -14,3 +14,6 @@ echo "== egress proxy =="
 echo
 echo "== task claim =="
 "$BIN/coven-bench" claim --queued "${BENCH_CLAIM_QUEUED:-1000,100000}"
+echo
+echo "== idle sandboxes =="
+"$BIN/coven-bench" idle --sandboxes "${BENCH_IDLE_SANDBOXES:-100}" --seconds "${BENCH_IDLE_SECONDS:-5}"

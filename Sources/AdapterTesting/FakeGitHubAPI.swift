@@ -56,11 +56,14 @@ public final class FakeGitHubAPI: Sendable {
         public var state: String
         /// The head's repository ("owner/name") when it is a fork; nil: the repository itself.
         public var headRepository: String?
+        /// Its changed files (`GET /pulls/{n}/files`), with their patches.
+        public var files: [PullFile]
         public init(number: Int, headRef: String, headSHA: String, baseRef: String, title: String = "",
-                    body: String = "", draft: Bool = false, state: String = "open", headRepository: String? = nil) {
+                    body: String = "", draft: Bool = false, state: String = "open", headRepository: String? = nil,
+                    files: [PullFile] = []) {
             self.number = number; self.headRef = headRef; self.headSHA = headSHA; self.baseRef = baseRef
             self.title = title; self.body = body; self.draft = draft; self.state = state
-            self.headRepository = headRepository
+            self.headRepository = headRepository; self.files = files
         }
         func headOwner(in repo: Repository) -> String {
             headRepository?.split(separator: "/").first.map(String.init) ?? repo.owner
@@ -184,6 +187,10 @@ public final class FakeGitHubAPI: Sendable {
         public var statusHistory: [String]
         /// The token that created it.
         public var createdBy: IssuedToken
+        /// Every annotation sent, in order (GitHub appends each request's, at most 50 a request).
+        public var annotations: [Annotation] = []
+        /// How many annotations each request carried.
+        public var annotationBatches: [Int] = []
     }
 
     public struct Comment: Sendable {
@@ -226,16 +233,20 @@ public final class FakeGitHubAPI: Sendable {
         var checkRuns: [CheckRun] = []
         var comments: [Comment] = []
         var created: [CreatedPullRequest] = []
+        var reviews: [Review] = []
+        var reviewComments: [ReviewComment] = []
         var injected: [Injected] = []
         var nextID: Int64 = 1000
         var tokenLifetime: TimeInterval
+        /// "owner/name" (lowercased) → login (lowercased) → (permission, role_name).
+        var collaborators: [String: [String: (String, String)]] = [:]
     }
 
     public let appID: String
     public let options: Options
     private let publicKey: RSAPublicKey
     private let installations: [Int64: Installation]
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let server = Mutex<HTTPServer?>(nil)
 
     /// - Parameters:
@@ -333,6 +344,14 @@ public final class FakeGitHubAPI: Sendable {
         }
     }
 
+    /// Makes `user` a collaborator of `repository` with `role`: admin, maintain, write,
+    /// triage or read (GitHub's `permission` field folds maintain into write and triage
+    /// into read). Users never set are not collaborators: GitHub answers 404.
+    public func setCollaborator(_ repository: String, _ user: String, role: String) {
+        let permission = ["maintain": "write", "triage": "read"][role] ?? role
+        state.withLock { $0.collaborators[repository.lowercased(), default: [:]][user.lowercased()] = (permission, role) }
+    }
+
     /// Changes the lifetime of tokens issued from now on.
     public func setTokenLifetime(_ seconds: TimeInterval) { state.withLock { $0.tokenLifetime = seconds } }
 
@@ -374,14 +393,17 @@ public final class FakeGitHubAPI: Sendable {
 
     // MARK: - Dispatch
 
-    private struct Failure: Error {
+    struct Failure: Error {
         var status: Int
         var message: String
         var errors: [[String: String]] = []
         var headers: [String: String] = [:]
+        /// GitHub's plain-string `errors` (e.g. a review's "Line could not be resolved").
+        var textErrors: [String] = []
         var response: HTTPResponse {
             var o: [String: Any] = ["message": message, "documentation_url": "https://docs.github.com/rest"]
             if !errors.isEmpty { o["errors"] = errors }
+            if !textErrors.isEmpty { o["errors"] = textErrors }
             return HTTPResponse.json(status, o, headers: HTTPHeaders(headers.map { ($0.key, $0.value) }))
         }
         static func invalid(_ detail: String) -> Failure { Failure(status: 422, message: "Invalid request.\n\n\(detail)") }
@@ -514,6 +536,8 @@ public final class FakeGitHubAPI: Sendable {
         add("GET", "/repos/{owner}/{repo}/issues/{number}/comments") { f, req in try f.listComments(req) }
         add("POST", "/repos/{owner}/{repo}/issues/{number}/comments") { f, req in try f.createComment(req) }
         add("PATCH", "/repos/{owner}/{repo}/issues/comments/{id}") { f, req in try f.updateComment(req) }
+        registerReviewRoutes(add)
+        add("GET", "/repos/{owner}/{repo}/collaborators/{user}/permission") { f, req in try f.collaboratorPermission(req) }
     }
 
     // MARK: App endpoints
@@ -614,7 +638,7 @@ public final class FakeGitHubAPI: Sendable {
     // MARK: Repository endpoints
 
     /// The repository, after checking the token covers it with one of `permissions`.
-    private func authorize(_ req: HTTPRequest, _ permissions: [(String, String)]) throws -> (Repository, IssuedToken) {
+    func authorize(_ req: HTTPRequest, _ permissions: [(String, String)]) throws -> (Repository, IssuedToken) {
         guard let (_, credential) = Self.authorization(req) else {
             throw Failure(status: 401, message: "Requires authentication")
         }
@@ -761,6 +785,7 @@ public final class FakeGitHubAPI: Sendable {
         var outputSummary: String?
         var detailsURL: String?
         var externalID: String?
+        var annotations: [Annotation] = []
     }
 
     private func checkFields(_ o: [String: JSONValue], creating: Bool) throws -> CheckFields {
@@ -792,6 +817,7 @@ public final class FakeGitHubAPI: Sendable {
                 throw Failure(status: 422, message: "Invalid request.\n\nOnly 65535 characters are allowed; "
                               + "\(max(f.outputSummary!.count, text?.count ?? 0)) were supplied.")
             }
+            if let list = out["annotations"] { f.annotations = try annotations(list) }
         }
         f.detailsURL = try string(o, "details_url", required: false)
         f.externalID = try string(o, "external_id", required: false)
@@ -824,7 +850,8 @@ public final class FakeGitHubAPI: Sendable {
             let run = CheckRun(id: s.nextID, repository: repo.fullName, name: f.name!, headSHA: sha, status: status,
                                conclusion: f.conclusion, outputTitle: f.outputTitle, outputSummary: f.outputSummary,
                                detailsURL: f.detailsURL, externalID: f.externalID, statusHistory: [status],
-                               createdBy: token)
+                               createdBy: token, annotations: f.annotations,
+                               annotationBatches: f.annotations.isEmpty ? [] : [f.annotations.count])
             s.checkRuns.append(run)
             return run
         }
@@ -864,6 +891,7 @@ public final class FakeGitHubAPI: Sendable {
             if let t = f.outputTitle { run.outputTitle = t; run.outputSummary = f.outputSummary }
             if let d = f.detailsURL { run.detailsURL = d }
             if let e = f.externalID { run.externalID = e }
+            if !f.annotations.isEmpty { run.annotations += f.annotations; run.annotationBatches.append(f.annotations.count) }
             s.checkRuns[i] = run
             return run
         }
@@ -934,9 +962,23 @@ public final class FakeGitHubAPI: Sendable {
         return .json(200, commentJSON(c))
     }
 
+    // MARK: Collaborators
+
+    /// `GET /repos/{o}/{r}/collaborators/{user}/permission`: metadata read suffices (every
+    /// installation token has it); 404 for a user who is not a collaborator.
+    private func collaboratorPermission(_ req: HTTPRequest) throws -> HTTPResponse {
+        let (repo, _) = try authorize(req, [("metadata", "read")])
+        let user = req.parameter("user") ?? ""
+        guard let (permission, role) = state.withLock({ $0.collaborators[repo.fullName.lowercased()]?[user.lowercased()] }) else {
+            throw Failure(status: 404, message: "\(user) is not a user")
+        }
+        return .json(200, ["permission": permission, "role_name": role,
+                           "user": ["login": user, "type": "User"]] as [String: Any])
+    }
+
     // MARK: - Helpers
 
-    private func object(_ req: HTTPRequest, optional: Bool = false) throws -> [String: JSONValue] {
+    func object(_ req: HTTPRequest, optional: Bool = false) throws -> [String: JSONValue] {
         if req.body.isEmpty {
             if optional { return [:] }
             throw Failure(status: 400, message: "Problems parsing JSON")
@@ -946,7 +988,7 @@ public final class FakeGitHubAPI: Sendable {
         return o
     }
 
-    private func string(_ o: [String: JSONValue], _ key: String, required: Bool, nullable: Bool = false,
+    func string(_ o: [String: JSONValue], _ key: String, required: Bool, nullable: Bool = false,
                         path: String = "") throws -> String? {
         guard let v = o[key] else {
             if required { throw Failure.invalid("For 'properties/\(path)\(key)', nil is not a string.") }
@@ -957,7 +999,7 @@ public final class FakeGitHubAPI: Sendable {
         return s
     }
 
-    private func bool(_ o: [String: JSONValue], _ key: String) throws -> Bool? {
+    func bool(_ o: [String: JSONValue], _ key: String) throws -> Bool? {
         guard let v = o[key] else { return nil }
         guard case .bool(let b) = v else { throw Failure.invalid("For 'properties/\(key)', \(v) is not a boolean.") }
         return b

@@ -17,6 +17,8 @@ public struct TaskOutcome: Sendable, Equatable {
     /// The task failed because its last attempt ran out of time (GitHub shows a timeout
     /// apart from a failure: Check Run conclusion `timed_out`).
     public var timedOut: Bool
+    /// A review superseded by a newer push (that commit): concluded `neutral`, findings withheld.
+    public var supersededBy: String? = nil
 
     public init(state: TaskState, disposition: Disposition, result: ResultEnvelope? = nil, reason: String? = nil,
                 timedOut: Bool = false) {
@@ -38,20 +40,21 @@ public struct TaskOutcome: Sendable, Equatable {
 /// `coalesced` counts later triggers of the same work that joined the task instead of
 /// starting another (the status comment says so).
 public enum PublicationEvent: Sendable, Equatable {
-    case queued(TaskSpec, coalesced: Int = 0)
+    /// `waitingFor` names the installation limit the task waits for, when one held it.
+    case queued(TaskSpec, coalesced: Int = 0, waitingFor: String? = nil)
     case started(TaskSpec, attempt: Int, coalesced: Int = 0)
     case finished(TaskSpec, TaskOutcome)
 
     public var task: TaskSpec {
         switch self {
-        case .queued(let t, _), .started(let t, _, _), .finished(let t, _): return t
+        case .queued(let t, _, _), .started(let t, _, _), .finished(let t, _): return t
         }
     }
 
     /// Triggers coalesced into the task so far.
     public var coalesced: Int {
         switch self {
-        case .queued(_, let n), .started(_, _, let n): return n
+        case .queued(_, let n, _), .started(_, _, let n): return n
         case .finished(_, let o): return o.coalescedTriggers
         }
     }
@@ -95,7 +98,7 @@ public protocol Publisher: Sendable {
 extension Publisher {
     public func publish(_ event: PublicationEvent) async throws(PublicationError) {
         switch event {
-        case .queued(let t, _): await taskQueued(t)
+        case .queued(let t, _, _): await taskQueued(t)
         case .started(let t, let n, _): await attemptStarted(t, attempt: n)
         case .finished(let t, let o): await taskFinished(t, outcome: o)
         }

@@ -42,14 +42,32 @@ public enum TaskKind: Sendable, Equatable {
     case fixIssue(issueNumber: Int, title: String, body: String)
     case addressReviewComment(prNumber: Int, commentBody: String, diffHunk: String?, path: String?, line: Int?)
     case respondToMention(issueNumber: Int, commentBody: String)
+    /// Review a pull request (contract v2 only): the workspace holds its head, with the
+    /// base fetched, and the result's `review` is published as one PR review.
+    case reviewPullRequest(prNumber: Int)
 
-    /// "fix_issue", "address_review_comment", "respond_to_mention".
+    /// "fix_issue", "address_review_comment", "respond_to_mention", "review_pull_request".
     public var name: String {
         switch self {
         case .fixIssue: return "fix_issue"
         case .addressReviewComment: return "address_review_comment"
         case .respondToMention: return "respond_to_mention"
+        case .reviewPullRequest: return "review_pull_request"
         }
+    }
+
+    /// The pull request number of a task on one (nil for issue tasks).
+    public var pullRequestNumber: Int? {
+        switch self {
+        case .addressReviewComment(let n, _, _, _, _), .reviewPullRequest(let n): return n
+        case .fixIssue, .respondToMention: return nil
+        }
+    }
+
+    /// Whether the task is a pull-request review.
+    public var isReview: Bool {
+        if case .reviewPullRequest = self { return true }
+        return false
     }
 
     /// The issue or PR number the task targets (where its status comment goes).
@@ -58,6 +76,7 @@ public enum TaskKind: Sendable, Equatable {
         case .fixIssue(let n, _, _): return n
         case .addressReviewComment(let n, _, _, _, _): return n
         case .respondToMention(let n, _): return n
+        case .reviewPullRequest(let n): return n
         }
     }
 }
@@ -84,9 +103,11 @@ extension TaskKind: Codable {
         case "respond_to_mention":
             self = .respondToMention(issueNumber: try c.decode(Int.self, forKey: .issueNumber),
                                      commentBody: try c.decode(String.self, forKey: .commentBody))
+        case "review_pull_request":
+            self = .reviewPullRequest(prNumber: try c.decode(Int.self, forKey: .prNumber))
         default:
             throw DecodingError.dataCorruptedError(forKey: .kind, in: c,
-                debugDescription: "unknown task kind '\(kind)' (expected fix_issue, address_review_comment or respond_to_mention)")
+                debugDescription: "unknown task kind '\(kind)' (expected fix_issue, address_review_comment, respond_to_mention or review_pull_request)")
         }
     }
     public func encode(to encoder: Encoder) throws {
@@ -101,6 +122,8 @@ extension TaskKind: Codable {
             try c.encodeIfPresent(line, forKey: .line)
         case .respondToMention(let n, let body):
             try c.encode(n, forKey: .issueNumber); try c.encode(body, forKey: .commentBody)
+        case .reviewPullRequest(let n):
+            try c.encode(n, forKey: .prNumber)
         }
     }
 }
@@ -150,20 +173,34 @@ public struct TaskSpec: Sendable, Codable, Equatable {
     public var familiar: FamiliarRef
     /// For PR tasks: the PR head ref to check out (and its repo's clone URL when a fork).
     public var headRef: String?
-    /// The commit SHA the Check Run is attached to, when known.
+    /// The commit SHA the Check Run is attached to, when known. For a review: the commit
+    /// reviewed (nil: the PR's head when the attempt runs).
     public var headSHA: String?
+    /// The headless contract the familiar speaks: 1 or 2 (`familiars[].contract_version`).
+    public var contractVersion: Int
 
     public init(id: String, source: TaskSource = .api, installationID: Int64? = nil, repo: RepoRef,
                 trigger: Trigger, kind: TaskKind, familiar: FamiliarRef,
-                headRef: String? = nil, headSHA: String? = nil) {
+                headRef: String? = nil, headSHA: String? = nil, contractVersion: Int = 1) {
         self.id = id; self.source = source; self.installationID = installationID; self.repo = repo
         self.trigger = trigger; self.kind = kind; self.familiar = familiar
-        self.headRef = headRef; self.headSHA = headSHA
+        self.headRef = headRef; self.headSHA = headSHA; self.contractVersion = contractVersion
     }
 
     enum CodingKeys: String, CodingKey {
         case id, source, installationID = "installation_id", repo, trigger, kind = "task", familiar
-        case headRef = "head_ref", headSHA = "head_sha"
+        case headRef = "head_ref", headSHA = "head_sha", contractVersion = "contract_version"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id); try c.encode(source, forKey: .source)
+        try c.encodeIfPresent(installationID, forKey: .installationID)
+        try c.encode(repo, forKey: .repo); try c.encode(trigger, forKey: .trigger); try c.encode(kind, forKey: .kind)
+        try c.encode(familiar, forKey: .familiar)
+        try c.encodeIfPresent(headRef, forKey: .headRef); try c.encodeIfPresent(headSHA, forKey: .headSHA)
+        // Left out for v1, so tasks stored before v2 existed read back equal.
+        if contractVersion != 1 { try c.encode(contractVersion, forKey: .contractVersion) }
     }
 
     /// Decodes a task; `id` (generated), `source` ("api") and `trigger` (from the
@@ -182,11 +219,13 @@ public struct TaskSpec: Sendable, Codable, Equatable {
             case .fixIssue: trigger = .issueAssigned
             case .addressReviewComment: trigger = .prReviewComment
             case .respondToMention: trigger = .issueMention
+            case .reviewPullRequest: trigger = .prReviewComment
             }
         }
         familiar = try c.decode(FamiliarRef.self, forKey: .familiar)
         headRef = try c.decodeIfPresent(String.self, forKey: .headRef)
         headSHA = try c.decodeIfPresent(String.self, forKey: .headSHA)
+        contractVersion = try c.decodeIfPresent(Int.self, forKey: .contractVersion) ?? 1
     }
 
     /// "t_" + 16 random hex digits.

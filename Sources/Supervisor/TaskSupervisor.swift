@@ -119,10 +119,13 @@ public final class TaskSupervisor: @unchecked Sendable {
 
     /// Stores the task with its `queued` publication (durable before this returns) and
     /// wakes the dispatcher and the outbox.
-    public func submit(_ spec: TaskSpec) throws {
-        try store.insert(spec)
+    /// Its installation's limits apply (`TaskStore.insert`): the admission says how.
+    @discardableResult
+    public func submit(_ spec: TaskSpec) throws -> Admission {
+        let admission = try store.insert(spec)
         publication.wake()
         wake()
+        return admission
     }
 
     /// Announces a task that was stored elsewhere (e.g. with its webhook delivery; the
@@ -249,9 +252,10 @@ public final class TaskSupervisor: @unchecked Sendable {
         // What to check out (a pull request's head, looked up for this attempt), then the git
         // token: GitHub calls, cancellable, so a cancel or the shutdown never waits for them.
         var checkout: Checkout?
+        var reviewFiles: [String] = []
         var token: String?
-        var setupFailure: AttemptOutcome?
-        if let checkouts {
+        var setupFailure: AttemptOutcome? = Self.refusal(spec)
+        if let checkouts, setupFailure == nil {
             switch r.setupCall.run({ try await checkouts.checkout(for: spec) }) {
             case .success(let c): checkout = c
             case .failure(CheckoutError.pullRequestNotFound(let n)):
@@ -262,6 +266,13 @@ public final class TaskSupervisor: @unchecked Sendable {
                 setupFailure = AttemptClassifier.classifyInfraFailure(stage: "checkout", detail: e.description)
             case .failure(let e):
                 setupFailure = AttemptClassifier.classifyInfraFailure(stage: "checkout", detail: Redactor.redactShapes("\(e)"))
+            }
+            if spec.kind.isReview, setupFailure == nil {
+                switch r.setupCall.run({ try await checkouts.reviewFiles(for: spec) }) {
+                case .success(let files): reviewFiles = files
+                case .failure(let e):
+                    setupFailure = AttemptClassifier.classifyInfraFailure(stage: "review files", detail: Redactor.redactShapes("\(e)"))
+                }
             }
         }
         if let tokens, setupFailure == nil {
@@ -282,7 +293,8 @@ public final class TaskSupervisor: @unchecked Sendable {
             run = AttemptRun(outcome: setupFailure,
                              report: nil, stdout: Redactor().redact(Data()), stderr: Redactor().redact(Data()), askpass: [])
         } else {
-            run = runner.run(task: spec, attempt: r.attempt, token: token, checkout: checkout) { [self] handle in
+            run = runner.run(task: spec, attempt: r.attempt, token: token, checkout: checkout,
+                             reviewFiles: reviewFiles) { [self] handle in
                 observer?.sandboxLaunched(spec, r.attempt, handle.launchLatency)
                 cond.lock()
                 r.handle = handle
@@ -318,6 +330,15 @@ public final class TaskSupervisor: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// Work the task's familiar cannot do, refused before anything runs (no sandbox, no
+    /// token): a review needs contract v2, which has the `review` result.
+    static func refusal(_ spec: TaskSpec) -> AttemptOutcome? {
+        guard spec.kind.isReview, spec.contractVersion < 2 else { return nil }
+        return AttemptOutcome(attemptClass: .failed, disposition: .failure,
+                              reason: "refused: familiar \(spec.familiar.id) speaks contract v\(spec.contractVersion), and a "
+                                  + "pull-request review needs contract v2 (set familiars[].contract_version to 2)")
+    }
+
     /// Revokes the attempt's git token once the attempt is over and recorded: whatever the
     /// runtime kept of it is worthless from now on. Waits at most until the shutdown's
     /// teardown; a failure is logged (the token expires within the hour anyway).
@@ -337,7 +358,7 @@ public final class TaskSupervisor: @unchecked Sendable {
             let transition = try store.recordAttempt(
                 taskID: spec.id, attempt: r.attempt,
                 AttemptEnd(report: run.report, outcome: run.outcome, stdout: run.stdout, stderr: run.stderr,
-                           egressLog: run.egress?.jsonString),
+                           egressLog: run.egress?.jsonString, egressBytes: run.egressBytes),
                 retry: settings.retry)
             CrashPoint.attemptRecorded.reached()
             if case .requeued(let notBefore) = transition {
@@ -356,7 +377,8 @@ public final class TaskSupervisor: @unchecked Sendable {
         do {
             let transition = try store.recordShutdownInterruption(taskID: r.spec.id, attempt: r.attempt, report: run.report,
                                                                  stdout: run.stdout, stderr: run.stderr,
-                                                                 egressLog: run.egress?.jsonString)
+                                                                 egressLog: run.egress?.jsonString,
+                                                                 egressBytes: run.egressBytes)
             if transition == .cancelled { publication.wake() }
         } catch {
             log("record_failed", ["task": r.spec.id, "error": "\(error)"])

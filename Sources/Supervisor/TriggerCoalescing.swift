@@ -23,11 +23,27 @@ public enum TriggerCoalescing {
             return body
         case .addressReviewComment(_, let body, let hunk, let path, let line):
             return [body, path ?? "", line.map(String.init) ?? "", hunk ?? ""].joined(separator: "\u{0}")
+        case .reviewPullRequest:
+            return nil   // a review's instruction is the commit it reviews: see `supersedes`
         }
     }
 
     /// Whether `trigger` brings nothing that `live` (a task with the same key) does not.
+    /// A review of the same commit (or of no commit in particular: "the current head")
+    /// joins a live review.
     public static func isCoveredBy(_ live: TaskSpec, trigger: TaskSpec) -> Bool {
-        instructions(live.kind) == instructions(trigger.kind)
+        if trigger.kind.isReview {
+            guard let wanted = trigger.headSHA else { return true }
+            return live.headSHA?.lowercased() == wanted.lowercased()
+        }
+        return instructions(live.kind) == instructions(trigger.kind)
+    }
+
+    /// Whether `trigger` makes the live task of the same key pointless: a review of a
+    /// newer commit supersedes a queued or running review of another (or of an unpinned)
+    /// one, which is cancelled with "superseded by <sha>" and publishes no findings.
+    public static func supersedes(_ trigger: TaskSpec, live: TaskSpec) -> Bool {
+        guard trigger.kind.isReview, live.kind.isReview, let sha = trigger.headSHA else { return false }
+        return live.headSHA?.lowercased() != sha.lowercased()
     }
 }

@@ -109,6 +109,15 @@ enum TaskTables {
             if let c = res["commits"] as? [Any] { s += ", \(c.count) commit\(c.count == 1 ? "" : "s")" }
             if let b = res["branch"] as? String { s += ", branch \(safe(b, max: 100))" }
             lines.append(("result", s))
+            // A review's outcome is its findings (contract v2); `none` is a v2 result of other work.
+            if let review = res["review"] as? [String: Any], review["mode"] as? String != "none" {
+                let findings = review["findings"] as? [[String: Any]] ?? []
+                lines.append(("review", "\(string(review, "evidence_status")), \(findings.count) finding\(findings.count == 1 ? "" : "s")"))
+                for f in findings {
+                    let at = string(f, "file") + ((f["line"] as? NSNumber).map { ":\($0.intValue)" } ?? "")
+                    lines.append(("finding", "\(string(f, "severity")) \(safe(at, max: 100)) \(safe(f["title"] as? String ?? "", max: 100))"))
+                }
+            }
         }
         let width = lines.map(\.0.count).max() ?? 0
         var out = lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")

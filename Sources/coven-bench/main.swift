@@ -6,6 +6,7 @@ import Sandbox
 //   coven-bench egress [--iterations N] [--megabytes M] [--runs R] [--tunnels T]
 //   coven-bench webhook [--requests N] [--concurrency C] [--rounds R] [--cli PATH]
 //   coven-bench claim [--queued N,M] [--installations I] [--claims C] [--rounds R]
+//   coven-bench idle [--sandboxes N] [--seconds S] [--runs R]
 
 let args = Array(CommandLine.arguments.dropFirst())
 let what = args.first ?? "launch"
@@ -36,7 +37,11 @@ case "claim":
                        installations: Int(option("--installations", "20")) ?? 20,
                        claims: Int(option("--claims", "500")) ?? 500,
                        rounds: Int(option("--rounds", "5")) ?? 5)
+case "idle":
+    IdleBenchmark.run(sandboxes: Int(option("--sandboxes", "100")) ?? 100,
+                      seconds: Double(option("--seconds", "5")) ?? 5,
+                      runs: Int(option("--runs", "3")) ?? 3)
 default:
-    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook|egress|claim [--iterations N] [--requests N] [--concurrency N] [--megabytes M] [--runs R] [--tunnels T] [--cli PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook|egress|claim|idle [--iterations N] [--requests N] [--concurrency N] [--megabytes M] [--runs R] [--tunnels T] [--cli PATH]\n".utf8))
     exit(2)
 }

@@ -15,16 +15,7 @@ final class CommandHelpTests: XCTestCase {
     ]
 
     func run(_ args: [String]) throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = Self.products.appendingPathComponent("coven-supervisor")
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runToEnd(Self.products.appendingPathComponent("coven-supervisor").path, args)
     }
 
     func testEveryCommandHasAHelpThatFitsEightyColumns() throws {

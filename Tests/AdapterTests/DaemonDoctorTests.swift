@@ -32,16 +32,7 @@ final class DaemonDoctorTests: XCTestCase {
     }
 
     func doctor(_ args: [String]) throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ServeTests.binary)
-        p.arguments = ["doctor"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runToEnd(ServeTests.binary, ["doctor"] + args, mergeStderr: true)
     }
 
     func testGoodConfigPassesEveryCheckAndPrintsNoSecret() throws {

@@ -49,7 +49,7 @@ final class DaemonFaultTests: XCTestCase {
 
             let fakeBox = Mutex<FakeGitHubAPI?>(nil)
             let repos = dir + "/repos"
-            git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password in
+            git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password, _ in
                 guard let fake = fakeBox.withLock({ $0 }) else { return false }
                 return fake.liveToken(password)?.permissions["contents"] == "write"
             }, onPush: { repo in

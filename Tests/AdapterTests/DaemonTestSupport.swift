@@ -165,3 +165,17 @@ class DaemonAssemblyTestCase: XCTestCase {
         DaemonOptions(log: { _, _ in }, publicationLog: FileHandle.nullDevice)
     }
 }
+
+/// Runs a program to its end: its exit status and stdout (stderr too, with `mergeStderr`).
+func runToEnd(_ executable: String, _ args: [String], mergeStderr: Bool = false) throws -> (status: Int32, out: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = mergeStderr ? out : FileHandle.nullDevice
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}

@@ -116,10 +116,6 @@ extension EndToEndTests.World {
          "installation": {"id": \(EndToEndTests.installation)},
          "sender": {"login": "octocat"}}
         """
-        let data = Data(body.utf8)
-        return try HTTPClient(keepAlive: false).post("http://127.0.0.1:\(port)/webhook", body: data, headers: [
-            "X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
-            "X-Hub-Signature-256": WebhookSignature.sign(body: data, secret: Array(EndToEndTests.secret.utf8)),
-        ])
+        return try deliverSigned(event: "issue_comment", delivery: delivery, body: body)
     }
 }

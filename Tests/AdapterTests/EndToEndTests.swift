@@ -42,6 +42,21 @@ final class EndToEndTests: XCTestCase {
         exit 3;;
     sleep)
         trap '' TERM; sleep 300; exit 0;;
+    review)
+        # A v2 review: say what is checked out, and report findings on the PR's file.
+        head=$(git rev-parse HEAD); base=$(git rev-parse --verify -q "origin/$COVEN_REVIEW_BASE" || echo none)
+        printf '{"contract_version":"2","status":"success","branch":null,"commits":[],"files_changed":[],"summary":"head %s base %s","pr_body":"","review":{"mode":"pull_request","evidence_status":"complete","reviewed_files":["README.md"],"supporting_files":[],"findings":[{"severity":"high","file":"README.md","line":2,"title":"Unclear line","body":"Say what it does.","recommendation":null},{"severity":"low","file":"README.md","line":90,"title":"Far below","body":"Not in the diff.","recommendation":null},{"severity":"critical","file":"secret.txt","line":1,"title":"Elsewhere","body":"Not a PR file.","recommendation":null}],"tests_run":[{"command":"make test","status":"passed","output_summary":"all green"}],"no_findings_reason":null,"limitations":["read only the diff"]},"exit_reason":null}' "$head" "$base" > "$out"
+        exit 0;;
+    review-push)
+        # A review that tries to push anyway: the summary says whether git let it.
+        git checkout -q -b coven/review-push && git commit -q --allow-empty -m "not a review's job" || exit 2
+        if git push -q origin coven/review-push; then pushed=yes; else pushed=no; fi
+        printf '{"contract_version":"2","status":"success","branch":null,"commits":[],"files_changed":[],"summary":"pushed %s","pr_body":"","review":{"mode":"pull_request","evidence_status":"complete","reviewed_files":["README.md"],"supporting_files":[],"findings":[],"tests_run":[],"no_findings_reason":"tried to push instead","limitations":[]},"exit_reason":null}' "$pushed" > "$out"
+        exit 0;;
+    review-slow-first)
+        # A review that takes its time on a commit titled "slow" (to be superseded while it runs).
+        if [ "$(git log -1 --format=%s)" = slow ]; then trap '' TERM; sleep 300; exit 0; fi
+        exec "$0" review "$@";;
     sleep-first)
         if [ "$COVEN_ATTEMPT" = 1 ]; then trap '' TERM; sleep 300; exit 0; fi
         exec "$0" ok "$@";;
@@ -60,7 +75,10 @@ final class EndToEndTests: XCTestCase {
         let logs = AnnouncedTasks()   // any list of lines, thread-safe
         let mainSHA: String
 
-        init(mode: String, timeout: String = "60s", maxRetries: Int = 0, shutdownGrace: String = "30s") throws {
+        static let defaultFamiliars = #"[{"id": "cody", "display_name": "Cody", "bot_username": "coven-cody[bot]"}]"#
+
+        init(mode: String, timeout: String = "60s", maxRetries: Int = 0, shutdownGrace: String = "30s",
+             familiars: String = World.defaultFamiliars) throws {
             dir = NSTemporaryDirectory() + "coven-e2e-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: dir + "/repos", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: dir + "/runtime", withIntermediateDirectories: true)
@@ -75,15 +93,16 @@ final class EndToEndTests: XCTestCase {
                                            attributes: [.posixPermissions: 0o600])
             try EndToEndTests.secret.write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
 
-            // git: accepts only contents-write installation tokens the fake issued for this
-            // repository, and tells the fake about pushed branches.
+            // git: accepts only installation tokens the fake issued for this repository, a push
+            // only with contents write (fetching with read too), and tells the fake about pushed branches.
             let fakeBox = Mutex<FakeGitHubAPI?>(nil)
             let repos = dir + "/repos"
-            git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password in
+            git = GitSmartHTTPServer(root: repos, token: UUID().uuidString, authorize: { password, push in
                 guard let fake = fakeBox.withLock({ $0 }) else { return false }
-                // As GitHub: only a live (unrevoked, unexpired) contents-write token for this repository.
+                // As GitHub: only a live (unrevoked, unexpired) token for this repository, with
+                // contents write to push and read or write to fetch.
                 guard let t = fake.liveToken(password) else { return false }
-                return t.permissions["contents"] == "write"
+                return (push ? ["write"] : ["read", "write"]).contains(t.permissions["contents"] ?? "")
                     && (t.repositories ?? []).contains { $0 == "widgets" || $0 == "acme/widgets" }
             }, onPush: { repo in
                 guard let fake = fakeBox.withLock({ $0 }) else { return }
@@ -115,7 +134,7 @@ final class EndToEndTests: XCTestCase {
                                      "allow_ports": [\(git.port)], "allow_private": ["127.0.0.1/32"],
                                      "static_hosts": {"\(EndToEndTests.gitHost)": "127.0.0.1"}},
                           "binds": [{"source": "runtime", "destination": "/opt/fake"}]},
-              "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "coven-cody[bot]"}]
+              "familiars": \(familiars)
             }
             """
             try configJSON.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
@@ -159,9 +178,14 @@ final class EndToEndTests: XCTestCase {
              "installation": {"id": \(EndToEndTests.installation)},
              "sender": {"login": "octocat"}}
             """
+            return try deliverSigned(event: "issues", delivery: delivery, body: body)
+        }
+
+        /// Delivers `body` as GitHub would: signed with the App's webhook secret.
+        func deliverSigned(event: String, delivery: String, body: String) throws -> HTTPClientResponse {
             let data = Data(body.utf8)
             return try HTTPClient(keepAlive: false).post("http://127.0.0.1:\(port)/webhook", body: data, headers: [
-                "X-GitHub-Event": "issues", "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
+                "X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
                 "X-Hub-Signature-256": WebhookSignature.sign(body: data, secret: Array(EndToEndTests.secret.utf8)),
             ])
         }

@@ -20,12 +20,17 @@ final class GitHubPublisherLogTests: GitHubTestCase {
         published.named(event)
     }
 
-    func testACompletedCheckRunIsLoggedWithItsConclusion() async throws {
+    /// One issue task through to a successful finish; the lines logged as `event`.
+    private func finishedTask(logged event: String) async throws -> (TaskSpec, [[String: String]]) {
         let p = try publisher()
         let task = GitHubFixture.issueTask()
         await p.taskQueued(task)
         await p.taskFinished(task, outcome: GitHubFixture.success())
-        let lines = fields("check_run_completed")
+        return (task, fields(event))
+    }
+
+    func testACompletedCheckRunIsLoggedWithItsConclusion() async throws {
+        let (task, lines) = try await finishedTask(logged: "check_run_completed")
         XCTAssertEqual(lines.count, 1, "one check_run_completed line per finished task: \(lines)")
         XCTAssertEqual(lines.first?["conclusion"], "success", "the line says the conclusion: \(lines)")
         XCTAssertEqual(lines.first?["check_run"], fake.checkRuns.first.map { String($0.id) }, "and which Check Run")
@@ -33,11 +38,7 @@ final class GitHubPublisherLogTests: GitHubTestCase {
     }
 
     func testAnOpenedPullRequestIsLoggedWithItsNumber() async throws {
-        let p = try publisher()
-        let task = GitHubFixture.issueTask()
-        await p.taskQueued(task)
-        await p.taskFinished(task, outcome: GitHubFixture.success())
-        let lines = fields("pull_request_opened")
+        let (_, lines) = try await finishedTask(logged: "pull_request_opened")
         XCTAssertEqual(lines.count, 1, "one pull_request_opened line: \(lines)")
         XCTAssertEqual(lines.first?["number"], fake.pullRequestsCreated.first.map { String($0.number) },
                        "the line names the pull request GitHub created: \(lines)")

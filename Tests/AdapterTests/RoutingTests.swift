@@ -170,7 +170,7 @@ final class RoutingTests: XCTestCase {
     }
 
     func testMissingInstallationGivesNilInstallationID() throws {
-        let (spec, _) = try task(try decide("issue_comment", F.issueComment(body: "@coven-cody hi", withInstallation: false)))
+        let (spec, _) = try task(try decide("issue_comment", F.issueComment(body: "@coven-cody hi, can you look?", withInstallation: false)))
         XCTAssertNil(spec.installationID, "no installation object should mean no installation id")
     }
 

@@ -137,15 +137,6 @@ final class ServeTests: XCTestCase {
     }
 
     func git(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try runToEnd("/usr/bin/git", args).out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

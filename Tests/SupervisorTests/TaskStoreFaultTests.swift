@@ -221,6 +221,18 @@ final class TaskStoreFaultTests: XCTestCase {
             let table = step.split(separator: " ")[1]
             guard table != "r" && table != "installation_turns" else { continue }
             // A task queued after another checks that one by its id: one lookup, no scan.
+            // The configured limits: a walk of the JSON parameter (one entry per configured
+            // installation), not of a table.
+            if table == "l" {
+                XCTAssertTrue(step.hasPrefix("SCAN l VIRTUAL TABLE"), "limits must come from the parameter: '\(step)'")
+                continue
+            }
+            // Today's usage of the installation: one seek by its key.
+            if table == "u" {
+                XCTAssertTrue(step.hasPrefix("SEARCH ") && step.contains("(installation_id=? AND day=?)"),
+                              "usage must be looked up by installation and day: '\(step)'")
+                continue
+            }
             if table == "prev" {
                 XCTAssertTrue(step.hasPrefix("SEARCH ") && step.contains("(id=?)"), "the predecessor must be looked up by id: '\(step)'")
                 continue

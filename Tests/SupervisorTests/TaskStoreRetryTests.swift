@@ -82,7 +82,7 @@ final class TaskStoreRetryTests: XCTestCase {
         XCTAssertNil(r.disposition, "a queued task has no disposition")
         XCTAssertNil(r.result, "nor the result of its earlier run")
         XCTAssertNil(r.finalReason)
-        guard case .queued(let spec, _)? = try store.nextPublication()?.event else {
+        guard case .queued(let spec, _, _)? = try store.nextPublication()?.event else {
             return XCTFail("the retry must queue the task's queued publication")
         }
         XCTAssertEqual(spec.id, "t1")

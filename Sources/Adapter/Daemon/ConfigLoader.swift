@@ -39,7 +39,8 @@ public enum ConfigLoader {
         do { root = try JSONValue.parse(data) } catch { throw ConfigError("", "not valid JSON: \(error)") }
         try refuseInlineSecrets(root, path: "")
         let top = try Obj(root, path: "")
-        try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "api", "http", "dashboard"])
+        try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "installations", "api", "http",
+                       "dashboard"])
         let base = baseDirectory
 
         var listen = DaemonConfig.ListenAddress(host: "127.0.0.1", port: 8787)
@@ -67,6 +68,7 @@ public enum ConfigLoader {
         let http = try top.object("http").map { h throws(ConfigError) in try parseHTTP(h) } ?? HTTPServerLimits()
         var config = DaemonConfig(listen: listen, stateDirectory: stateDir, github: github, worker: worker,
                                   sandbox: sandbox, familiars: familiars, api: api, http: http)
+        config.installations = try parseInstallations(top, familiars: familiars)
         if let d = try top.object("dashboard") {
             try d.allow(["enabled", "session_lifetime"])
             config.dashboard.enabled = try d.bool("enabled")
@@ -295,7 +297,8 @@ public enum ConfigLoader {
         var ids = Set<String>()
         for (i, item) in list.enumerated() {
             let f = try Obj(item, path: "familiars[\(i)]")
-            try f.allow(["id", "display_name", "bot_username", "trigger_labels", "model", "skills", "egress"])
+            try f.allow(["id", "display_name", "bot_username", "trigger_labels", "model", "skills", "egress",
+                         "contract_version", "review"])
             guard let id = try f.string("id"), !id.isEmpty else { throw ConfigError(f.key("id"), "is required") }
             guard id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 throw ConfigError(f.key("id"), "\(quote(id)) may hold only letters, digits, '-' and '_'")
@@ -310,9 +313,58 @@ public enum ConfigLoader {
                                       egress: try f.object("egress").map { e throws(ConfigError) in
                                           try e.allow(["allow_hosts", "allow_ports", "allow_private", "static_hosts", "max_bytes"])
                                           return try parseEgressAdditions(e)
-                                      }))
+                                      },
+                                      contractVersion: try f.integer("contract_version", min: 1, max: 2) ?? 1,
+                                      review: try f.object("review").map(parseReview) ?? FamiliarReviewPolicy()))
         }
         return out
+    }
+
+    /// `familiars[].review`: the policy keys, and `repositories` with the same keys per
+    /// `owner/name` (what a repository leaves out, it takes from the familiar's).
+    private static func parseReview(_ r: Obj) throws(ConfigError) -> FamiliarReviewPolicy {
+        let keys = ["trigger", "label", "request_changes_at", "min_severity"]
+        try r.allow(keys + ["repositories"])
+        let base = try parseReviewKeys(r, over: ReviewPolicy())
+        var repos: [String: ReviewPolicy] = [:]
+        if let list = try r.object("repositories") {
+            for name in list.keys {
+                let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+                guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }) else {
+                    throw ConfigError(list.key(name), "is not a repository (expected \"owner/name\")")
+                }
+                guard let repo = try list.object(name) else { continue }
+                try repo.allow(keys)
+                repos[name.lowercased()] = try parseReviewKeys(repo, over: base)
+            }
+        }
+        return FamiliarReviewPolicy(base: base, repositories: repos)
+    }
+
+    private static func parseReviewKeys(_ r: Obj, over base: ReviewPolicy) throws(ConfigError) -> ReviewPolicy {
+        var p = base
+        if let t = try r.string("trigger") {
+            guard let trigger = ReviewPolicy.Trigger(rawValue: t) else {
+                throw ConfigError(r.key("trigger"), "\(quote(t)) is not one of \"label\", \"always\", \"off\"")
+            }
+            p.trigger = trigger
+        }
+        if let l = try r.string("label") {
+            guard !l.trimmingCharacters(in: .whitespaces).isEmpty else { throw ConfigError(r.key("label"), "must not be empty") }
+            p.label = l
+        }
+        func severity(_ k: String) throws(ConfigError) -> ReviewReport.Severity? {
+            guard let s = try r.string(k) else { return nil }
+            guard let v = ReviewReport.Severity(rawValue: s) else {
+                throw ConfigError(r.key(k), "\(quote(s)) is not a severity (info, low, medium, high, critical)")
+            }
+            return v
+        }
+        if r.has("request_changes_at") {
+            p.requestChangesAt = r.isNull("request_changes_at") ? nil : try severity("request_changes_at")
+        }
+        if let m = try severity("min_severity") { p.minSeverity = m }
+        return p
     }
 
     // MARK: - Secrets
@@ -388,6 +440,11 @@ public enum ConfigLoader {
         }
 
         func key(_ k: String) -> String { path.isEmpty ? k : path + "." + k }
+
+        /// The keys present, sorted.
+        var keys: [String] { fields.keys.sorted() }
+        func has(_ k: String) -> Bool { fields[k] != nil }
+        func isNull(_ k: String) -> Bool { fields[k] == .null }
 
         /// Refuses keys not in `allowed`, naming the first (sorted) and what is allowed.
         func allow(_ allowed: [String]) throws(ConfigError) {

@@ -17,11 +17,14 @@ public struct DaemonOptions: Sendable {
     public var log: @Sendable (String, [String: String]) -> Void
     /// Where the log publisher writes (default: stderr).
     public var publicationLog: FileHandle
+    /// Where `@bot review` queues a review (default: `ReviewsNotEnabled`, which says so).
+    public var reviews: (any ReviewRequester)?
 
     public init(local: LocalMode? = nil, publisher: (any Publisher)? = nil, tokens: (any GitTokenProvider)? = nil,
                 httpLimits: HTTPServerLimits? = nil,
                 log: @escaping @Sendable (String, [String: String]) -> Void = JSONLog(component: "serve").event,
-                publicationLog: FileHandle = .standardError) {
+                publicationLog: FileHandle = .standardError, reviews: (any ReviewRequester)? = nil) {
+        self.reviews = reviews
         self.local = local
         self.publisher = publisher
         self.tokens = tokens
@@ -50,6 +53,8 @@ public final class Daemon: @unchecked Sendable {
     public let metrics: DaemonMetrics
     public let taskAPI: TaskAPI
     public let webhooks: WebhookEndpoint?
+    /// Maintainers' commands (GitHub mode only).
+    public let commands: CommandResponder?
     /// The web dashboard at `/`; nil when off (`dashboard.enabled`, or no API token).
     public let dashboard: Dashboard?
     public let local: LocalMode?
@@ -85,6 +90,7 @@ public final class Daemon: @unchecked Sendable {
         let metrics = DaemonMetrics()
         self.store = store
         self.metrics = metrics
+        store.setInstallationLimits(config.installations.limits)
 
         // Attempts: under the state directory when sandboxes can reach it.
         attemptsDirectory = try Self.chooseAttemptsDirectory(stateDirectory: config.stateDirectory, log: log)
@@ -106,13 +112,16 @@ public final class Daemon: @unchecked Sendable {
         // GitHub, or local publication.
         var publisher: any Publisher = LogPublisher(handle: options.publicationLog)
         var tokens: (any GitTokenProvider)? = options.local?.tokenProvider
-        var checkouts: (any CheckoutResolver)?
+        var checkouts: (any CheckoutResolver)? = options.local?.checkoutResolver
+        var client: GitHubClient?
         if let gh = config.github {
-            let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store, log: log)
+            let wiring = try Self.gitHubWiring(gh, stateDirectory: config.stateDirectory, store: store,
+                                               familiars: config.familiars, log: log)
             // The log too, after GitHub: successes are logged in GitHub mode as in local mode.
             publisher = PublisherChain([wiring.publisher, LogPublisher(handle: options.publicationLog)])
             tokens = wiring.tokens
             checkouts = wiring.checkouts
+            client = wiring.client
         }
         if let p = options.publisher { publisher = p }
         if let t = options.tokens { tokens = t }
@@ -124,9 +133,15 @@ public final class Daemon: @unchecked Sendable {
 
         let apiToken = try config.api.tokenPath.map { try TaskAPI.readToken(path: $0) }
         taskAPI = TaskAPI(token: apiToken, store: store, supervisor: supervisor, log: log)
+        let commands = client.map { CommandResponder(client: $0, store: store, supervisor: supervisor,
+                                                     reviews: options.reviews ?? ReviewLaneRequester(store: store, supervisor: supervisor), log: log) }
+        self.commands = commands
         webhooks = secret.map { s in
             WebhookEndpoint(secret: s, familiars: config.familiars, store: store, metrics: metrics, log: log,
-                            announce: { supervisor.announce($0) })
+                            policy: config.installations, commands: commands,
+                            purge: { id in try Self.purge(installation: id, store: store, supervisor: supervisor) },
+                            announce: { supervisor.announce($0) },
+                            cancel: { _ = try? supervisor.cancel(taskID: $0) })
         }
 
         var router = Router()
@@ -171,6 +186,13 @@ public final class Daemon: @unchecked Sendable {
         server = HTTPServer(host: config.listen.host, port: config.listen.port, limits: options.httpLimits ?? config.http,
                             log: { line in log("http", ["message": line]) }, router: router)
         metrics.observeHTTP { [weak server] in server?.statistics }
+    }
+
+    /// An uninstall: the installation's live tasks are cancelled (running sandboxes torn
+    /// down), then everything kept of it is removed.
+    static func purge(installation: Int64, store: TaskStore, supervisor: TaskSupervisor) throws -> InstallationPurge {
+        for id in try store.liveTaskIDs(installationID: installation) { _ = try? supervisor.cancel(taskID: id) }
+        return try store.purgeInstallation(installation)
     }
 
     /// Prepares the place sandbox cgroups go and logs it. As root, a configured limit the

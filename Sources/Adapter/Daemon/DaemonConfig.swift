@@ -20,6 +20,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var http: HTTPServerLimits
     /// The web dashboard at `/` (`dashboard`).
     public var dashboard: Dashboard = Dashboard()
+    /// Which installations, repositories and familiars are served, with each
+    /// installation's limits (`installations`); empty: all, unlimited.
+    public var installations: InstallationPolicy = InstallationPolicy()
 
     public init(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8787), stateDirectory: String,
                 github: GitHub? = nil, worker: Worker, sandbox: SandboxSettings = SandboxSettings(),

@@ -9,8 +9,9 @@ extension Daemon {
     /// Check Run ids are kept in `<state>/check-runs.json` so that a task recovered after
     /// a restart updates its run instead of creating a second one.
     static func gitHubWiring(_ gh: DaemonConfig.GitHub, stateDirectory: String, store: TaskStore,
+                             familiars: [FamiliarConfig] = [],
                              log: @escaping @Sendable (String, [String: String]) -> Void) throws
-        -> (publisher: any Publisher, tokens: any GitTokenProvider, checkouts: any CheckoutResolver) {
+        -> (publisher: any Publisher, tokens: any GitTokenProvider, checkouts: any CheckoutResolver, client: GitHubClient) {
         let credentials: GitHubAppCredentials
         do {
             credentials = try GitHubAppCredentials(appID: gh.appID, privateKeyPath: gh.privateKeyPath)
@@ -30,7 +31,11 @@ extension Daemon {
         let publisher = GitHubPublisher(
             client: client,
             options: GitHubPublisher.Options(onCheckRunCreated: { taskID, id in index.set(taskID, id) },
-                                             onPublished: { event, fields in log(event, fields) }),
+                                             onPublished: { event, fields in log(event, fields) },
+                                             reviewPolicy: { task in
+                                                 familiars.first { $0.id == task.familiar.id }?.review
+                                                     .policy(owner: task.repo.owner, name: task.repo.name) ?? ReviewPolicy()
+                                             }),
             log: { line in log("publish", ["message": Redactor.redactShapes(line)]) })
         // Give back the runs of tasks that are not finished, or whose end is still to be
         // published (the outbox delivers it after this restart: it must update this run,
@@ -47,7 +52,7 @@ extension Daemon {
             }
         }
         index.replace(keep)
-        return (publisher, GitHubGitTokenProvider(client: client), GitHubCheckoutResolver(client: client))
+        return (publisher, GitHubGitTokenProvider(client: client), GitHubCheckoutResolver(client: client), client)
     }
 }
 

@@ -11,13 +11,23 @@ import Supervisor
 /// serves a demo repository (`demo/hello`) over real git smart-HTTP on the daemon's own
 /// listener (`/git/demo/hello.git`), protected by a random token that only the local
 /// token provider hands to attempts (through the askpass socket, as in production).
-/// The task API's token is kept in `<state>/api-token` (0600) and the demo task in
-/// `<state>/demo-task.json`.
+/// The task API's token is kept in `<state>/api-token` (0600), the demo task in
+/// `<state>/demo-task.json` and the demo review in `<state>/demo-review-task.json`.
+/// There is no GitHub to hold pull requests: the demo's pull request is the branch
+/// `demoReviewBranch`, and a review's files come from the repository's diff
+/// (`checkoutResolver`).
 public final class LocalMode: Sendable {
     public static let demoRepository = "demo/hello"
     /// Where the demo repositories are served on the daemon's listener.
     public static let gitMount = "/git"
     public static let exampleRuntimeName = "coven-code-example"
+    /// The contract v2 runtime beside it, which the v1 example hands v2 briefs to.
+    public static let exampleV2RuntimeName = "coven-code-example-v2"
+    /// The demo pull request: this branch of the demo repository, reviewed as #`demoReviewNumber`.
+    public static let demoReviewBranch = "greet-by-name"
+    public static let demoReviewNumber = 2
+    /// The familiar that reviews (contract v2) beside the `example` one (v1).
+    public static let reviewerFamiliarID = "example-reviewer"
     /// Where the examples directory appears inside the sandbox.
     public static let examplesMount = "/opt/coven-examples"
 
@@ -44,6 +54,12 @@ public final class LocalMode: Sendable {
                 "hello.sh": "#!/bin/sh\necho hello\n",
             ])
         }
+        // Made on its own: a state directory from before the demo review has the repository only.
+        if git.head(of: Self.demoRepository, branch: Self.demoReviewBranch) == nil {
+            try git.createBranch(Self.demoReviewBranch, in: Self.demoRepository, files: [
+                "hello.sh": "#!/bin/sh\nname=${1:-world}\necho \"hello, $name\"\n",
+            ], message: "Greet by name")
+        }
     }
 
     /// The embedded configuration: 127.0.0.1:8787, the example runtime in real sandboxes
@@ -58,8 +74,10 @@ public final class LocalMode: Sendable {
                                                    workspaceSize: 512 << 20, memory: 1 << 30, pids: 512,
                                                    binds: [Bind(source: examplesDirectory, destination: examplesMount)])
         let familiar = FamiliarConfig(id: "example", displayName: "Example Familiar", botUsername: "coven-example[bot]")
+        let reviewer = FamiliarConfig(id: reviewerFamiliarID, displayName: "Example Reviewer",
+                                      botUsername: "coven-example-reviewer[bot]", contractVersion: 2)
         return DaemonConfig(listen: listen, stateDirectory: stateDirectory, github: nil, worker: worker, sandbox: sandbox,
-                            familiars: [familiar], api: DaemonConfig.API(tokenPath: stateDirectory + "/api-token"))
+                            familiars: [familiar, reviewer], api: DaemonConfig.API(tokenPath: stateDirectory + "/api-token"))
     }
 
     /// The name sandboxes reach the daemon's listener by. Inside a sandbox 127.0.0.1 is
@@ -129,6 +147,22 @@ public final class LocalMode: Sendable {
         return task.description
     }
 
+    /// The demo review as the task API takes it: the example reviewer (contract v2) reviews
+    /// the demo pull request, the branch `demoReviewBranch`.
+    public func demoReviewTaskJSON() -> String? {
+        guard let clone = demoCloneURL else { return nil }
+        let task: JSONValue = .object([
+            "repo": .object(["owner": .string("demo"), "name": .string("hello"), "clone_url": .string(clone),
+                             "default_branch": .string("main")]),
+            "task": .object(["kind": .string("review_pull_request"), "pr_number": .number(Double(Self.demoReviewNumber))]),
+            "head_ref": .string(Self.demoReviewBranch),
+            "contract_version": .number(2),
+            "familiar": .object(["id": .string(Self.reviewerFamiliarID), "display_name": .string("Example Reviewer"),
+                                 "skills": .array([])]),
+        ])
+        return task.description
+    }
+
     /// Answers git requests under `/git/` (demo repositories only).
     func registerGit(on router: inout Router) {
         let git = self.git
@@ -156,6 +190,28 @@ public final class LocalMode: Sendable {
         }
     }
 
+    /// Checks out `Checkout.fromSpec` (as without a resolver), and lists a review's files
+    /// from the demo repository's diff, where GitHub would list the pull request's.
+    public var checkoutResolver: any CheckoutResolver { LocalCheckoutResolver(mode: self) }
+
+    struct LocalCheckoutResolver: CheckoutResolver {
+        let mode: LocalMode
+        func checkout(for task: TaskSpec) async throws(CheckoutError) -> Checkout { Checkout.fromSpec(task) }
+
+        func reviewFiles(for task: TaskSpec) async throws(CheckoutError) -> [String] {
+            let repo = task.repo.owner + "/" + task.repo.name
+            // Only a branch of a repository served here can be diffed; anything else has no files.
+            guard let base = mode.sandboxBaseURL, task.repo.cloneURL == base + LocalMode.gitMount + "/" + repo + ".git",
+                  mode.git.hasRepository(repo) else { return [] }
+            guard let head = task.headSHA ?? task.headRef, !head.isEmpty else { return [] }
+            do {
+                return try mode.git.changedFiles(in: repo, base: task.repo.defaultBranch, head: head)
+            } catch {
+                throw .unavailable("cannot diff \(head) against \(task.repo.defaultBranch) in \(repo)")
+            }
+        }
+    }
+
     /// What `serve` prints on start: how to submit the demo task and watch it, with `cli`
     /// (the `coven-supervisor` binary) and the flags that reach this daemon.
     public func banner(cli: String = "coven-supervisor") -> String {
@@ -180,6 +236,11 @@ public final class LocalMode: Sendable {
           \(tasks) show\(flags) TASK_ID
           \(tasks) logs\(flags) -f TASK_ID
 
+        Submit the demo review (the example reviewer, contract v2, reviews branch \(Self.demoReviewBranch) as pull request #\(Self.demoReviewNumber)); its findings are in the result's review:
+
+          \(tasks) submit\(flags) \(rel)/demo-review-task.json
+          \(tasks) show\(flags) TASK_ID
+
         Or with curl: curl -s -H "Authorization: Bearer $(cat \(rel)/api-token)" --data-binary @\(rel)/demo-task.json \(base)/api/tasks
         Health: \(base)/healthz   Metrics: \(base)/metrics
         Stop with Ctrl-C (running attempts are given a grace period, then torn down).
@@ -187,10 +248,11 @@ public final class LocalMode: Sendable {
         """
     }
 
-    /// Writes `<state>/demo-task.json` (after `attach`).
+    /// Writes `<state>/demo-task.json` and `<state>/demo-review-task.json` (after `attach`).
     func writeDemoTask() throws {
-        guard let json = demoTaskJSON() else { return }
+        guard let json = demoTaskJSON(), let review = demoReviewTaskJSON() else { return }
         try Data((json + "\n").utf8).write(to: URL(fileURLWithPath: stateDirectory + "/demo-task.json"))
+        try Data((review + "\n").utf8).write(to: URL(fileURLWithPath: stateDirectory + "/demo-review-task.json"))
     }
 
     static func displayPath(_ path: String) -> String {

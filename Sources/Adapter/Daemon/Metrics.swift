@@ -77,6 +77,9 @@ public final class Histogram: Sendable {
 ///   `coven_egress_denied_total{rule}`, `coven_egress_bytes_total{direction}`,
 ///   `coven_egress_byte_cap_closes_total`, `coven_egress_idle_timeouts_total`
 ///   (counters); `coven_egress_tunnels_open`, `coven_egress_proxies_active` (gauges)
+/// - today's (UTC) usage per installation, from the store (`installationUsage`):
+///   `coven_installation_{tasks,attempts,wall_seconds,cpu_seconds,peak_memory_bytes,egress_bytes}_today{installation}`
+///   (gauges: they start again from 0 at midnight UTC)
 public final class DaemonMetrics: Sendable {
     public let sandboxLaunch = Histogram(buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
     public let attemptDuration = Histogram(buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600])
@@ -202,7 +205,30 @@ public final class DaemonMetrics: Sendable {
         out.append("coven_egress_tunnels_open \(e.tunnelsOpen)")
         header("coven_egress_proxies_active", "gauge", "Egress proxies running now (attempts in proxy network mode).")
         out.append("coven_egress_proxies_active \(proxies)")
+        out += Self.installationUsage(store: store)
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// Today's usage of each installation that has some (the store keeps every day; the
+    /// task API serves the history).
+    static func installationUsage(store: TaskStore?) -> [String] {
+        guard let rows = try? store?.usage(on: nil) else { return [] }
+        var out: [String] = []
+        let series: [(String, String, (InstallationUsage) -> String)] = [
+            ("tasks", "Tasks accepted today (UTC), per installation.", { String($0.tasks) }),
+            ("attempts", "Attempts started today (UTC), per installation.", { String($0.attempts) }),
+            ("wall_seconds", "Attempt wall-clock seconds today (UTC), per installation.", { number($0.wallSeconds) }),
+            ("cpu_seconds", "Attempt CPU seconds today (UTC), per installation.", { number($0.cpuSeconds) }),
+            ("peak_memory_bytes", "The largest attempt peak memory today (UTC), per installation.", { String($0.peakMemoryBytes) }),
+            ("egress_bytes", "Egress bytes of attempts today (UTC), per installation.", { String($0.egressBytes) }),
+        ]
+        for (name, help, value) in series {
+            let metric = "coven_installation_\(name)_today"
+            out.append("# HELP \(metric) \(help)")
+            out.append("# TYPE \(metric) gauge")
+            for u in rows { out.append("\(metric){installation=\"\(u.installationID)\"} \(value(u))") }
+        }
+        return out
     }
 
     /// Prometheus float formatting: integers without a fraction.

@@ -62,7 +62,7 @@ public enum OpenAPIDocument {
         "type": "object",
         "required": ["kind"],
         "properties": {
-          "kind": { "type": "string", "enum": ["fix_issue", "address_review_comment", "respond_to_mention"] },
+          "kind": { "type": "string", "enum": ["fix_issue", "address_review_comment", "respond_to_mention", "review_pull_request"] },
           "issue_number": { "type": "integer" },
           "issue_title": { "type": "string" },
           "issue_body": { "type": "string" },
@@ -85,7 +85,8 @@ public enum OpenAPIDocument {
           "task": { "$ref": "#/components/schemas/TaskKind" },
           "familiar": { "$ref": "#/components/schemas/Familiar" },
           "head_ref": { "type": "string" },
-          "head_sha": { "type": "string" }
+          "head_sha": { "type": "string" },
+          "contract_version": { "type": "integer", "enum": [1, 2] }
         }
       },
       "TaskSummary": {
@@ -217,17 +218,21 @@ public enum OpenAPIDocument {
         "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
         "responses": {
           "200": {
-            "description": "A ping, a delivery that asks for nothing, or a redelivery.",
+            "description": "A ping, a delivery that asks for nothing (or of an installation, repository or familiar installations[] does not serve: ignored, with the reason), a redelivery, a repeated trigger joining its task (coalesced), a task its installation's daily limit refused (refused, with the limit), or an uninstall (purged, with the counts).",
             "content": { "application/json": { "schema": {
               "type": "object", "required": ["ok"],
-              "properties": { "ok": { "const": true }, "pong": { "type": "boolean" }, "ignored": { "type": "string" }, "duplicate": { "type": "boolean" } }
+              "properties": { "ok": { "const": true }, "pong": { "type": "boolean" }, "ignored": { "type": "string" }, "duplicate": { "type": "boolean" },
+                              "task_id": { "type": "string" }, "coalesced": { "type": "boolean" }, "refused": { "type": "string" },
+                              "purged": { "type": "object", "properties": { "installation": { "type": "integer" }, "tasks": { "type": "integer" },
+                                          "attempts": { "type": "integer" }, "deliveries": { "type": "integer" }, "usage_days": { "type": "integer" } } } }
             } } }
           },
           "202": {
-            "description": "A new task, stored.",
+            "description": "A new task, stored (queued_after: it runs once that live task of the same work ends); or a maintainer's command, answered in a comment.",
             "content": { "application/json": { "schema": {
-              "type": "object", "required": ["ok", "task_id"],
-              "properties": { "ok": { "const": true }, "task_id": { "type": "string" } }
+              "type": "object", "required": ["ok"],
+              "properties": { "ok": { "const": true }, "task_id": { "type": "string" }, "queued_after": { "type": "string" },
+                              "command": { "type": "string" } }
             } } }
           },
           "400": { "$ref": "#/components/responses/BadRequest" },
@@ -481,6 +486,95 @@ public enum OpenAPIDocument {
           },
           "404": {
             "$ref": "#/components/responses/NotFound"
+          },
+          "500": {
+            "$ref": "#/components/responses/StoreFailed"
+          },
+          "503": {
+            "$ref": "#/components/responses/Busy"
+          }
+        }
+      }
+    },
+    "/api/installations/{id}/usage": {
+      "get": {
+        "operationId": "installationUsage",
+        "summary": "An installation's usage per UTC day (newest first) and its configured limits",
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "integer",
+              "minimum": 1
+            }
+          },
+          {
+            "name": "days",
+            "in": "query",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 366,
+              "default": 30
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The usage; no days when the installation used nothing.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": ["ok", "installation_id", "days"],
+                  "properties": {
+                    "ok": { "const": true },
+                    "installation_id": { "type": "integer" },
+                    "days": {
+                      "type": "array",
+                      "items": {
+                        "type": "object",
+                        "required": ["day", "tasks", "attempts", "wall_seconds", "cpu_seconds", "peak_memory_bytes", "egress_bytes"],
+                        "properties": {
+                          "day": { "type": "string", "format": "date" },
+                          "tasks": { "type": "integer", "description": "tasks accepted, on the day they may start" },
+                          "attempts": { "type": "integer" },
+                          "wall_seconds": { "type": "number" },
+                          "cpu_seconds": { "type": "number" },
+                          "peak_memory_bytes": { "type": "integer", "description": "the day's largest attempt peak" },
+                          "egress_bytes": { "type": "integer" }
+                        }
+                      }
+                    },
+                    "limits": {
+                      "type": "object",
+                      "properties": {
+                        "max_concurrent": { "type": "integer" },
+                        "max_tasks_per_day": { "type": "integer" },
+                        "max_attempt_minutes_per_day": { "type": "integer" },
+                        "over_limit": { "type": "string", "enum": ["queue", "refuse"] }
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/APIOff"
           },
           "500": {
             "$ref": "#/components/responses/StoreFailed"

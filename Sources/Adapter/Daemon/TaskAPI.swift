@@ -17,6 +17,8 @@ import Supervisor
 ///   409 `{"ok":false,"error":…}` while it is queued or running; 404 unknown
 /// - `GET /api/tasks/{id}/attempts/{n}/output?stream=stdout|stderr&follow=1` → the
 ///   attempt's redacted output, streamed (`AttemptOutputStreamer`)
+/// - `GET /api/installations/{id}/usage[?days=N]` → the installation's usage per UTC day
+///   and its limits (`usage`, in TaskAPI+Usage.swift)
 ///
 /// Closed, never open: with no token configured every route answers 403 "task API
 /// disabled". A missing or wrong token → 401. Tokens are compared in constant time.
@@ -24,7 +26,7 @@ public final class TaskAPI: Sendable {
     public typealias Log = @Sendable (String, [String: String]) -> Void
 
     let token: [UInt8]?
-    private let store: TaskStore
+    let store: TaskStore
     private let supervisor: TaskSupervisor
     private let log: Log
     /// The attempt output streams (shared with the dashboard, so the bound is one).
@@ -67,6 +69,7 @@ public final class TaskAPI: Sendable {
         router.post("/api/tasks/{id}/cancel", head: head) { [self] r in try guarded(r, cancel) }
         router.post("/api/tasks/{id}/retry", head: head) { [self] r in try guarded(r, retry) }
         router.get("/api/tasks/{id}/attempts/{n}/output") { [self] r in try guarded(r, output.response) }
+        router.get("/api/installations/{id}/usage") { [self] r in try guarded(r, usage) }
     }
 
     // MARK: - Authorization

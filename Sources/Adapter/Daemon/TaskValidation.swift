@@ -26,6 +26,10 @@ public enum TaskValidation {
               spec.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == ".") }) else {
             throw .invalidID
         }
-        do { _ = try SessionBrief(task: spec, workspaceRoot: "/workspace").jsonData() } catch { throw .brief(error) }
+        // A review for a v1 familiar is stored and then refused with a note on the task
+        // (TaskSupervisor.refusal); everything else about it is checked here as for v2.
+        var briefed = spec
+        if spec.kind.isReview && spec.contractVersion < 2 { briefed.contractVersion = 2 }
+        do { _ = try SessionBrief(task: briefed, workspaceRoot: "/workspace").jsonData() } catch { throw .brief(error) }
     }
 }

@@ -23,8 +23,20 @@ import COpenSSL
 ///    task of the same kind (same familiar) and no new instructions (comment body) is
 ///    coalesced into it in the same transaction → 200 `{"ok":true,"task_id":<that
 ///    task>,"coalesced":true}`, logged `webhook_coalesced`; with new instructions it is
-///    queued to run after that task → 202 with `queued_after`.
+///    queued to run after that task → 202 with `queued_after`. A review of a newer
+///    commit supersedes the live reviews of the same PR: 202 with `superseded`, queued
+///    ones cancelled at once, running ones torn down (`cancel`), each logged
+///    `review_superseded`.
 /// 5. The store fails → 500, so GitHub retries the delivery later.
+///
+/// With `installations[]` configured (`InstallationPolicy`), a delivery of an installation,
+/// repository or familiar it does not serve is recorded and answered 200 "ignored" with
+/// the reason; a task its installation's daily limit refuses is stored cancelled and
+/// answered 200 `{"ok":true,"task_id":…,"refused":<reason>}`. A maintainer's command is
+/// recorded, answered 202 `{"ok":true,"command":<verb>}` and handed to the
+/// `CommandResponder`. `installation.deleted` purges the installation (200 with the
+/// counts, logged `installation_purged`; nothing is recorded of the delivery itself, whose
+/// record the purge would remove).
 public final class WebhookEndpoint: Sendable {
     public typealias Log = @Sendable (String, [String: String]) -> Void
 
@@ -32,21 +44,35 @@ public final class WebhookEndpoint: Sendable {
     private let familiars: [FamiliarConfig]
     private let store: TaskStore
     private let announce: @Sendable (TaskSpec) -> Void
+    private let cancel: @Sendable (String) -> Void
     private let metrics: DaemonMetrics?
     private let log: Log
+    private let policy: InstallationPolicy
+    private let commands: CommandResponder?
+    private let purge: @Sendable (Int64) throws -> InstallationPurge
 
     /// - Parameters:
     ///   - secret: the webhook secret's bytes.
     ///   - announce: called after a new task was committed (e.g. `TaskSupervisor.announce`).
+    ///   - commands: carries out maintainers' commands; nil answers them "ignored".
+    ///   - purge: removes an uninstalled installation (default: the store's purge alone).
+    ///   - cancel: tears down a running task superseded by a newer review (e.g. `TaskSupervisor.cancel`).
     public init(secret: [UInt8], familiars: [FamiliarConfig], store: TaskStore,
                 metrics: DaemonMetrics? = nil, log: @escaping Log = { _, _ in },
-                announce: @escaping @Sendable (TaskSpec) -> Void) {
+                policy: InstallationPolicy = InstallationPolicy(), commands: CommandResponder? = nil,
+                purge: (@Sendable (Int64) throws -> InstallationPurge)? = nil,
+                announce: @escaping @Sendable (TaskSpec) -> Void,
+                cancel: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.policy = policy
+        self.commands = commands
+        self.purge = purge ?? { try store.purgeInstallation($0) }
         self.secret = secret
         self.familiars = familiars
         self.store = store
         self.metrics = metrics
         self.log = log
         self.announce = announce
+        self.cancel = cancel
     }
 
     /// Adds `POST /webhook` to `router`, with the signature checked as the body arrives.
@@ -95,7 +121,7 @@ public final class WebhookEndpoint: Sendable {
         let decision: WebhookDecision
         do {
             decision = try WebhookIntake.decide(event: request.headers[WebhookIntake.eventHeader], deliveryID: delivery,
-                                                body: request.body, familiars: familiars)
+                                                body: request.body, familiars: familiars, policy: policy)
         } catch {
             log("webhook_rejected", ["delivery": logID, "github_event": Self.safeLogValue(request.headers[WebhookIntake.eventHeader] ?? ""),
                                      "status": "400", "reason": error.description])
@@ -113,20 +139,48 @@ public final class WebhookEndpoint: Sendable {
 
         // 3–5. Durable record before the answer.
         let hash = Self.sha256Hex(request.body)
+        func ignore(_ reason: IgnoreReason) throws -> HTTPResponse {
+            let r = try store.recordDelivery(deliveryID: deliveryID, event: event, payloadSHA256: hash,
+                                             outcome: .ignored(reason: reason.description), task: nil,
+                                             installationID: Self.installationID(request.body))
+            if r == .duplicate {
+                log("webhook_duplicate", ["delivery": logID, "github_event": event])
+                return Self.reply(200, ["ok": true, "duplicate": true])
+            }
+            log("webhook_ignored", ["delivery": logID, "github_event": event, "reason": reason.description])
+            return Self.reply(200, ["ok": true, "ignored": reason.description])
+        }
         do {
             switch decision {
             case .ping:
                 log("webhook_ping", ["delivery": logID, "github_event": "ping"])
                 return Self.reply(200, ["ok": true, "pong": true])
-            case .ignored(let reason):
-                let r = try store.recordDelivery(deliveryID: deliveryID, event: event, payloadSHA256: hash,
-                                                 outcome: .ignored(reason: reason.description), task: nil)
+            case .purgeInstallation(let id):
+                let p = try purge(id)
+                log("installation_purged", ["delivery": logID, "github_event": "installation.deleted", "installation": String(id),
+                                            "tasks": String(p.tasks), "attempts": String(p.attempts),
+                                            "deliveries": String(p.deliveries), "publications": String(p.publications),
+                                            "usage_days": String(p.usageDays)])
+                return Self.reply(200, ["ok": true, "purged": ["installation": id, "tasks": p.tasks, "attempts": p.attempts,
+                                                               "deliveries": p.deliveries, "usage_days": p.usageDays]])
+            case .command(let command, let qualified):
+                guard let commands else {
+                    return try ignore(.unhandledAction(event: qualified, action: "command (commands need the GitHub App)"))
+                }
+                let r = try store.recordDelivery(deliveryID: deliveryID, event: qualified, payloadSHA256: hash,
+                                                 outcome: .ignored(reason: "maintainer command \(CommandReplies.safe(command.word)): answered in a comment"),
+                                                 task: nil, installationID: command.installationID)
                 if r == .duplicate {
-                    log("webhook_duplicate", ["delivery": logID, "github_event": event])
+                    log("webhook_duplicate", ["delivery": logID, "github_event": qualified])
                     return Self.reply(200, ["ok": true, "duplicate": true])
                 }
-                log("webhook_ignored", ["delivery": logID, "github_event": event, "reason": reason.description])
-                return Self.reply(200, ["ok": true, "ignored": reason.description])
+                log("webhook_command", ["delivery": logID, "github_event": qualified, "verb": CommandReplies.safe(command.word),
+                                        "repo": "\(command.repo.owner)/\(command.repo.name)", "number": String(command.number),
+                                        "familiar": command.familiar.id])
+                commands.submit(command)
+                return Self.reply(202, ["ok": true, "command": CommandReplies.safe(command.word)])
+            case .ignored(let reason):
+                return try ignore(reason)
             case .task(let spec, let qualified):
                 let r = try store.recordDelivery(deliveryID: deliveryID, event: qualified, payloadSHA256: hash,
                                                  outcome: .queued(taskID: spec.id), task: spec)
@@ -152,6 +206,22 @@ public final class WebhookEndpoint: Sendable {
                     log("webhook_queued", fields)
                     announce(spec)
                     return Self.reply(202, ["ok": true, "task_id": spec.id])
+                case .superseding(let queued, let running):
+                    fields["task"] = spec.id
+                    log("webhook_queued", fields)
+                    for old in queued + running {
+                        log("review_superseded", ["task": old, "by_task": spec.id, "by_sha": spec.headSHA ?? "-",
+                                                  "running": running.contains(old) ? "true" : "false"])
+                    }
+                    for old in running { cancel(old) }
+                    announce(spec)
+                    return Self.reply(202, ["ok": true, "task_id": spec.id, "superseded": queued + running])
+                case .refused(let id, let reason):
+                    fields["task"] = id
+                    fields["reason"] = reason
+                    log("webhook_refused", fields)
+                    announce(spec)   // its status comment says which limit
+                    return Self.reply(200, ["ok": true, "task_id": id, "refused": reason])
                 }
             }
         } catch {
@@ -160,14 +230,23 @@ public final class WebhookEndpoint: Sendable {
         }
     }
 
-    /// A JSON answer of strings and booleans, written by hand (see `JSONLiteral`).
+    /// `installation.id` of a payload, if it has one (an ignored delivery is kept with it, so
+    /// an uninstall purges it too).
+    static func installationID(_ body: Data) -> Int64? {
+        struct Envelope: Decodable { var installation: GitHubInstallation? }
+        return (try? JSONDecoder().decode(Envelope.self, from: body))?.installation?.id
+    }
+
+    /// A JSON answer: written by hand when it holds only strings and booleans (every
+    /// answer on the hot paths; see `JSONLiteral`), else by `JSONSerialization`.
     static func reply(_ status: Int, _ object: KeyValuePairs<String, Any>) -> HTTPResponse {
         var fields: [(key: String, value: JSONLiteral.Value)] = []
         for (k, v) in object {
             switch v {
             case let b as Bool: fields.append((k, .bool(b)))
             case let s as String: fields.append((k, .string(s)))
-            default: fields.append((k, .string(String(describing: v))))
+            default:
+                return HTTPResponse.json(status, Dictionary(object.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
             }
         }
         return HTTPResponse.json(status, data: Data(JSONLiteral.object(fields)))

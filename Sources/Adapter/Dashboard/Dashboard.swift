@@ -227,7 +227,8 @@ public final class Dashboard: Sendable {
         let repo = "\(web)/\(HTML.urlComponent(spec.repo.owner))/\(HTML.urlComponent(spec.repo.name))"
         var links = DashboardPages.Links()
         switch spec.kind {
-        case .addressReviewComment(let n, _, _, _, _): links.items.append(("pull request #\(n)", "\(repo)/pull/\(n)"))
+        case .addressReviewComment(let n, _, _, _, _), .reviewPullRequest(let n):
+            links.items.append(("pull request #\(n)", "\(repo)/pull/\(n)"))
         case .fixIssue(let n, _, _), .respondToMention(let n, _): links.items.append(("#\(n)", "\(repo)/issues/\(n)"))
         }
         if let path = checkRunsPath, let data = FileManager.default.contents(atPath: path),

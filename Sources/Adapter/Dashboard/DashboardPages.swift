@@ -178,6 +178,13 @@ enum DashboardPages {
         if let res = r.result {
             facts.append(("Result", h(res.status.rawValue + ": " + res.summary)))
             if let branch = res.branch { facts.append(("Branch", "<code>\(h(branch))</code>")) }
+            if let review = res.review, review.mode != .none {
+                let items = review.findings.map { f in
+                    "<li>\(h(f.severity.rawValue)) <code>\(h(f.file + (f.line.map { ":\($0)" } ?? "")))</code> \(h(f.title))</li>"
+                }
+                facts.append(("Review", h("\(review.evidenceStatus.rawValue), \(review.findings.count) finding(s)")
+                              + (items.isEmpty ? "" : "<ul class=\"findings\">" + items.joined() + "</ul>")))
+            }
         }
         if !links.items.isEmpty {
             facts.append(("Links", links.items.map { "<a href=\"\(h($0.url))\" rel=\"noreferrer\">\(h($0.label))</a>" }.joined(separator: " · ")))
@@ -284,6 +291,7 @@ enum DashboardPages {
         case .fixIssue(_, let title, _): return title
         case .addressReviewComment(_, let body, _, _, _), .respondToMention(_, let body):
             return body.count > 80 ? String(body.prefix(80)) + "…" : body
+        case .reviewPullRequest(let n): return "review of pull request #\(n)" + (spec.headSHA.map { " at " + $0.prefix(12) } ?? "")
         }
     }
 
@@ -293,6 +301,7 @@ enum DashboardPages {
         case .fixIssue: return "fix issue #\(n)"
         case .addressReviewComment: return "review on PR #\(n)"
         case .respondToMention: return "mention on #\(n)"
+        case .reviewPullRequest: return "review of PR #\(n)"
         }
     }
 

@@ -13,7 +13,7 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
     private var server: HTTPServer!
     private let token: Mutex<String>
     private let log = Mutex<[(path: String, authorized: Bool, user: String?)]>([])
-    private let authorize: (@Sendable (_ password: String) -> Bool)?
+    private let authorize: (@Sendable (_ password: String, _ push: Bool) -> Bool)?
     private let onPush: (@Sendable (_ repository: String) -> Void)?
 
     /// - Parameters:
@@ -21,10 +21,11 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
     ///   - token: the password every request must carry.
     ///   - authorize: when given, decides instead of `token` whether a password (with
     ///     user `x-access-token`) is accepted, e.g. "an installation token a fake GitHub
-    ///     issued for this repository".
+    ///     issued for this repository"; `push` is true for a push (receive-pack), which
+    ///     GitHub allows only with `contents: write`.
     ///   - onPush: called after a successful `git-receive-pack` with the repository
     ///     ("owner/name"), e.g. to tell a fake GitHub about the new branch heads.
-    public init(root: String, token: String, authorize: (@Sendable (_ password: String) -> Bool)? = nil,
+    public init(root: String, token: String, authorize: (@Sendable (_ password: String, _ push: Bool) -> Bool)? = nil,
                 onPush: (@Sendable (_ repository: String) -> Void)? = nil) {
         self.root = root
         self.token = Mutex(token)
@@ -80,6 +81,33 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
         try Self.git(["config", "http.receivepack", "true"], in: bare)
     }
 
+    /// Adds `branch` to the bare repository `name`: one commit on top of `base` that writes
+    /// `files` (e.g. local mode's demo pull request).
+    public func createBranch(_ branch: String, in name: String, from base: String = "main",
+                             files: [String: String], message: String) throws {
+        let bare = root + "/" + name + ".git"
+        let work = NSTemporaryDirectory() + "coven-git-branch-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try Self.git(["clone", "-q", "-b", base, bare, work], in: root)
+        try Self.git(["checkout", "-q", "-b", branch], in: work)
+        for (path, content) in files {
+            let full = work + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try content.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+        try Self.git(["add", "."], in: work)
+        try Self.git(["-c", "user.name=seed", "-c", "user.email=seed@example.invalid", "commit", "-q", "-m", message], in: work)
+        try Self.git(["push", "-q", "origin", "HEAD:refs/heads/" + branch], in: work)
+    }
+
+    /// The files `head` changes since it left `base` (`git diff --name-only base...head`),
+    /// as GitHub lists a pull request's files; each a branch name or a commit.
+    public func changedFiles(in name: String, base: String, head: String) throws -> [String] {
+        let rev = { (r: String) in r.count == 40 && r.allSatisfy(\.isHexDigit) ? r : "refs/heads/" + r }
+        let out = try Self.git(["diff", "--name-only", "-z", rev(base) + "..." + rev(head), "--"], in: root + "/" + name + ".git")
+        return out.split(separator: "\0").map(String.init)
+    }
+
     /// The commit a branch points at in the bare repository, or nil.
     public func head(of repo: String, branch: String) -> String? {
         try? Self.git(["rev-parse", "--verify", "-q", "refs/heads/" + branch], in: root + "/" + repo + ".git")
@@ -131,7 +159,8 @@ public final class GitSmartHTTPServer: @unchecked Sendable {
                 user = String(pair[..<colon])
                 let pass = String(pair[pair.index(after: colon)...])
                 if let authorize {
-                    authorized = user == "x-access-token" && authorize(pass)
+                    let push = req.path.hasSuffix("/git-receive-pack") || (req.query ?? "").contains("service=git-receive-pack")
+                    authorized = user == "x-access-token" && authorize(pass, push)
                 } else {
                     authorized = user == "x-access-token"
                         && ConstantTime.equals(Array(pass.utf8), Array(token.withLock { $0 }.utf8))

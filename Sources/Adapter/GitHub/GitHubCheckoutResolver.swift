@@ -9,6 +9,10 @@ import Supervisor
 /// - head in a fork (or the fork is gone) → clone the base, fetch `refs/pull/N/head`,
 ///   work on `coven/<task id>` (pushed to the task's repository, opened as a draft PR).
 ///
+/// - a review → clone the base, fetch `refs/pull/N/head` and check out the commit reviewed
+///   (the task's pinned SHA, else the head now), detached; its files come from
+///   `GET /repos/{o}/{r}/pulls/{n}/files`.
+///
 /// Other tasks (and local ones, without an installation) check out `Checkout.fromSpec`.
 public struct GitHubCheckoutResolver: CheckoutResolver {
     public let client: GitHubClient
@@ -16,7 +20,7 @@ public struct GitHubCheckoutResolver: CheckoutResolver {
     public init(client: GitHubClient) { self.client = client }
 
     public func checkout(for task: TaskSpec) async throws(CheckoutError) -> Checkout {
-        guard case .addressReviewComment(let number, _, _, _, _) = task.kind, let installation = task.installationID else {
+        guard let number = task.kind.pullRequestNumber, let installation = task.installationID else {
             return Checkout.fromSpec(task)
         }
         let repo = GitHubClient.Repo(task.repo)
@@ -28,7 +32,22 @@ public struct GitHubCheckoutResolver: CheckoutResolver {
         } catch {
             throw .unavailable(GitHubPublisher.shortError(error))
         }
+        if task.kind.isReview {
+            return .reviewHead(base: pull.baseRef, fetch: Checkout.pullHeadRef(number), sha: task.headSHA ?? pull.headSHA)
+        }
         if pull.headIsIn(repo) { return .branch(pull.headRef) }
         return .forkHead(pullRequest: number, base: pull.baseRef, branch: Checkout.forkBranch(taskID: task.id))
+    }
+
+    public func reviewFiles(for task: TaskSpec) async throws(CheckoutError) -> [String] {
+        guard let number = task.kind.pullRequestNumber, let installation = task.installationID else { return [] }
+        do {
+            return try await client.pullRequestFiles(GitHubClient.Repo(task.repo), number: number,
+                                                     auth: .installation(installation)).map(\.filename)
+        } catch let e as GitHubAPIError where e.isHTTP(404) {
+            throw .pullRequestNotFound(number)
+        } catch {
+            throw .unavailable(GitHubPublisher.shortError(error))
+        }
     }
 }

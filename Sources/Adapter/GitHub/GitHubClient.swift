@@ -132,15 +132,16 @@ public final class GitHubClient: Sendable {
                                  repositories: b.repositories?.map { $0.name } ?? scope.repositories)
     }
 
-    /// The agent's git token for one repository (`contents: write` on `repository` only),
-    /// freshly minted on every call. `repository` is the name (`owner/name` is accepted).
-    public func gitToken(installationID: Int64, repository: String) async throws -> InstallationToken {
+    /// The agent's git token for one repository (`contents: write` on `repository` only, or
+    /// `contents: read` when `readOnly`), freshly minted on every call. `repository` is the name (`owner/name` is accepted).
+    public func gitToken(installationID: Int64, repository: String, readOnly: Bool = false) async throws -> InstallationToken {
         let name = repository.split(separator: "/").last.map(String.init) ?? repository
         guard !name.isEmpty else {
             throw GitHubAPIError(kind: .configuration, endpoint: "POST /app/installations/\(installationID)/access_tokens",
                                  message: "empty repository name")
         }
-        return try await createInstallationToken(installationID: installationID, scope: .gitPush(repository: name))
+        return try await createInstallationToken(installationID: installationID,
+                                                 scope: readOnly ? .gitRead(repository: name) : .gitPush(repository: name))
     }
 
     /// The publication token for one repository of an installation (its name; `owner/name`
@@ -299,17 +300,42 @@ public final class GitHubClient: Sendable {
     /// characters; longer values are cut (with a note) when sent.
     public struct CheckRunOutput: Sendable, Equatable {
         public static let maxLength = 65_535
+        /// GitHub takes at most this many annotations per create or update request.
+        public static let maxAnnotationsPerRequest = 50
         public var title: String
         public var summary: String
         public var text: String?
-        public init(title: String, summary: String, text: String? = nil) {
-            self.title = title; self.summary = summary; self.text = text
+        /// At most `maxAnnotationsPerRequest` (GitHub refuses more; send the rest in further updates).
+        public var annotations: [CheckRunAnnotation]
+        public init(title: String, summary: String, text: String? = nil, annotations: [CheckRunAnnotation] = []) {
+            self.title = title; self.summary = summary; self.text = text; self.annotations = annotations
         }
         var json: JSONValue {
             var o: [String: JSONValue] = ["title": .string(String(title.prefix(1000))),
                                           "summary": .string(GitHubClient.cut(summary, to: Self.maxLength))]
             if let text { o["text"] = .string(GitHubClient.cut(text, to: Self.maxLength)) }
+            if !annotations.isEmpty { o["annotations"] = .array(annotations.map(\.json)) }
             return .object(o)
+        }
+    }
+
+    /// A line-level note on a Check Run.
+    public struct CheckRunAnnotation: Sendable, Equatable {
+        public enum Level: String, Sendable, Equatable { case notice, warning, failure }
+        public var path: String
+        public var startLine: Int
+        public var endLine: Int
+        public var level: Level
+        public var title: String
+        public var message: String
+        public init(path: String, startLine: Int, endLine: Int, level: Level, title: String, message: String) {
+            self.path = path; self.startLine = startLine; self.endLine = endLine; self.level = level
+            self.title = title; self.message = message
+        }
+        var json: JSONValue {
+            .object(["path": .string(path), "start_line": .number(Double(startLine)), "end_line": .number(Double(endLine)),
+                     "annotation_level": .string(level.rawValue), "title": .string(String(title.prefix(255))),
+                     "message": .string(GitHubClient.cut(message, to: 64 * 1024 - 1))])
         }
     }
 
@@ -433,7 +459,7 @@ public final class GitHubClient: Sendable {
 
     /// A call authenticated as an installation: the publication token (re-minted once on
     /// a 401) or the given token.
-    private func repoCall(_ method: String, _ repo: Repo, _ path: String, query: [(String, String)] = [], auth: Auth,
+    func repoCall(_ method: String, _ repo: Repo, _ path: String, query: [(String, String)] = [], auth: Auth,
                           body: JSONValue? = nil) async throws -> Response {
         switch auth {
         case .token(let t):
@@ -533,7 +559,7 @@ public final class GitHubClient: Sendable {
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ response: Response, _ endpoint: String) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ response: Response, _ endpoint: String) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: response.body)
         } catch {

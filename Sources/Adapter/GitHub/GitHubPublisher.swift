@@ -36,15 +36,19 @@ public final class GitHubPublisher: Publisher {
         /// Receives one structured event per step that succeeded on GitHub
         /// (`check_run_completed`, `pull_request_opened`), so operators see successes too.
         public var onPublished: (@Sendable (_ event: String, _ fields: [String: String]) -> Void)?
+        /// What a review task's familiar may publish in that repository (thresholds, gates).
+        public var reviewPolicy: @Sendable (TaskSpec) -> ReviewPolicy
 
         public init(checkRunName: @escaping @Sendable (FamiliarRef) -> String = { "coven: \($0.displayName)" },
                     detailsURL: (@Sendable (TaskSpec) -> String?)? = nil,
                     onCheckRunCreated: (@Sendable (_ taskID: String, _ checkRunID: Int64) -> Void)? = nil,
-                    onPublished: (@Sendable (_ event: String, _ fields: [String: String]) -> Void)? = nil) {
+                    onPublished: (@Sendable (_ event: String, _ fields: [String: String]) -> Void)? = nil,
+                    reviewPolicy: @escaping @Sendable (TaskSpec) -> ReviewPolicy = { _ in ReviewPolicy() }) {
             self.checkRunName = checkRunName
             self.detailsURL = detailsURL
             self.onCheckRunCreated = onCheckRunCreated
             self.onPublished = onPublished
+            self.reviewPolicy = reviewPolicy
         }
     }
 
@@ -59,7 +63,7 @@ public final class GitHubPublisher: Publisher {
 
     public let client: GitHubClient
     public let options: Options
-    private let log: @Sendable (String) -> Void
+    let log: @Sendable (String) -> Void
     private let records = Mutex<[String: Record]>([:])
 
     /// - Parameter log: receives one line per failed (or skipped) publication step.
@@ -92,7 +96,7 @@ public final class GitHubPublisher: Publisher {
         records.withLock { $0[taskID, default: Record()].checkRunID = checkRunID }
     }
 
-    private func record(_ taskID: String) -> Record { records.withLock { $0[taskID] ?? Record() } }
+    func record(_ taskID: String) -> Record { records.withLock { $0[taskID] ?? Record() } }
     private func update(_ taskID: String, _ body: (inout Record) -> Void) {
         records.withLock { body(&$0[taskID, default: Record()]) }
     }
@@ -108,7 +112,7 @@ public final class GitHubPublisher: Publisher {
     public func publish(_ event: PublicationEvent) async throws(PublicationError) {
         var retry: [String] = []
         switch event {
-        case .queued(let task, let coalesced):
+        case .queued(let task, let coalesced, let waitingFor):
             guard let ctx = context(task, event: "queued") else { return }
             await step(task, "create the Check Run", &retry) {
                 // Queued again with a restored run (a restart): leave the run as it is.
@@ -116,7 +120,8 @@ public final class GitHubPublisher: Publisher {
                 try await self.createCheckRun(task, ctx, status: .queued, output: StatusComment.progressOutput(phase: .queued))
             }
             await step(task, "post the status comment", &retry) {
-                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued, coalesced: coalesced))
+                try await self.upsertComment(task, ctx, StatusComment.render(task: task, phase: .queued, coalesced: coalesced,
+                                                                          waitingFor: waitingFor))
             }
 
         case .started(let task, let attempt, let coalesced):
@@ -146,7 +151,23 @@ public final class GitHubPublisher: Publisher {
             }
             var pr: StatusComment.PullRequestNote?
             var note: String?
-            if Self.pullRequestWarranted(outcome) {
+            var reviewOutput: GitHubClient.CheckRunOutput?
+            if task.kind.isReview {
+                if let sha = outcome.supersededBy {
+                    reviewOutput = ReviewText.supersededOutput(by: sha)
+                    note = "Superseded by \(sha.prefix(40)): a newer push is reviewed instead."
+                } else if outcome.state == .completed, let result = outcome.result, let review = result.review {
+                    do {
+                        let published = try await publishReview(task, ctx, result, review)
+                        reviewOutput = published.output
+                        note = published.note
+                    } catch {
+                        log("github: task \(task.id): post the pull request review failed: \(error)")
+                        if Self.isRetryable(error) { throw .retryLater(reason: "post the review: \(Self.shortError(error))") }
+                        note = "The review could not be posted (\(Self.shortError(error)))."
+                    }
+                }
+            } else if Self.pullRequestWarranted(outcome) {
                 do {
                     let note = try await publishPullRequest(task, ctx, outcome.result!)
                     pr = note
@@ -160,20 +181,32 @@ public final class GitHubPublisher: Publisher {
                 }
             }
 
-            let output = StatusComment.checkRunOutput(task: task, outcome: outcome, pullRequest: pr, note: note)
-            let conclusion = GitHubClient.CheckRunConclusion(outcome)
+            let output = reviewOutput ?? StatusComment.checkRunOutput(task: task, outcome: outcome, pullRequest: pr, note: note)
+            // A superseded review is no failure and no verdict: neutral.
+            let conclusion: GitHubClient.CheckRunConclusion = outcome.supersededBy != nil ? .neutral
+                : GitHubClient.CheckRunConclusion(outcome)
+            // GitHub takes at most 50 annotations a request: the first batch goes with the
+            // conclusion, the others follow as updates.
+            let batches = ReviewText.batches(output)
             await step(task, "complete the Check Run", &retry) {
+                var done = false
                 if let id = self.record(task.id).checkRunID {
                     do {
                         _ = try await self.client.updateCheckRun(ctx.repo, id: id, status: .completed, conclusion: conclusion,
-                                                                 output: output, auth: ctx.auth)
-                        self.completed(task, conclusion)
-                        return
+                                                                 output: batches[0], auth: ctx.auth)
+                        done = true
                     } catch let e as GitHubAPIError where e.isHTTP(404) {
                         self.log("github: task \(task.id): Check Run \(id) is gone (404); creating a completed one")
                     }
                 }
-                try await self.createCheckRun(task, ctx, status: .completed, conclusion: conclusion, output: output)
+                if !done {
+                    try await self.createCheckRun(task, ctx, status: .completed, conclusion: conclusion, output: batches[0])
+                }
+                if let id = self.record(task.id).checkRunID {
+                    for more in batches.dropFirst() {
+                        _ = try await self.client.updateCheckRun(ctx.repo, id: id, output: more, auth: ctx.auth)
+                    }
+                }
                 self.completed(task, conclusion)
             }
             await step(task, "update the status comment", &retry) {
@@ -243,7 +276,7 @@ public final class GitHubPublisher: Publisher {
 
     /// The commit the Check Run belongs on: the task's `headSHA`, else the PR's head for
     /// PR tasks, else the head of the default branch.
-    private func headSHA(_ task: TaskSpec, _ ctx: Context) async throws -> String {
+    func headSHA(_ task: TaskSpec, _ ctx: Context) async throws -> String {
         if let sha = record(task.id).headSHA { return sha }
         let sha: String
         if let given = task.headSHA, !given.isEmpty {
@@ -331,7 +364,8 @@ public final class GitHubPublisher: Publisher {
 
     // MARK: - Rules
 
-    /// A PR only for success or partial, with a branch and at least one commit.
+    /// A PR only for success or partial, with a branch and at least one commit (never for
+    /// a review: its publication is the review).
     public static func pullRequestWarranted(_ outcome: TaskOutcome) -> Bool {
         guard outcome.disposition == .success || outcome.disposition == .neutral,
               let r = outcome.result, r.status == .success || r.status == .partial,
@@ -340,10 +374,7 @@ public final class GitHubPublisher: Publisher {
         return !r.commits.isEmpty
     }
 
-    static func pullNumber(_ task: TaskSpec) -> Int? {
-        if case .addressReviewComment(let n, _, _, _, _) = task.kind { return n }
-        return nil
-    }
+    static func pullNumber(_ task: TaskSpec) -> Int? { task.kind.pullRequestNumber }
 
     static func pullTitle(_ task: TaskSpec, _ result: ResultEnvelope) -> String {
         let title: String

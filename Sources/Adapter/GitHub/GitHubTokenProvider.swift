@@ -3,7 +3,8 @@ import Supervisor
 
 // `GitTokenProvider` is the Supervisor's protocol (Credentials/GitTokenProvider.swift).
 
-/// A GitHub installation token with `contents: write` on the task's repository only.
+/// A GitHub installation token on the task's repository only: `contents: write`, or
+/// `contents: read` for a review, which only reads (its runtime cannot push).
 public struct GitHubGitTokenProvider: GitTokenProvider {
     public let client: GitHubClient
 
@@ -25,6 +26,6 @@ public struct GitHubGitTokenProvider: GitTokenProvider {
             throw GitHubAPIError(kind: .configuration, endpoint: "POST /app/installations/{id}/access_tokens",
                                  message: "task \(task.id) has no GitHub App installation")
         }
-        return try await client.gitToken(installationID: installation, repository: task.repo.name)
+        return try await client.gitToken(installationID: installation, repository: task.repo.name, readOnly: task.kind.isReview)
     }
 }

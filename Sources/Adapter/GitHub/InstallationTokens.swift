@@ -19,6 +19,11 @@ public struct InstallationTokenScope: Sendable, Equatable, CustomStringConvertib
         InstallationTokenScope(repositories: [repository], permissions: ["contents": "write"])
     }
 
+    /// A review's git token: fetch on one repository, no push (a review only reads).
+    public static func gitRead(repository: String) -> InstallationTokenScope {
+        InstallationTokenScope(repositories: [repository], permissions: ["contents": "read"])
+    }
+
     /// The publisher's token for one task's repository: Check Runs, comments and draft PRs,
     /// read-only contents, nothing else (a leaked one reaches no other repository).
     public static func publication(repository: String) -> InstallationTokenScope {

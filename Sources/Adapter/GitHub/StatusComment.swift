@@ -52,12 +52,17 @@ public enum StatusComment {
     /// The comment body for `task` in `phase`. `coalesced` later triggers of the same work
     /// joined the task instead of starting another: the comment says so, rather than a
     /// second task posting a second comment.
-    public static func render(task: TaskSpec, phase: Phase, coalesced: Int = 0) -> String {
+    /// `waitingFor` names the installation limit a queued task waits for.
+    public static func render(task: TaskSpec, phase: Phase, coalesced: Int = 0, waitingFor: String? = nil) -> String {
         let name = displayName(task.familiar)
         var lines = [marker(taskID: task.id)]
         switch phase {
         case .queued:
             lines.append("⏳ **\(name)** picked this up; the task is queued.")
+            if let waitingFor, !waitingFor.isEmpty {
+                lines.append("")
+                lines.append("Waiting for the installation's limit: " + untrusted(waitingFor, limit: 500) + ".")
+            }
         case .running(let attempt):
             lines.append(attempt <= 1 ? "🔧 **\(name)** is working on it (attempt \(attempt) running)."
                                       : "🔁 **\(name)** is trying again (attempt \(attempt) running).")

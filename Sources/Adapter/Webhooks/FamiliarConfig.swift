@@ -18,11 +18,17 @@ public struct FamiliarConfig: Sendable, Codable, Equatable {
     /// What this familiar's attempts may reach besides the sandbox-level egress policy
     /// (`familiars[].egress` in the configuration; not part of the Codable form).
     public var egress: EgressAdditions?
+    /// The headless contract its runtime speaks: 1 (default) or 2; only 2 reviews pull requests.
+    public var contractVersion: Int
+    /// When it reviews pull requests and what its reviews publish (`familiars[].review`).
+    public var review: FamiliarReviewPolicy
 
     public init(id: String, displayName: String, botUsername: String, triggerLabels: [String] = [],
-                model: String? = nil, skills: [String] = [], egress: EgressAdditions? = nil) {
+                model: String? = nil, skills: [String] = [], egress: EgressAdditions? = nil,
+                contractVersion: Int = 1, review: FamiliarReviewPolicy = FamiliarReviewPolicy()) {
         self.id = id; self.displayName = displayName; self.botUsername = botUsername
         self.triggerLabels = triggerLabels; self.model = model; self.skills = skills; self.egress = egress
+        self.contractVersion = contractVersion; self.review = review
     }
 
     enum CodingKeys: String, CodingKey {
@@ -39,6 +45,8 @@ public struct FamiliarConfig: Sendable, Codable, Equatable {
         model = try c.decodeIfPresent(String.self, forKey: .model)
         skills = try c.decodeIfPresent([String].self, forKey: .skills) ?? []
         egress = nil
+        contractVersion = 1
+        review = FamiliarReviewPolicy()
     }
 
     /// The mention handle: the bot username without `@` or a trailing `[bot]`, e.g. "coven-cody".

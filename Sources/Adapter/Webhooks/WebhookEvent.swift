@@ -83,10 +83,40 @@ public struct GitHubPullRequest: Sendable, Equatable, Decodable {
     public struct Head: Sendable, Equatable, Decodable {
         public var ref: String?
         public var sha: String?
+        public init(ref: String? = nil, sha: String? = nil) { self.ref = ref; self.sha = sha }
     }
     public var number: Int
     public var title: String?
     public var head: Head?
+    public var base: Head?
+    public var draft: Bool?
+    /// The author.
+    public var user: GitHubAccount?
+    public var labels: [GitHubLabel]?
+
+    public init(number: Int, title: String? = nil, head: Head? = nil, base: Head? = nil, draft: Bool? = nil,
+                user: GitHubAccount? = nil, labels: [GitHubLabel]? = nil) {
+        self.number = number; self.title = title; self.head = head; self.base = base; self.draft = draft
+        self.user = user; self.labels = labels
+    }
+}
+
+/// `pull_request` event payload.
+public struct PullRequestPayload: Sendable, Equatable, Decodable {
+    public var action: String
+    public var pullRequest: GitHubPullRequest
+    /// `labeled`: the label added.
+    public var label: GitHubLabel?
+    /// `review_requested`: the account asked (absent when a team was).
+    public var requestedReviewer: GitHubAccount?
+    public var repository: GitHubRepository
+    public var installation: GitHubInstallation?
+    public var sender: GitHubAccount?
+
+    enum CodingKeys: String, CodingKey {
+        case action, pullRequest = "pull_request", label, requestedReviewer = "requested_reviewer"
+        case repository, installation, sender
+    }
 }
 
 /// `issues` event payload.
@@ -138,6 +168,12 @@ public struct PullRequestReviewCommentPayload: Sendable, Equatable, Decodable {
     }
 }
 
+/// `installation` event payload (the App installed, uninstalled, suspended, …).
+public struct InstallationPayload: Sendable, Equatable, Decodable {
+    public var action: String
+    public var installation: GitHubInstallation
+}
+
 /// `ping` event payload (sent when a hook is created).
 public struct PingPayload: Sendable, Equatable, Decodable {
     public var zen: String?
@@ -153,12 +189,15 @@ public enum WebhookEvent: Sendable, Equatable {
     case issueComment(IssueCommentPayload)
     case pullRequestReview(PullRequestReviewPayload)
     case pullRequestReviewComment(PullRequestReviewCommentPayload)
+    case pullRequest(PullRequestPayload)
+    case installation(InstallationPayload)
     /// Any other event: only its name and `action` (if any) are kept.
     case other(event: String, action: String?)
 
     /// The event names parsed into typed payloads.
     public static let handledEvents: Set<String> = [
-        "ping", "issues", "issue_comment", "pull_request_review", "pull_request_review_comment",
+        "ping", "issues", "issue_comment", "pull_request_review", "pull_request_review_comment", "pull_request",
+        "installation",
     ]
 
     /// Parses `body` as the payload of event `name`.
@@ -172,6 +211,8 @@ public enum WebhookEvent: Sendable, Equatable {
         case "pull_request_review": return .pullRequestReview(try decode(PullRequestReviewPayload.self, body))
         case "pull_request_review_comment":
             return .pullRequestReviewComment(try decode(PullRequestReviewCommentPayload.self, body))
+        case "pull_request": return .pullRequest(try decode(PullRequestPayload.self, body))
+        case "installation": return .installation(try decode(InstallationPayload.self, body))
         default:
             struct Envelope: Decodable { var action: String? }
             return .other(event: name, action: try decode(Envelope.self, body).action)
@@ -187,7 +228,22 @@ public enum WebhookEvent: Sendable, Equatable {
         case .issueComment(let p): return q("issue_comment", p.action)
         case .pullRequestReview(let p): return q("pull_request_review", p.action)
         case .pullRequestReviewComment(let p): return q("pull_request_review_comment", p.action)
+        case .pullRequest(let p): return q("pull_request", p.action)
+        case .installation(let p): return q("installation", p.action)
         case .other(let e, let a): return q(e, a)
+        }
+    }
+
+    /// The installation the delivery came from (nil for ping, or when the payload has none).
+    public var installationID: Int64? {
+        switch self {
+        case .ping, .other: return nil
+        case .issues(let p): return p.installation?.id
+        case .issueComment(let p): return p.installation?.id
+        case .pullRequestReview(let p): return p.installation?.id
+        case .pullRequestReviewComment(let p): return p.installation?.id
+        case .pullRequest(let p): return p.installation?.id
+        case .installation(let p): return p.installation.id
         }
     }
 

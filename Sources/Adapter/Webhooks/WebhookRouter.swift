@@ -35,6 +35,16 @@ public enum IgnoreReason: Sendable, Equatable, CustomStringConvertible {
     case pullRequestNotIssue(event: String)
     /// No familiar is assigned, labelled for or mentioned.
     case noFamiliarMatched(event: String)
+    /// A draft pull request: reviewed once it is marked ready.
+    case draftPullRequest(event: String)
+    /// No familiar reviews this pull request; `why` says, per familiar, what its policy wanted.
+    case noReview(event: String, why: [String])
+    /// `installations[]` lists no entry for the delivery's installation (or it names none).
+    case installationNotServed(event: String, installation: Int64?)
+    /// The installation's entry does not list the repository.
+    case repositoryNotServed(event: String, installation: Int64, repository: String)
+    /// The installation's entry does not list the familiar the work routed to.
+    case familiarNotServing(event: String, installation: Int64, familiar: String)
 
     public var description: String {
         switch self {
@@ -43,6 +53,14 @@ public enum IgnoreReason: Sendable, Equatable, CustomStringConvertible {
         case .authoredByFamiliar(let e, let login): return "\(e): written by familiar bot \(login)"
         case .pullRequestNotIssue(let e): return "\(e): the issue is a pull request"
         case .noFamiliarMatched(let e): return "\(e): no familiar assigned, labelled or mentioned"
+        case .draftPullRequest(let e): return "\(e): the pull request is a draft"
+        case .noReview(let e, let why):
+            return "\(e): no familiar reviews it" + (why.isEmpty ? "" : " (" + why.joined(separator: "; ") + ")")
+        case .installationNotServed(let e, let i):
+            return "\(e): installation \(i.map(String.init) ?? "(none)") is not served here (no installations[] entry)"
+        case .repositoryNotServed(let e, let i, let r):
+            return "\(e): repository \(r) is not among installation \(i)'s repositories"
+        case .familiarNotServing(let e, let i, let f): return "\(e): familiar \(f) does not serve installation \(i)"
         }
     }
 }
@@ -56,6 +74,10 @@ public enum WebhookDecision: Sendable, Equatable {
     /// Queue `spec`. `event` is the precise `event.action` that caused it
     /// (e.g. "issues.labeled", which the task model files under `issue_assigned`).
     case task(TaskSpec, event: String)
+    /// A maintainer's `@bot <verb>` comment: answered (and acted on) by `CommandResponder`.
+    case command(MaintainerCommand, event: String)
+    /// `installation.deleted`: everything kept of the installation is purged.
+    case purgeInstallation(Int64)
 }
 
 /// Fresh task ids.
@@ -80,6 +102,8 @@ public enum TaskID {
 /// - `pull_request_review.submitted` whose body mentions a familiar, and
 ///   `pull_request_review_comment.created` whose body mentions one →
 ///   `address_review_comment` (`pr_review_comment`) with the PR head ref/sha
+/// - `pull_request` opened/synchronize/reopened/ready_for_review/labeled, and a review
+///   requested from a familiar's bot → `review_pull_request` (`ReviewTrigger`)
 /// - comments and reviews written by any familiar's bot never start work
 /// - everything else is ignored with a reason
 public enum WebhookIntake {
@@ -88,17 +112,19 @@ public enum WebhookIntake {
 
     /// Decides from raw request headers (names matched case-insensitively).
     public static func decide(headers: [String: String], body: Data, familiars: [FamiliarConfig],
+                              policy: InstallationPolicy = InstallationPolicy(),
                               makeTaskID: () -> String = TaskID.generate) throws(WebhookIntakeError) -> WebhookDecision {
         func header(_ name: String) -> String? {
             let lower = name.lowercased()
             return headers.first { $0.key.lowercased() == lower }?.value
         }
         return try decide(event: header(eventHeader), deliveryID: header(deliveryHeader), body: body,
-                          familiars: familiars, makeTaskID: makeTaskID)
+                          familiars: familiars, policy: policy, makeTaskID: makeTaskID)
     }
 
     /// Decides from the `X-GitHub-Event` and `X-GitHub-Delivery` values and the raw body.
     public static func decide(event: String?, deliveryID: String?, body: Data, familiars: [FamiliarConfig],
+                              policy: InstallationPolicy = InstallationPolicy(),
                               makeTaskID: () -> String = TaskID.generate) throws(WebhookIntakeError) -> WebhookDecision {
         guard let name = event?.trimmingCharacters(in: .whitespaces), !name.isEmpty else {
             throw .missingHeader(eventHeader)
@@ -107,7 +133,34 @@ public enum WebhookIntake {
             throw .missingHeader(deliveryHeader)
         }
         let parsed = try WebhookEvent.parse(name: name, body: body)
-        return route(parsed, deliveryID: delivery, familiars: familiars, makeTaskID: makeTaskID)
+        return route(parsed, deliveryID: delivery, familiars: familiars, policy: policy, makeTaskID: makeTaskID)
+    }
+
+    /// Routes, then applies `policy`: a delivery of an installation it does not serve is
+    /// ignored whatever it asks (`installation.deleted` excepted: an uninstall always
+    /// purges), and work for a repository or familiar the installation's entry does not
+    /// list is ignored with that reason.
+    public static func route(_ event: WebhookEvent, deliveryID: String, familiars: [FamiliarConfig],
+                             policy: InstallationPolicy, makeTaskID: () -> String = TaskID.generate) -> WebhookDecision {
+        switch event {
+        case .ping, .installation, .other: return route(event, deliveryID: deliveryID, familiars: familiars, makeTaskID: makeTaskID)
+        default: break
+        }
+        if let refused = policy.refusal(installation: event.installationID, event: event.qualifiedName) {
+            return .ignored(refused)
+        }
+        let decision = route(event, deliveryID: deliveryID, familiars: familiars, makeTaskID: makeTaskID)
+        let target: (RepoRef, Int64?, String, String)
+        switch decision {
+        case .task(let spec, let e): target = (spec.repo, spec.installationID, spec.familiar.id, e)
+        case .command(let c, let e): target = (c.repo, c.installationID, c.familiar.id, e)
+        case .ping, .ignored, .purgeInstallation: return decision
+        }
+        if let refused = policy.refusal(installation: target.1, repository: "\(target.0.owner)/\(target.0.name)",
+                                        familiar: target.2, event: target.3) {
+            return .ignored(refused)
+        }
+        return decision
     }
 
     /// Routes an already parsed event.
@@ -125,6 +178,18 @@ public enum WebhookIntake {
             guard let author, familiars.contains(where: { $0.isBot(login: author.login) }) else { return nil }
             return .authoredByFamiliar(event: qualified, login: author.login)
         }
+        func command(_ comment: GitHubComment, _ repo: GitHubRepository, _ inst: GitHubInstallation?, number: Int, isPR: Bool,
+                     title: String, issueBody: String, head: GitHubPullRequest.Head?) -> MaintainerCommand? {
+            guard let body = comment.body, !body.isEmpty else { return nil }
+            for f in familiars {
+                guard let word = MaintainerCommand.commandWord(body: body, handle: f.handle) else { continue }
+                return MaintainerCommand(word: word, familiar: f, repo: repoRef(repo), installationID: inst?.id,
+                                         number: number, isPullRequest: isPR, commentID: comment.id,
+                                         author: comment.user?.login ?? "", deliveryID: deliveryID, title: title,
+                                         issueBody: issueBody, commentBody: body, headRef: head?.ref, headSHA: head?.sha)
+            }
+            return nil
+        }
         func mentioned(in body: String?) -> FamiliarConfig? {
             guard let body, !body.isEmpty else { return nil }
             return familiars.first { MentionMatcher.mentions(body: body, handle: $0.handle) }
@@ -133,6 +198,10 @@ public enum WebhookIntake {
         switch event {
         case .ping:
             return .ping
+
+        case .installation(let p):
+            guard p.action == "deleted" else { return .ignored(.unhandledAction(event: "installation", action: p.action)) }
+            return .purgeInstallation(p.installation.id)
 
         case .issues(let p):
             let familiar: FamiliarConfig?
@@ -152,6 +221,10 @@ public enum WebhookIntake {
         case .issueComment(let p):
             guard p.action == "created" else { return .ignored(.unhandledAction(event: "issue_comment", action: p.action)) }
             if let loop = authoredByFamiliar(p.comment.user) { return .ignored(loop) }
+            if let c = command(p.comment, p.repository, p.installation, number: p.issue.number, isPR: p.issue.isPullRequest,
+                               title: p.issue.title, issueBody: p.issue.body ?? "", head: nil) {
+                return .command(c, event: qualified)
+            }
             guard let familiar = mentioned(in: p.comment.body) else { return .ignored(.noFamiliarMatched(event: qualified)) }
             let body = p.comment.body ?? ""
             if p.issue.isPullRequest {
@@ -178,11 +251,18 @@ public enum WebhookIntake {
                 return .ignored(.unhandledAction(event: "pull_request_review_comment", action: p.action))
             }
             if let loop = authoredByFamiliar(p.comment.user) { return .ignored(loop) }
+            if let c = command(p.comment, p.repository, p.installation, number: p.pullRequest.number, isPR: true,
+                               title: p.pullRequest.title ?? "", issueBody: "", head: p.pullRequest.head) {
+                return .command(c, event: qualified)
+            }
             guard let familiar = mentioned(in: p.comment.body) else { return .ignored(.noFamiliarMatched(event: qualified)) }
             return spec(familiar, p.repository, p.installation, .prReviewComment,
                         .addressReviewComment(prNumber: p.pullRequest.number, commentBody: p.comment.body ?? "",
                                               diffHunk: p.comment.diffHunk, path: p.comment.path, line: p.comment.line),
                         head: p.pullRequest.head)
+
+        case .pullRequest(let p):
+            return ReviewTrigger.route(p, deliveryID: deliveryID, familiars: familiars, makeTaskID: makeTaskID)
 
         case .other(let name, _):
             return .ignored(.unknownEvent(name))

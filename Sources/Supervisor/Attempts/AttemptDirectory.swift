@@ -186,9 +186,15 @@ struct AttemptDirectory {
     git clone --quiet --no-tags --branch "$COVEN_CHECKOUT_REF" -- "$COVEN_CLONE_URL" /workspace
     rc=$?
     # A fork's pull request: its head, fetched from this repository, on a new branch.
+    # A review: the head, detached at the commit reviewed (the base stays as cloned).
     if [ "$rc" -eq 0 ] && [ -n "${COVEN_CHECKOUT_FETCH:-}" ]; then
-        git -C /workspace fetch --quiet --no-tags origin "$COVEN_CHECKOUT_FETCH" &&
-            git -C /workspace checkout --quiet -b "$COVEN_CHECKOUT_BRANCH" FETCH_HEAD
+        if [ -n "${COVEN_CHECKOUT_BRANCH:-}" ]; then
+            git -C /workspace fetch --quiet --no-tags origin "$COVEN_CHECKOUT_FETCH" &&
+                git -C /workspace checkout --quiet -b "$COVEN_CHECKOUT_BRANCH" FETCH_HEAD
+        else
+            git -C /workspace fetch --quiet --no-tags origin "$COVEN_CHECKOUT_FETCH" &&
+                git -C /workspace checkout --quiet --detach "${COVEN_CHECKOUT_SHA:-FETCH_HEAD}"
+        fi
         rc=$?
     fi
     if [ "$rc" -ne 0 ]; then

@@ -10,6 +10,9 @@ public struct AttemptRun: Sendable {
     public var askpass: [AskpassRequestLog]
     /// Proxy mode: every egress decision of the attempt (stored as its egress log).
     public var egress: EgressReport? = nil
+
+    /// Bytes through the egress proxy, both directions (nil without one).
+    public var egressBytes: UInt64? { egress.map { $0.totals.bytesUp + $0.totals.bytesDown } }
 }
 
 /// Runs one attempt: a fresh sandbox that pre-clones the repository into
@@ -47,7 +50,8 @@ public final class AttemptRunner: Sendable {
     /// Runs the attempt to its end. `token` nil means no git credentials at all.
     /// `checkout` is what the pre-clone checks out (default: `Checkout.fromSpec`).
     /// `onLaunch` receives the sandbox handle (for cancellation) once it runs.
-    public func run(task: TaskSpec, attempt: Int, token: String?, checkout: Checkout? = nil,
+    /// `reviewFiles`: a review's changed files, for the brief's `review_context`.
+    public func run(task: TaskSpec, attempt: Int, token: String?, checkout: Checkout? = nil, reviewFiles: [String] = [],
                     onLaunch: @Sendable (SandboxHandle) -> Void = { _ in }) -> AttemptRun {
         let redactor = Redactor(secrets: (token.map { [$0] } ?? []) + config.redactedSecrets, cap: config.outputCap)
         func infra(_ stage: String, _ detail: String) -> AttemptRun {
@@ -55,10 +59,10 @@ public final class AttemptRunner: Sendable {
                        report: nil, stdout: redactor.redact(Data()), stderr: redactor.redact(Data()), askpass: [])
         }
 
-        // 1. The brief (tokenless by construction, valid against contract v1).
+        // 1. The brief (tokenless by construction, valid against the familiar's contract).
         let briefData: Data
         do {
-            briefData = try SessionBrief(task: task, workspaceRoot: "/workspace").jsonData()
+            briefData = try SessionBrief(task: task, workspaceRoot: "/workspace", reviewFiles: reviewFiles).jsonData()
         } catch {
             return AttemptRun(outcome: AttemptClassifier.classifyInfraFailure(stage: "session brief", detail: "\(error)"),
                               report: nil, stdout: redactor.redact(Data()), stderr: redactor.redact(Data()), askpass: [])
@@ -152,10 +156,10 @@ public final class AttemptRunner: Sendable {
                 let tail = redactor.redact(stderr).text.suffix(400)
                 outcome = AttemptClassifier.classifyCloneFailure("git clone \(cloneStatus ?? "failed"): \(tail)")
             } else {
-                outcome = AttemptClassifier.classify(exit: result.report, result: readResult(dir, redactor))
+                outcome = AttemptClassifier.classify(exit: result.report, result: readResult(dir, redactor, task.contractVersion))
             }
         default:
-            outcome = AttemptClassifier.classify(exit: result.report, result: ranPastClone ? readResult(dir, redactor) : nil)
+            outcome = AttemptClassifier.classify(exit: result.report, result: ranPastClone ? readResult(dir, redactor, task.contractVersion) : nil)
         }
         // The wrapper found no runtime to exec: as if execve had failed (retrying cannot help).
         if ranPastClone, let status = dir.readOutFile("runtime.status")?.trimmingCharacters(in: .whitespacesAndNewlines),
@@ -175,11 +179,13 @@ public final class AttemptRunner: Sendable {
 
     /// The runtime's result, redacted like its output: a runtime that writes its token (or
     /// any secret) into the result must not get it stored, served or published.
-    private func readResult(_ dir: AttemptDirectory, _ redactor: Redactor) -> Result<ResultEnvelope, ContractViolation> {
+    private func readResult(_ dir: AttemptDirectory, _ redactor: Redactor, _ version: Int) -> Result<ResultEnvelope, ContractViolation> {
         let dfd = open(dir.out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard dfd >= 0 else { return ResultReader.read(path: dir.out + "/result.json").map(redactor.redact) }
+        guard dfd >= 0 else {
+            return ResultReader.read(path: dir.out + "/result.json", contractVersion: version).map(redactor.redact)
+        }
         defer { close(dfd) }
-        return ResultReader.read(directoryFD: dfd, name: "result.json").map(redactor.redact)
+        return ResultReader.read(directoryFD: dfd, name: "result.json", contractVersion: version).map(redactor.redact)
     }
 
     private func environment(task: TaskSpec, attempt: Int, token: String?, checkout: Checkout) -> [String: String] {
@@ -201,6 +207,11 @@ public final class AttemptRunner: Sendable {
         if case .forkHead(let number, _, let branch) = checkout {
             env["COVEN_CHECKOUT_FETCH"] = Checkout.pullHeadRef(number)
             env["COVEN_CHECKOUT_BRANCH"] = branch
+        }
+        if case .reviewHead(let base, let fetch, let sha) = checkout {
+            env["COVEN_CHECKOUT_FETCH"] = fetch
+            if let sha { env["COVEN_CHECKOUT_SHA"] = sha }
+            env["COVEN_REVIEW_BASE"] = base
         }
         if config.exposeTokenEnv, let token { env["COVEN_GIT_TOKEN"] = token }
         return env

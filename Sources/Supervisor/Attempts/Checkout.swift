@@ -11,12 +11,16 @@ public enum Checkout: Sendable, Equatable {
     /// request's head there, at `refs/pull/N/head`) and check it out as a new branch
     /// `branch`, which the runtime pushes to the task's repository.
     case forkHead(pullRequest: Int, base: String, branch: String)
+    /// A review: clone `base` (so the agent can diff against it), fetch `fetch` (the PR's
+    /// head: `refs/pull/N/head`, or a branch in local mode) and check out `sha` detached
+    /// (the fetched head when nil). Nothing is pushed.
+    case reviewHead(base: String, fetch: String, sha: String?)
 
     /// The branch cloned first.
     public var cloneBranch: String {
         switch self {
         case .branch(let b): return b
-        case .forkHead(_, let base, _): return base
+        case .forkHead(_, let base, _), .reviewHead(let base, _, _): return base
         }
     }
 
@@ -25,6 +29,7 @@ public enum Checkout: Sendable, Equatable {
         switch self {
         case .branch(let b): return b
         case .forkHead(_, _, let b): return b
+        case .reviewHead(_, _, let sha): return sha ?? "HEAD"
         }
     }
 
@@ -37,6 +42,11 @@ public enum Checkout: Sendable, Equatable {
     /// Without a resolver (local mode, `run-task`): the task's own head ref (taken as a
     /// branch of its repository), else the default branch.
     public static func fromSpec(_ task: TaskSpec) -> Checkout {
+        if case .reviewPullRequest(let n) = task.kind {
+            let head = task.headRef?.trimmingCharacters(in: .whitespaces) ?? ""
+            return .reviewHead(base: task.repo.defaultBranch, fetch: head.isEmpty ? pullHeadRef(n) : "refs/heads/" + head,
+                               sha: task.headSHA)
+        }
         if let ref = task.headRef?.trimmingCharacters(in: .whitespaces), !ref.isEmpty { return .branch(ref) }
         return .branch(task.repo.defaultBranch)
     }
@@ -62,4 +72,11 @@ public enum CheckoutError: Error, Sendable, Equatable, CustomStringConvertible {
 /// code as it is now, not as it was when the trigger arrived.
 public protocol CheckoutResolver: Sendable {
     func checkout(for task: TaskSpec) async throws(CheckoutError) -> Checkout
+    /// A review's changed files (the brief's `review_context.files`); called after
+    /// `checkout`, for reviews only.
+    func reviewFiles(for task: TaskSpec) async throws(CheckoutError) -> [String]
+}
+
+extension CheckoutResolver {
+    public func reviewFiles(for task: TaskSpec) async throws(CheckoutError) -> [String] { [] }
 }

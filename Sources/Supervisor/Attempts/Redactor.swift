@@ -88,6 +88,24 @@ public struct Redactor: Sendable {
         r.filesChanged = r.filesChanged.map(redact)
         r.summary = redact(r.summary)
         r.prBody = redact(r.prBody)
+        if var review = r.review {
+            review.reviewedFiles = review.reviewedFiles.map(redact)
+            review.supportingFiles = review.supportingFiles.map(redact)
+            review.findings = review.findings.map { f in
+                var f = f
+                f.file = redact(f.file); f.title = redact(f.title); f.body = redact(f.body)
+                f.recommendation = f.recommendation.map(redact)
+                return f
+            }
+            review.testsRun = review.testsRun.map { t in
+                var t = t
+                t.command = redact(t.command); t.outputSummary = t.outputSummary.map(redact)
+                return t
+            }
+            review.noFindingsReason = review.noFindingsReason.map(redact)
+            review.limitations = review.limitations.map(redact)
+            r.review = review
+        }
         return r
     }
 

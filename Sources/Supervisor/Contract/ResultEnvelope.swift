@@ -1,6 +1,6 @@
 import Foundation
 
-/// The result envelope the runtime writes to `--output` (contract v1).
+/// The result envelope the runtime writes to `--output` (contract v1, or v2 with `review`).
 public struct ResultEnvelope: Sendable, Equatable, Codable {
     public enum Status: String, Sendable, Codable, CaseIterable {
         case success, failure, partial
@@ -20,7 +20,7 @@ public struct ResultEnvelope: Sendable, Equatable, Codable {
         public init(sha: String, message: String) { self.sha = sha; self.message = message }
     }
 
-    /// "1" or absent (nil).
+    /// "1" or absent (nil) for v1; "2" for v2.
     public var contractVersion: String?
     public var status: Status
     public var branch: String?
@@ -29,16 +29,20 @@ public struct ResultEnvelope: Sendable, Equatable, Codable {
     public var summary: String
     public var prBody: String
     public var exitReason: ExitReason?
+    /// v2 only (required there): the review.
+    public var review: ReviewReport?
 
     public init(contractVersion: String? = "1", status: Status, branch: String? = nil, commits: [Commit] = [],
-                filesChanged: [String] = [], summary: String, prBody: String = "", exitReason: ExitReason? = nil) {
+                filesChanged: [String] = [], summary: String, prBody: String = "", exitReason: ExitReason? = nil,
+                review: ReviewReport? = nil) {
         self.contractVersion = contractVersion; self.status = status; self.branch = branch; self.commits = commits
         self.filesChanged = filesChanged; self.summary = summary; self.prBody = prBody; self.exitReason = exitReason
+        self.review = review
     }
 
     enum CodingKeys: String, CodingKey {
         case contractVersion = "contract_version", status, branch, commits, filesChanged = "files_changed"
-        case summary, prBody = "pr_body", exitReason = "exit_reason"
+        case summary, prBody = "pr_body", exitReason = "exit_reason", review
     }
 
     /// True when the result names a branch with at least one commit on it.
@@ -71,9 +75,9 @@ public struct ContractViolation: Error, Sendable, Equatable, CustomStringConvert
         case unreadable = "result_unreadable"
         /// Not JSON (or JSON with duplicate keys, too deep, invalid UTF-8).
         case malformedJSON = "malformed_json"
-        /// contract_version other than "1".
+        /// contract_version other than the one the familiar speaks ("1" or "2").
         case unsupportedContractVersion = "unsupported_contract_version"
-        /// Valid JSON that the v1 result schema rejects.
+        /// Valid JSON that the result schema (v1 or v2) rejects.
         case schemaViolation = "schema_violation"
     }
 

@@ -14,22 +14,24 @@ public enum ResultReader {
     /// Reads the result at `path`. The last path component is opened with O_NOFOLLOW
     /// (directories above it must be trusted; use `read(directoryFD:name:)` when they
     /// are not).
-    public static func read(path: String, maxBytes: Int = maxBytes) -> Result<ResultEnvelope, ContractViolation> {
+    /// `contractVersion` is the one the familiar speaks (1 or 2): a result of the other is refused.
+    public static func read(path: String, maxBytes: Int = maxBytes, contractVersion: Int = 1) -> Result<ResultEnvelope, ContractViolation> {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        return finish(fd: fd, errno: errno, maxBytes: maxBytes)
+        return finish(fd: fd, errno: errno, maxBytes: maxBytes, version: contractVersion)
     }
 
     /// Reads the result `name` (a single path component) in the open directory
     /// `directoryFD`, without following a symlink at `name`.
-    public static func read(directoryFD: Int32, name: String, maxBytes: Int = maxBytes) -> Result<ResultEnvelope, ContractViolation> {
+    public static func read(directoryFD: Int32, name: String, maxBytes: Int = maxBytes,
+                            contractVersion: Int = 1) -> Result<ResultEnvelope, ContractViolation> {
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
             return .failure(ContractViolation(.unreadable, "result name must be a single path component"))
         }
         let fd = openat(directoryFD, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        return finish(fd: fd, errno: errno, maxBytes: maxBytes)
+        return finish(fd: fd, errno: errno, maxBytes: maxBytes, version: contractVersion)
     }
 
-    private static func finish(fd: Int32, errno openErrno: Int32, maxBytes: Int) -> Result<ResultEnvelope, ContractViolation> {
+    private static func finish(fd: Int32, errno openErrno: Int32, maxBytes: Int, version: Int) -> Result<ResultEnvelope, ContractViolation> {
         guard fd >= 0 else {
             switch openErrno {
             case ENOENT, ENOTDIR: return .failure(ContractViolation(.noResultFile, "no result file"))
@@ -71,26 +73,30 @@ public enum ResultReader {
         if total > maxBytes {
             return .failure(ContractViolation(.resultTooLarge, "result is larger than \(maxBytes) bytes"))
         }
-        return parse(Data(buf[0..<total]))
+        return parse(Data(buf[0..<total]), contractVersion: version)
     }
 
-    /// Checks result bytes: JSON, contract version, v1 schema, then decoding.
-    public static func parse(_ data: Data) -> Result<ResultEnvelope, ContractViolation> {
+    /// Checks result bytes: JSON, contract version, the schema of `contractVersion` (the
+    /// familiar's: 1 or 2), then decoding. v1 may leave `contract_version` out; v2 must
+    /// say "2" (its schema requires it).
+    public static func parse(_ data: Data, contractVersion: Int = 1) -> Result<ResultEnvelope, ContractViolation> {
         let value: JSONValue
         do { value = try JSONValue.parse(data) } catch {
             return .failure(ContractViolation(.malformedJSON, "result is not valid JSON (\(error))"))
         }
+        let expected = String(contractVersion)
         if case .object(let obj) = value, let v = obj["contract_version"] {
-            guard case .string(let s) = v, s == ContractSchemas.version else {
+            guard case .string(let s) = v, s == expected else {
                 let shown: String
                 if case .string(let s) = v, s.count <= 16 { shown = JSONText.quoted(s) } else { shown = "a \(v.typeName)" }
                 return .failure(ContractViolation(.unsupportedContractVersion,
-                    "unsupported contract_version \(shown) (this supervisor speaks \"\(ContractSchemas.version)\")"))
+                    "unsupported contract_version \(shown) (this familiar speaks \"\(expected)\")"))
             }
         }
-        let errors = ContractSchemas.resultValidator.validate(value: value)
+        let errors = ContractSchemas.resultValidator(version: contractVersion).validate(value: value)
         if !errors.isEmpty {
-            return .failure(ContractViolation(.schemaViolation, "result does not match the v1 result schema", details: errors))
+            return .failure(ContractViolation(.schemaViolation, "result does not match the v\(expected) result schema",
+                                              details: errors))
         }
         do {
             return .success(try JSONDecoder().decode(ResultEnvelope.self, from: data))

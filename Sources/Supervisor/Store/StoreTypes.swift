@@ -58,6 +58,13 @@ public enum DeliveryInsertResult: Sendable, Equatable {
     /// Its task brings new instructions for an issue or PR with a live task of the same
     /// kind: queued, and not claimed before `taskID` has ended.
     case queuedAfter(taskID: String)
+    /// Its task (a review of a newer commit) was queued, and superseded the live reviews of
+    /// the same pull request: `queued` ones are cancelled now, `running` ones have a cancel
+    /// request (the caller tears their sandboxes down).
+    case superseding(queued: [String], running: [String])
+    /// Its installation reached a daily limit that refuses: the task was stored cancelled,
+    /// `reason` naming the limit (its status comment says so).
+    case refused(taskID: String, reason: String)
 }
 
 /// A recorded webhook delivery (the payload's hash only, never its body).
@@ -112,11 +119,17 @@ public struct AttemptEnd: Sendable {
     public var stderr: RedactedOutput
     /// The egress log JSON, when the attempt had one.
     public var egressLog: String?
+    /// Bytes through the attempt's egress proxy, both directions (its installation's usage).
+    public var egressBytes: UInt64?
 
     public init(report: ExitReport?, outcome: AttemptOutcome, stdout: RedactedOutput = .empty,
-                stderr: RedactedOutput = .empty, egressLog: String? = nil) {
+                stderr: RedactedOutput = .empty, egressLog: String? = nil, egressBytes: UInt64? = nil) {
         self.report = report; self.outcome = outcome; self.stdout = stdout; self.stderr = stderr; self.egressLog = egressLog
+        self.egressBytes = egressBytes
     }
+
+    /// What the attempt used, from its exit report and egress totals.
+    public var usage: AttemptUsage { AttemptUsage(report: report, egressBytes: egressBytes) }
 }
 
 /// Where a task went when its attempt was recorded (or at recovery).
@@ -191,6 +204,10 @@ public struct TaskRecord: Sendable, Equatable {
     public var coalescedTriggers: Int = 0
     /// The task this one waits for (same work, new instructions), if any.
     public var queuedAfter: String? = nil
+    /// For a review superseded by a newer push: that commit.
+    public var supersededBy: String? = nil
+    /// The installation limit this queued task waited for when it came in, if any.
+    public var heldBy: String? = nil
 
     public var id: String { spec.id }
 }

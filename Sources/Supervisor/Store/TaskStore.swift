@@ -33,7 +33,7 @@ import Glibc
 /// belongs to a daemon that is gone.
 public final class TaskStore: Sendable {
     /// The schema version this build writes.
-    public static let schemaVersion: Int32 = 4
+    public static let schemaVersion: Int32 = 6
     /// The database file name inside the state directory.
     public static let fileName = "coven.db"
 
@@ -42,6 +42,8 @@ public final class TaskStore: Sendable {
     let committer: GroupCommitter
     let checkpointer: Checkpointer
     private let clock: @Sendable () -> Date
+    /// Per-installation limits the admission and the claim apply (`setInstallationLimits`).
+    private let limits = Mutex<[Int64: InstallationLimits]>([:])
 
     /// Opens (creating if needed) `<stateDirectory>/coven.db`; the directory is created
     /// with mode 0700 when missing.
@@ -231,6 +233,31 @@ public final class TaskStore: Sendable {
         -- numbered above budget_from count against them.
         ALTER TABLE tasks ADD COLUMN budget_from INTEGER NOT NULL DEFAULT 0;
         """),
+        (5, """
+        -- A review superseded by a newer push: the commit that superseded it. Its Check Run
+        -- concludes neutral ("superseded by <sha>") and its findings are never published.
+        ALTER TABLE tasks ADD COLUMN superseded_by TEXT;
+        """),
+        (6, """
+        -- Per-installation policy and metering. Usage per installation and UTC day, kept
+        -- apart from the tasks (no foreign key): pruning tasks keeps it, an uninstall
+        -- removes it.
+        CREATE TABLE installation_usage (
+            installation_id   INTEGER NOT NULL,
+            day               TEXT NOT NULL,                        -- YYYY-MM-DD, UTC
+            tasks             INTEGER NOT NULL DEFAULT 0,           -- accepted, on the day they may start
+            attempts          INTEGER NOT NULL DEFAULT 0,
+            wall_seconds      REAL NOT NULL DEFAULT 0,
+            cpu_seconds       REAL NOT NULL DEFAULT 0,
+            peak_memory_bytes INTEGER NOT NULL DEFAULT 0,           -- the day's largest attempt peak
+            egress_bytes      INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (installation_id, day)
+        );
+        -- The limit a queued task waits for, shown in its status comment.
+        ALTER TABLE tasks ADD COLUMN held_by TEXT;
+        -- Where a delivery came from, so an uninstall purges the ignored ones too.
+        ALTER TABLE deliveries ADD COLUMN installation_id INTEGER;
+        """),
     ]
 
     /// Brings the database to `schemaVersion` in one transaction.
@@ -268,7 +295,7 @@ public final class TaskStore: Sendable {
 
     /// Reads on the read-only connection: they never wait for the writer's lock, and the
     /// writer never waits for them.
-    private func reading<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
+    func reading<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
         do {
             return try reader.withLock { conn throws -> T in try body(conn) }
         } catch let e as SQLiteError {
@@ -283,7 +310,7 @@ public final class TaskStore: Sendable {
 
     /// A read-modify-write, committed (fsynced) before it returns: in the next group
     /// commit, in a savepoint of its own (see `GroupCommitter`).
-    private func write<T: Sendable>(_ body: (SQLiteDatabase, Date) throws -> T) throws -> T {
+    func write<T: Sendable>(_ body: (SQLiteDatabase, Date) throws -> T) throws -> T {
         let now = clock()
         do {
             return try committer.write { conn in try body(conn, now) }
@@ -304,7 +331,7 @@ public final class TaskStore: Sendable {
         Redactor().redact(try decode(ResultEnvelope.self, text, what))
     }
 
-    private static func json<T: Encodable>(_ value: T) throws -> String {
+    static func json<T: Encodable>(_ value: T) throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do { return String(decoding: try enc.encode(value), as: UTF8.self) } catch {
@@ -312,7 +339,7 @@ public final class TaskStore: Sendable {
         }
     }
 
-    private static func decode<T: Decodable>(_ type: T.Type, _ text: String?, _ what: String) throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String?, _ what: String) throws -> T {
         guard let text else { throw StoreError.corrupt("\(what) is missing") }
         do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
             throw StoreError.corrupt("\(what): \(error)")
@@ -350,9 +377,27 @@ public final class TaskStore: Sendable {
 
     /// Queues `task`; committed (fsynced) before it returns. `notBefore` delays the
     /// first claim.
-    public func insert(_ task: TaskSpec, notBefore: Date? = nil) throws {
+    /// The task's installation's limits apply (`setInstallationLimits`): it may be held
+    /// (queued with the limit it waits for) or refused (stored cancelled).
+    @discardableResult
+    public func insert(_ task: TaskSpec, notBefore: Date? = nil) throws -> Admission {
+        let taskLimits = self.limits(for: task)
         let spec = try TaskStore.json(task)
-        try write { conn, now in try TaskStore.insertTask(conn, task, spec: spec, now: now, notBefore: notBefore ?? now) }
+        return try write { conn, now in
+            try TaskStore.insertTask(conn, task, spec: spec, now: now, notBefore: notBefore ?? now, limits: taskLimits)
+        }
+    }
+
+    /// Sets the per-installation limits new tasks are admitted under and claims honour.
+    public func setInstallationLimits(_ map: [Int64: InstallationLimits]) {
+        limits.withLock { $0 = map.filter { !$0.value.isEmpty } }
+    }
+
+    /// The limits set by `setInstallationLimits`, by installation.
+    public var installationLimits: [Int64: InstallationLimits] { limits.withLock { $0 } }
+
+    private func limits(for task: TaskSpec) -> InstallationLimits? {
+        task.installationID.flatMap { id in limits.withLock { $0[id] } }
     }
 
     /// Queues several tasks in one transaction (one fsync): all of them, or none.
@@ -365,14 +410,21 @@ public final class TaskStore: Sendable {
 
     /// `spec` is the task's JSON, encoded by the caller before its write began: the
     /// writer runs one write at a time, so the less each does inside, the more a batch holds.
+    @discardableResult
     private static func insertTask(_ conn: SQLiteDatabase, _ task: TaskSpec, spec: String, now: Date, notBefore: Date,
-                                   after: String? = nil) throws {
+                                   after: String? = nil, limits: InstallationLimits? = nil) throws -> Admission {
         guard !task.id.isEmpty else { throw StoreError.invalidArgument("task id is empty") }
+        let admission = try limits.map { try admit(conn, task, $0, now: now) }
+        var start = notBefore
+        var heldBy: String?
+        if case .admitted(let held)? = admission?.admission { heldBy = held }
+        if let later = admission?.notBefore { start = max(start, later) }
         do {
             try conn.run("""
-                INSERT INTO tasks (id, spec, state, installation_id, created_at, updated_at, not_before, coalesce_key, after_task)
-                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)
-                """, [task.id, spec, task.installationID, now, now, notBefore, TriggerCoalescing.key(task), after])
+                INSERT INTO tasks (id, spec, state, installation_id, created_at, updated_at, not_before, coalesce_key,
+                                   after_task, held_by)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
+                """, [task.id, spec, task.installationID, now, now, start, TriggerCoalescing.key(task), after, heldBy])
         } catch {
             if error.isConstraint { throw StoreError.duplicateTask(task.id) }
             throw error
@@ -380,11 +432,15 @@ public final class TaskStore: Sendable {
         try conn.run("INSERT OR IGNORE INTO installation_turns (installation_key, last_claim) VALUES (?, 0)",
                      [installationKey(task.installationID)])
         try enqueue(conn, task.id, "queued", now: now)
+        if case .refused(let reason)? = admission?.admission {
+            try markCancelled(conn, task.id, now: now, reason: reason)
+        }
+        return admission?.admission ?? .admitted(heldBy: nil)
     }
 
     /// Puts `event` in the outbox for the task, replacing the task's pending one (the newer
     /// event says everything the older did: the publisher creates what is missing).
-    private static func enqueue(_ conn: SQLiteDatabase, _ taskID: String, _ event: String, attempt: Int? = nil,
+    static func enqueue(_ conn: SQLiteDatabase, _ taskID: String, _ event: String, attempt: Int? = nil,
                                 now: Date) throws {
         try conn.run("""
             INSERT OR REPLACE INTO publications (task_id, event, attempt, created_at, not_before)
@@ -406,7 +462,8 @@ public final class TaskStore: Sendable {
     /// `task` must be given exactly when `outcome` is `.queued(taskID:)`, with that id.
     @discardableResult
     public func recordDelivery(deliveryID: String, event: String, payloadSHA256: String,
-                               outcome: DeliveryOutcome, task: TaskSpec?) throws -> DeliveryInsertResult {
+                               outcome: DeliveryOutcome, task: TaskSpec?, installationID: Int64? = nil) throws -> DeliveryInsertResult {
+        let taskLimits = task.flatMap { self.limits(for: $0) }
         guard !deliveryID.isEmpty else { throw StoreError.invalidArgument("delivery id is empty") }
         let hash = payloadSHA256.lowercased()
         guard hash.utf8.count == 64, hash.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
@@ -426,9 +483,11 @@ public final class TaskStore: Sendable {
         let key = task.map(TriggerCoalescing.key)
         return try write { conn, now in
             let inserted = try conn.run("""
-                INSERT INTO deliveries (delivery_id, event, payload_sha256, received_at, outcome, task_id, ignored_reason)
-                VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (delivery_id) DO NOTHING
-                """, [deliveryID, event, hash, now, taskID == nil ? "ignored" : "queued", ignoredReason])
+                INSERT INTO deliveries (delivery_id, event, payload_sha256, received_at, outcome, task_id, ignored_reason,
+                                        installation_id)
+                VALUES (?, ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (delivery_id) DO NOTHING
+                """, [deliveryID, event, hash, now, taskID == nil ? "ignored" : "queued", ignoredReason,
+                      installationID ?? task?.installationID])
             if inserted == 0 { return .duplicate }
             guard let task, let spec, let key else { return .inserted }
             let live = try conn.query("""
@@ -449,9 +508,32 @@ public final class TaskStore: Sendable {
                 }
                 return .coalesced(taskID: id)
             }
+            // A review of a newer commit: the live reviews of other commits are pointless now.
+            var supersededQueued: [String] = [], supersededRunning: [String] = []
+            if let sha = task.headSHA {
+                for row in live {
+                    guard let id = row.string("id") else { continue }
+                    let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
+                    guard TriggerCoalescing.supersedes(task, live: spec) else { continue }
+                    try conn.run("UPDATE tasks SET superseded_by = ? WHERE id = ?", [sha, id])
+                    if row.string("state") == TaskState.queued.rawValue {
+                        try TaskStore.markCancelled(conn, id, now: now, reason: "superseded by \(sha)")
+                        supersededQueued.append(id)
+                    } else {
+                        try conn.run("UPDATE tasks SET cancel_requested = 1, final_reason = ?, updated_at = ? WHERE id = ?",
+                                     ["superseded by \(sha)", now, id])
+                        supersededRunning.append(id)
+                    }
+                }
+            }
             let after = live.last?.string("id")
-            try TaskStore.insertTask(conn, task, spec: spec, now: now, notBefore: now, after: after)
+            let admission = try TaskStore.insertTask(conn, task, spec: spec, now: now, notBefore: now, after: after,
+                                                     limits: taskLimits)
             try conn.run("UPDATE deliveries SET task_id = ? WHERE delivery_id = ?", [task.id, deliveryID])
+            if case .refused(let reason) = admission { return .refused(taskID: task.id, reason: reason) }
+            if !supersededQueued.isEmpty || !supersededRunning.isEmpty {
+                return .superseding(queued: supersededQueued, running: supersededRunning)
+            }
             return after.map { .queuedAfter(taskID: $0) } ?? .inserted
         }
     }
@@ -494,9 +576,11 @@ public final class TaskStore: Sendable {
     /// already decoded when it picks the same task.
     public func claimNext(globalLimit: Int, perInstallationLimit: Int) throws -> (spec: TaskSpec, attempt: Int)? {
         guard globalLimit > 0, perInstallationLimit > 0 else { return nil }
+        let limitsJSON = TaskStore.claimLimitsJSON(installationLimits)
         let candidate: (seq: Int64, turn: Int64, spec: TaskSpec)? = try reading { conn in
+            let now = clock()
             guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL), running < Int64(globalLimit),
-                  let pick = try conn.query(TaskStore.claimSQL, [clock(), perInstallationLimit]).first,
+                  let pick = try conn.query(TaskStore.claimSQL, [now, perInstallationLimit, limitsJSON, UsageDay.string(now)]).first,
                   let seq = pick.int("first_seq"), let turn = pick.int("last_claim"),
                   let row = try conn.query("SELECT id, spec FROM tasks WHERE seq = ?", [seq]).first,
                   let id = row.string("id") else { return nil }
@@ -506,10 +590,11 @@ public final class TaskStore: Sendable {
         return try write { conn, now -> (spec: TaskSpec, attempt: Int)? in
             guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL),
                   running < Int64(globalLimit) else { return nil }
-            let pick = try conn.query(TaskStore.claimUpToTurnSQL, [now, perInstallationLimit, candidate.turn]).first
-                ?? conn.query(TaskStore.claimSQL, [now, perInstallationLimit]).first
+            let day = UsageDay.string(now)
+            let pick = try conn.query(TaskStore.claimUpToTurnSQL, [now, perInstallationLimit, limitsJSON, day, candidate.turn]).first
+                ?? conn.query(TaskStore.claimSQL, [now, perInstallationLimit, limitsJSON, day]).first
             guard let pick, let seq = pick.int("first_seq"),
-                  let row = try conn.query("SELECT id, spec, attempts FROM tasks WHERE seq = ?", [seq]).first,
+                  let row = try conn.query("SELECT id, spec, attempts, installation_id FROM tasks WHERE seq = ?", [seq]).first,
                   let id = row.string("id") else { return nil }
             let spec = seq == candidate.seq
                 ? candidate.spec : try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
@@ -524,6 +609,9 @@ public final class TaskStore: Sendable {
                 ON CONFLICT (installation_key) DO UPDATE SET last_claim = excluded.last_claim
                 """, [pick.int("ikey") ?? -1])
             try TaskStore.enqueue(conn, id, "started", attempt: attempt, now: now)
+            if let installation = row.int("installation_id") {
+                try TaskStore.addUsage(conn, installation: installation, day: UsageDay.string(now), attempts: 1)
+            }
             return (spec, attempt)
         }
     }
@@ -534,10 +622,13 @@ public final class TaskStore: Sendable {
     /// (one `installation_turns` row each) one seek for the oldest queued task past its
     /// backoff and one count of its running tasks, both on `tasks_claim`; never a scan
     /// of the queue. A task queued after another (same work, new instructions) waits until
-    /// that one has ended: one lookup by id. Parameters: now, the per-installation limit.
+    /// that one has ended: one lookup by id. An installation's own `max_concurrent` replaces
+    /// the default, and one past its attempt minutes today starts nothing (one usage
+    /// lookup by key). Parameters: now, the per-installation default, the installations'
+    /// limits (`claimLimitsJSON`), today (UTC).
     static let claimSQL = claimSQL(turnBound: false)
 
-    /// `claimSQL` among the installations whose latest claim is no later than ?3 only.
+    /// `claimSQL` among the installations whose latest claim is no later than ?5 only.
     /// Turns are ordered first, so when this finds a task it is the one `claimSQL` finds.
     static let claimUpToTurnSQL = claimSQL(turnBound: true)
 
@@ -551,9 +642,16 @@ public final class TaskStore: Sendable {
                         SELECT 1 FROM tasks prev WHERE prev.id = t.after_task AND prev.state IN ('queued','running')))
                  ORDER BY t.seq LIMIT 1) AS first_seq,
                 (SELECT COUNT(*) FROM tasks x
-                 WHERE x.installation_key = r.installation_key AND x.state = 'running') AS running
-            FROM installation_turns r\(turnBound ? " WHERE r.last_claim <= ?3" : ""))
-        WHERE first_seq IS NOT NULL AND running < ?2
+                 WHERE x.installation_key = r.installation_key AND x.state = 'running') AS running,
+                (SELECT json_extract(l.value, '$.c') FROM json_each(?3) l WHERE l.key = CAST(r.installation_key AS TEXT))
+                    AS max_running,
+                (SELECT json_extract(l.value, '$.w') FROM json_each(?3) l WHERE l.key = CAST(r.installation_key AS TEXT))
+                    AS max_wall,
+                (SELECT u.wall_seconds FROM installation_usage u
+                 WHERE u.installation_id = r.installation_key AND u.day = ?4) AS wall
+            FROM installation_turns r\(turnBound ? " WHERE r.last_claim <= ?5" : ""))
+        WHERE first_seq IS NOT NULL AND running < IFNULL(max_running, ?2)
+          AND (max_wall IS NULL OR IFNULL(wall, 0) < max_wall)
         ORDER BY last_claim ASC, first_seq ASC
         LIMIT 1
         """
@@ -562,7 +660,8 @@ public final class TaskStore: Sendable {
     /// `EXPLAIN QUERY PLAN` of `claimSQL`, one detail line per step (for tests).
     func claimQueryPlan() throws -> [String] {
         try locked { conn in
-            try conn.query("EXPLAIN QUERY PLAN " + TaskStore.claimSQL, [Date(), 1]).map { $0.string("detail") ?? "" }
+            try conn.query("EXPLAIN QUERY PLAN " + TaskStore.claimSQL, [Date(), 1, #"{"1":{"c":2,"w":60}}"#, UsageDay.string(Date())])
+                .map { $0.string("detail") ?? "" }
         }
     }
 
@@ -593,6 +692,7 @@ public final class TaskStore: Sendable {
             try TaskStore.markFinished(conn, taskID, attempt, now: now, stored, classification: o.attemptClass,
                                        note: o.noteText.isEmpty ? nil : o.noteText, disposition: o.disposition,
                                        stdout: end.stdout, stderr: end.stderr)
+            try TaskStore.addAttemptUsage(conn, taskID: taskID, end.usage, now: now)
             _ = try TaskStore.requireRunningIdle(conn, taskID, "record attempt \(attempt)")
             return try TaskStore.moveOn(conn, taskID, classification: o.attemptClass, disposition: o.disposition,
                                         result: o.result, reason: o.reason,
@@ -608,7 +708,8 @@ public final class TaskStore: Sendable {
     /// cancelled instead. One transaction.
     @discardableResult
     public func recordShutdownInterruption(taskID: String, attempt: Int, report: ExitReport?, stdout: RedactedOutput,
-                                           stderr: RedactedOutput, egressLog: String? = nil) throws -> TaskTransition {
+                                           stderr: RedactedOutput, egressLog: String? = nil,
+                                           egressBytes: UInt64? = nil) throws -> TaskTransition {
         let stored = try TaskStore.storedAttempt(report: report, egressLog: egressLog, result: nil)
         return try write { conn, now in
             let changed = try conn.run("""
@@ -623,6 +724,7 @@ public final class TaskStore: Sendable {
                 _ = try TaskStore.taskState(conn, taskID)
                 throw StoreError.attemptNotRunning(taskID: taskID, attempt: attempt)
             }
+            try TaskStore.addAttemptUsage(conn, taskID: taskID, AttemptUsage(report: report, egressBytes: egressBytes), now: now)
             let t = try TaskStore.requireRunningIdle(conn, taskID, "requeue after a shutdown")
             if t.cancelRequested {
                 try TaskStore.markCancelled(conn, taskID, now: now, reason: "cancelled while running")
@@ -803,7 +905,7 @@ public final class TaskStore: Sendable {
     }
 
     /// Cancels the task and queues its `finished` publication.
-    private static func markCancelled(_ conn: SQLiteDatabase, _ id: String, now: Date, reason: String) throws {
+    static func markCancelled(_ conn: SQLiteDatabase, _ id: String, now: Date, reason: String) throws {
         try conn.run("""
             UPDATE tasks SET state = 'cancelled', disposition = 'cancelled', final_reason = ?, cancel_requested = 1, updated_at = ?
             WHERE id = ?
@@ -822,7 +924,7 @@ public final class TaskStore: Sendable {
             guard [.completed, .failed, .cancelled].contains(t.state) else { return .notFinished(t.state) }
             try conn.run("""
                 UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ?, disposition = NULL, final_reason = NULL,
-                    result = NULL, cancel_requested = 0, budget_from = attempts
+                    result = NULL, cancel_requested = 0, budget_from = attempts, superseded_by = NULL, held_by = NULL
                 WHERE id = ?
                 """, [now, now, taskID])
             try TaskStore.enqueue(conn, taskID, "queued", now: now)
@@ -978,7 +1080,7 @@ public final class TaskStore: Sendable {
         let event: PublicationEvent
         let coalesced = record.coalescedTriggers
         switch row.string("pub_event") {
-        case "queued": event = .queued(record.spec, coalesced: coalesced)
+        case "queued": event = .queued(record.spec, coalesced: coalesced, waitingFor: record.heldBy)
         case "started": event = .started(record.spec, attempt: Int(row.int("pub_attempt") ?? Int64(record.attemptCount)),
                                          coalesced: coalesced)
         case "finished":
@@ -986,6 +1088,7 @@ public final class TaskStore: Sendable {
                                       reason: record.state == .completed ? nil : record.finalReason,
                                       timedOut: lastExit?.exitClass == .timedOut)
             outcome.coalescedTriggers = coalesced
+            outcome.supersededBy = record.supersededBy
             event = .finished(record.spec, outcome)
         default: throw StoreError.corrupt("publication event of task \(record.id)")
         }
@@ -1096,7 +1199,7 @@ public final class TaskStore: Sendable {
         (try? locked { conn in try conn.scalar("SELECT 1") == .int(1) }) ?? false
     }
 
-    private static func taskRecord(_ r: SQLRow) throws -> TaskRecord {
+    static func taskRecord(_ r: SQLRow) throws -> TaskRecord {
         let id = r.string("id") ?? "?"
         let spec = try decode(TaskSpec.self, r.string("spec"), "spec of task \(id)")
         guard let state = r.string("state").flatMap(TaskState.init(rawValue:)) else { throw StoreError.corrupt("state of task \(id)") }
@@ -1107,7 +1210,8 @@ public final class TaskStore: Sendable {
                           cancelRequested: (r.int("cancel_requested") ?? 0) != 0,
                           disposition: r.string("disposition").flatMap(Disposition.init(rawValue:)),
                           finalReason: r.string("final_reason"), result: result,
-                          coalescedTriggers: Int(r.int("coalesced") ?? 0), queuedAfter: r.string("after_task"))
+                          coalescedTriggers: Int(r.int("coalesced") ?? 0), queuedAfter: r.string("after_task"),
+                          supersededBy: r.string("superseded_by"), heldBy: r.string("held_by"))
     }
 
     private static func attemptRecord(_ r: SQLRow) throws -> AttemptRecord {
