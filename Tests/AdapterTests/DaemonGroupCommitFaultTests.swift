@@ -49,19 +49,29 @@ final class DaemonGroupCommitFaultTests: XCTestCase {
         return answers.withLock { $0 }
     }
 
+    /// The killed daemon left its running attempt's mounts behind: a restart sweeps them,
+    /// and a SIGTERM stop (not the World's SIGKILL) leaves none of its own.
+    private func cleanUp(_ w: DaemonFaultTests.World) throws {
+        try w.startDaemon()
+        w.signal(SIGTERM)
+        XCTAssertTrue(w.waitForExit(timeout: 60), "SIGTERM did not stop the restarted daemon")
+    }
+
     func testEveryDeliveryAnswered2xxBeforeAKillIsInTheStore() throws {
-        let w = try DaemonFaultTests.World(mode: "sleep")
+        let w = try DaemonFaultTests.World(mode: "sleep", shutdownGrace: "200ms")
         try w.startDaemon()
         let answers = try deliverUntilKilled(w)
         let store = try w.store()
+        defer { try? cleanUp(w) }
         let missing = try answers.filter { try store.delivery(id: $0.delivery) == nil }
         XCTAssertEqual(missing.map(\.delivery), [], "answered 2xx but not stored (of \(answers.count) answered)")
     }
 
     func testEveryTaskAnswered202BeforeAKillIsInTheStore() throws {
-        let w = try DaemonFaultTests.World(mode: "sleep")
+        let w = try DaemonFaultTests.World(mode: "sleep", shutdownGrace: "200ms")
         try w.startDaemon()
         let answers = try deliverUntilKilled(w)
+        defer { try? cleanUp(w) }
         let queued = answers.filter { $0.status == 202 }
         XCTAssertFalse(queued.isEmpty, "no delivery made a task")
         let store = try w.store()
