@@ -18,19 +18,13 @@ final class EndToEndReviewSupersedeTests: XCTestCase {
 
     private func supersedeRunningReview() throws -> Scenario {
         let w = try EndToEndTests.World(mode: "review-slow-first", familiars: EndToEndReviewTests.familiars)
-        let old = try w.commit(parent: w.mainSHA, message: "slow")
-        try w.updateRef("refs/pull/7/head", to: old)
-        w.fake.setPullRequest("acme/widgets", .init(number: 7, headRef: "feature", headSHA: old, baseRef: "main",
-                                                    files: [.init(filename: "README.md", patch: EndToEndReviewTests.patch)]))
+        let old = try w.pushPullRequest7(parent: w.mainSHA, message: "slow")
         let opened = try w.deliverPullRequestOpened(number: 7, head: old)
         let oldID = try XCTUnwrap(opened.json["task_id"] as? String, opened.text ?? "")
         XCTAssertTrue(eventually(timeout: 60) { (try? w.daemon.store.task(id: oldID))?.attempts.first?.state == .running },
                       "the review of the older commit did not start\n\(w.log)")
 
-        let new = try w.commit(parent: old, message: "fast")
-        try w.updateRef("refs/pull/7/head", to: new)
-        w.fake.setPullRequest("acme/widgets", .init(number: 7, headRef: "feature", headSHA: new, baseRef: "main",
-                                                    files: [.init(filename: "README.md", patch: EndToEndReviewTests.patch)]))
+        let new = try w.pushPullRequest7(parent: old, message: "fast")
         let pushed = try w.deliverPullRequest(action: "synchronize", number: 7, head: new)
         XCTAssertEqual(pushed.status, 202, pushed.text ?? "")
         let newID = try XCTUnwrap(pushed.json["task_id"] as? String, pushed.text ?? "")
@@ -59,22 +53,5 @@ final class EndToEndReviewSupersedeTests: XCTestCase {
     func testNoReviewIsPostedForTheOlderCommit() throws {
         let s = try supersedeRunningReview()
         XCTAssertEqual(s.world.fake.reviews.map(\.commitID), [s.new], "only the newer commit's review is posted\n\(s.world.log)")
-    }
-}
-
-extension EndToEndTests.World {
-    /// A signed `pull_request` delivery with `action` for PR `number` at `head`.
-    func deliverPullRequest(action: String, number: Int, head: String, delivery: String = UUID().uuidString) throws
-        -> HTTPClientResponse
-    {
-        let body = """
-        {"action": "\(action)", "number": \(number),
-         "pull_request": {"number": \(number), "title": "Add widgets", "draft": false, "user": {"login": "octocat"},
-                          "labels": [], "head": {"ref": "feature", "sha": "\(head)"}, "base": {"ref": "main"}},
-         "repository": {"name": "widgets", "owner": {"login": "acme"}, "clone_url": "\(cloneURL)", "default_branch": "main"},
-         "installation": {"id": \(EndToEndTests.installation)},
-         "sender": {"login": "octocat"}}
-        """
-        return try deliverSigned(event: "pull_request", delivery: delivery, body: body)
     }
 }

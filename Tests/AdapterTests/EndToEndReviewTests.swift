@@ -23,10 +23,7 @@ final class EndToEndReviewTests: XCTestCase {
 
     private func runReview() throws -> Scenario {
         let w = try EndToEndTests.World(mode: "review", familiars: Self.familiars)
-        let head = try w.commit(parent: w.mainSHA, message: "feature work")
-        try w.updateRef("refs/pull/7/head", to: head)
-        w.fake.setPullRequest("acme/widgets", .init(number: 7, headRef: "feature", headSHA: head, baseRef: "main",
-                                                    files: [.init(filename: "README.md", patch: Self.patch)]))
+        let head = try w.pushPullRequest7(parent: w.mainSHA, message: "feature work")
         let accepted = try w.deliverPullRequestOpened(number: 7, head: head)
         XCTAssertEqual(accepted.status, 202, accepted.text ?? "")
         let id = try XCTUnwrap(accepted.json["task_id"] as? String)
@@ -77,18 +74,31 @@ final class EndToEndReviewTests: XCTestCase {
 extension EndToEndTests.World {
     /// A signed `pull_request.opened` for PR `number` with head `head`.
     func deliverPullRequestOpened(number: Int, head: String, delivery: String = UUID().uuidString) throws -> HTTPClientResponse {
+        try deliverPullRequest(action: "opened", number: number, head: head, delivery: delivery)
+    }
+
+    /// A signed `pull_request` delivery with `action` for PR `number` at `head`.
+    func deliverPullRequest(action: String, number: Int, head: String, delivery: String = UUID().uuidString) throws
+        -> HTTPClientResponse
+    {
         let body = """
-        {"action": "opened", "number": \(number),
+        {"action": "\(action)", "number": \(number),
          "pull_request": {"number": \(number), "title": "Add widgets", "draft": false, "user": {"login": "octocat"},
                           "labels": [], "head": {"ref": "feature", "sha": "\(head)"}, "base": {"ref": "main"}},
          "repository": {"name": "widgets", "owner": {"login": "acme"}, "clone_url": "\(cloneURL)", "default_branch": "main"},
          "installation": {"id": \(EndToEndTests.installation)},
          "sender": {"login": "octocat"}}
         """
-        let data = Data(body.utf8)
-        return try HTTPClient(keepAlive: false).post("http://127.0.0.1:\(port)/webhook", body: data, headers: [
-            "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
-            "X-Hub-Signature-256": WebhookSignature.sign(body: data, secret: Array(EndToEndTests.secret.utf8)),
-        ])
+        return try deliverSigned(event: "pull_request", delivery: delivery, body: body)
+    }
+
+    /// Moves PR #7's head to a new commit on `parent` (the git server's ref and the fake's
+    /// pull request, with one changed file), and returns that commit.
+    func pushPullRequest7(parent: String, message: String) throws -> String {
+        let head = try commit(parent: parent, message: message)
+        try updateRef("refs/pull/7/head", to: head)
+        fake.setPullRequest("acme/widgets", .init(number: 7, headRef: "feature", headSHA: head, baseRef: "main",
+                                                  files: [.init(filename: "README.md", patch: EndToEndReviewTests.patch)]))
+        return head
     }
 }

@@ -16,10 +16,7 @@ final class EndToEndReviewTokenTests: XCTestCase {
 
     private func reviewThatTriesToPush() throws -> Scenario {
         let w = try EndToEndTests.World(mode: "review-push", familiars: EndToEndReviewTests.familiars)
-        let head = try w.commit(parent: w.mainSHA, message: "feature work")
-        try w.updateRef("refs/pull/7/head", to: head)
-        w.fake.setPullRequest("acme/widgets", .init(number: 7, headRef: "feature", headSHA: head, baseRef: "main",
-                                                    files: [.init(filename: "README.md", patch: EndToEndReviewTests.patch)]))
+        let head = try w.pushPullRequest7(parent: w.mainSHA, message: "feature work")
         let accepted = try w.deliverPullRequestOpened(number: 7, head: head)
         let id = try XCTUnwrap(accepted.json["task_id"] as? String, accepted.text ?? "")
         let (detail, _) = w.waitForPublishedEnd(taskID: id)
