@@ -6,6 +6,7 @@ import Foundation
 /// sandbox's uid, only while the attempt runs.
 final class AskpassServerTests: XCTestCase {
     var dir: String!
+    let token = FakeToken.make("ghs_")
 
     override func setUpWithError() throws {
         dir = NSTemporaryDirectory() + "coven-askpass-\(UUID().uuidString.prefix(8))"
@@ -16,7 +17,7 @@ final class AskpassServerTests: XCTestCase {
 
     func server(peerUID: uid_t? = getuid()) throws -> AskpassServer {
         try AskpassServer(socketPath: dir + "/a.sock", cloneURL: "https://github.com/acme/widget.git",
-                          token: "ghs_testtokentesttokentesttoken00", peerUID: peerUID)
+                          token: token, peerUID: peerUID)
     }
 
     /// Asks over the socket like the helper does.
@@ -68,7 +69,7 @@ final class AskpassServerTests: XCTestCase {
 
     func testAnswersTokenAsPasswordForTheRepositoryOrigin() throws {
         let s = try server(); defer { s.close() }
-        XCTAssertEqual(ask("Password for 'https://x-access-token@github.com': "), "ok ghs_testtokentesttokentesttoken00")
+        XCTAssertEqual(ask("Password for 'https://x-access-token@github.com': "), "ok \(token)")
     }
 
     func testRefusesAnotherHost() throws {

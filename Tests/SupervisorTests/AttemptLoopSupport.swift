@@ -82,12 +82,14 @@ final class AttemptLoopFixture {
     }
 
     /// Runs one task to its final state through a TaskSupervisor.
-    func run(mode: String, maxRetries: Int = 0, timeout: Duration = .seconds(60), token: String? = nil,
-             task: TaskSpec? = nil, egress: EgressPolicy? = nil,
+    /// - Parameter arguments: given to the fake runtime after its mode (`$2`, `$3`, …).
+    func run(mode: String, arguments: [String] = [], maxRetries: Int = 0, timeout: Duration = .seconds(60),
+             token: String? = nil, task: TaskSpec? = nil, egress: EgressPolicy? = nil,
              egressForFamiliar: [String: EgressPolicy] = [:], redactedSecrets: [String] = []) throws -> TaskDetail {
         let store = try TaskStore(path: dir + "/state/coven-\(UUID().uuidString.prefix(6)).db")
-        let sup = try supervisor(store: store, mode: mode, maxRetries: maxRetries, timeout: timeout, token: token, egress: egress,
-                                 egressForFamiliar: egressForFamiliar, redactedSecrets: redactedSecrets)
+        let sup = try supervisor(store: store, mode: mode, maxRetries: maxRetries, timeout: timeout, token: token,
+                                 runtime: arguments.isEmpty ? nil : ["/opt/fake/runtime.sh", mode] + arguments,
+                                 egress: egress, egressForFamiliar: egressForFamiliar, redactedSecrets: redactedSecrets)
         let t = task ?? self.task()
         try sup.submit(t)
         try sup.start()
@@ -147,9 +149,9 @@ enum FakeRuntime {
     extra-key) printf '{"status":"success","commits":[],"files_changed":[],"summary":"s","pr_body":"","token":"x"}' > "$out"; exit 0;;
     result-leak)
         # Writes into its result what must never be stored: its own token (asked like git
-        # asks), a token shape, and the daemon secret the test configures.
+        # asks), a token shape ($2) and the daemon secret ($3), both made by the test.
         tok=$("$GIT_ASKPASS" "Password for '$COVEN_CLONE_URL': ") || exit 1
-        result success null '[]' "token $tok" "pat ghp_abcdefghijklmnopqrstuvwxyz0123456789 secret hook-secret-for-redaction-tests"
+        result success null '[]' "token $tok" "pat $2 secret $3"
         exit 0;;
     leak-probe)
         # Everything the token must never be in, base64'd so no redaction can hide it.

@@ -158,8 +158,8 @@ final class AttemptLoopTests: XCTestCase {
 
     func testSecretsTheRuntimeWritesIntoItsResultAreRedactedBeforeTheyAreStored() throws {
         let daemonSecret = "hook-secret-for-redaction-tests"
-        let shaped = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
-        let d = try fx.run(mode: "result-leak", redactedSecrets: [daemonSecret])
+        let shaped = FakeToken.make("ghp_")
+        let d = try fx.run(mode: "result-leak", arguments: [shaped, daemonSecret], redactedSecrets: [daemonSecret])
         XCTAssertEqual(d.record.state, .completed, d.record.finalReason ?? "")
         let stored = [d.record.result, d.attempts.first?.result].map { r in r.map { "\($0)" } ?? "<none>" }
         XCTAssertTrue(stored.allSatisfy { $0.contains("token [REDACTED]") }, "the runtime did write a redacted token: \(stored)")

@@ -11,12 +11,12 @@ final class StreamingRedactorTests: XCTestCase {
     /// Inputs with something to redact in the middle (and a near miss or two).
     static let inputs: [String] = [
         "before \(secret) after",
-        "push ghp_abcdefghijklmnopqrstuvwxyz0123 done",
-        "pat github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz end",
+        "push \(FakeToken.make("ghp_", 32)) done",
+        "pat \(FakeToken.make("github_pat_11", 16))_\(FakeToken.make("", 26)) end",
         "url https://x-access-token:whatever-it-is@github.com/a/b.git\n",
         "basic \(Data("x-access-token:\(secret)".utf8).base64EncodedString()) header",
         "near misses: ghp_short x-access-token: spaced @ gh gi \(secret.prefix(10)) end",
-        "\(secret)\(secret)ghs_0123456789abcdefghijABCDEFGHIJ",
+        "\(secret)\(secret)\(FakeToken.make("ghs_", 30))",
     ]
 
     func redactInPieces(_ text: String, cuts: [Int]) -> String {

@@ -240,7 +240,7 @@ final class TaskStoreTests: XCTestCase {
         let out = Redactor(secrets: ["hunter2"]).redact(Data("password hunter2\n".utf8))
         let report = ExitReport(exitClass: .exited(code: 1), wallTime: 3.5)
         try store.finishAttempt(taskID: "t1", attempt: 1, report: report, classification: .completed,
-                                note: "mismatch ghs_ABCDEFGHIJKLMNOPQRSTUVWX", stdout: out, stderr: .empty,
+                                note: "mismatch \(FakeToken.make("ghs_", 24))", stdout: out, stderr: .empty,
                                 egressLog: #"[{"host":"github.com","allowed":true}]"#)
         let a = try XCTUnwrap(try store.task(id: "t1")?.attempts.first)
         XCTAssertEqual(a.state, .finished)
