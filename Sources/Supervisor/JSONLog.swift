@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,9 +51,9 @@ public struct JSONLog: Sendable {
         out.append(UInt8(ascii: "{"))
         for (i, e) in entries.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            Self.appendString(e.key, to: &out)
+            JSONText.appendQuoted(e.key, to: &out)
             out.append(UInt8(ascii: ":"))
-            Self.appendString(e.value, to: &out)
+            JSONText.appendQuoted(e.value, to: &out)
         }
         out.append(UInt8(ascii: "}"))
         return out
@@ -66,26 +67,6 @@ public struct JSONLog: Sendable {
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-    }
-
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
-    /// A JSON string: quotes, backslashes and control characters escaped; the rest UTF-8.
-    static func appendString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0a: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0d: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0..<0x20:
-                out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xf)]]
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
 
@@ -101,10 +82,10 @@ public enum JSONLiteral {
         var out: [UInt8] = [UInt8(ascii: "{")]
         for (i, f) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            JSONLog.appendString(f.key, to: &out)
+            JSONText.appendQuoted(f.key, to: &out)
             out.append(UInt8(ascii: ":"))
             switch f.value {
-            case .string(let s): JSONLog.appendString(s, to: &out)
+            case .string(let s): JSONText.appendQuoted(s, to: &out)
             case .bool(let b): out += Array((b ? "true" : "false").utf8)
             }
         }

@@ -180,7 +180,7 @@ public final class Daemon: @unchecked Sendable {
             dashboard = nil
             router.get("/") { _ in describe() }
         }
-        router.get(OpenAPIDocument.path) { _ in .json(200, data: Data(OpenAPIDocument.json.utf8)) }
+        router.get(OpenAPIDocument.path) { _ in .json(200, data: OpenAPIDocument.data) }
         options.local?.registerGit(on: &router)
         routes = router.registered
         server = HTTPServer(host: config.listen.host, port: config.listen.port, limits: options.httpLimits ?? config.http,

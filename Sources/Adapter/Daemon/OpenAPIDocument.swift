@@ -5,6 +5,8 @@ import Foundation
 /// is its copy (`make openapi` writes it), and tests hold both to the router's routes.
 public enum OpenAPIDocument {
     public static let path = "/api/openapi.json"
+    /// The document's bytes, as served (made once).
+    public static let data = Data(json.utf8)
 
     /// Routes the router has that the document leaves out on purpose: HTML pages for
     /// people, and local mode's git smart-HTTP for sandboxes.

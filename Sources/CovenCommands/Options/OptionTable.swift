@@ -18,12 +18,6 @@ public struct OptionTable<State>: Sendable {
         public let action: Action
         public let help: String
 
-        public init(_ names: String..., help: String, action: Action) {
-            self.names = names
-            self.action = action
-            self.help = help
-        }
-
         public static func flag(_ names: String..., help: String, _ apply: @escaping @Sendable (inout State) throws -> Void) -> Option {
             Option(names: names, action: .flag(apply), help: help)
         }
