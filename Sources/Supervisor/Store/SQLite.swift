@@ -25,76 +25,12 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
 }
 
-/// A value bound to or read from a statement.
-enum SQLValue: Equatable {
-    case null
-    case int(Int64)
-    case double(Double)
-    case text(String)
-    case blob(Data)
-}
+extension SQLiteError: SQLFailure {}
 
-protocol SQLBindable { var sqlValue: SQLValue { get } }
-extension Int: SQLBindable { var sqlValue: SQLValue { .int(Int64(self)) } }
-extension Int64: SQLBindable { var sqlValue: SQLValue { .int(self) } }
-extension Int32: SQLBindable { var sqlValue: SQLValue { .int(Int64(self)) } }
-extension Double: SQLBindable { var sqlValue: SQLValue { .double(self) } }
-extension String: SQLBindable { var sqlValue: SQLValue { .text(self) } }
-extension Data: SQLBindable { var sqlValue: SQLValue { .blob(self) } }
-extension Bool: SQLBindable { var sqlValue: SQLValue { .int(self ? 1 : 0) } }
-extension Date: SQLBindable { var sqlValue: SQLValue { .double(timeIntervalSince1970) } }
-extension SQLValue: SQLBindable { var sqlValue: SQLValue { self } }
-extension Optional: SQLBindable where Wrapped: SQLBindable {
-    var sqlValue: SQLValue { self?.sqlValue ?? .null }
-}
-
-/// One result row, columns by name.
-struct SQLRow {
-    let columns: [String: Int]
-    let values: [SQLValue]
-
-    subscript(_ name: String) -> SQLValue {
-        guard let i = columns[name] else { preconditionFailure("no column \(name) in result") }
-        return values[i]
-    }
-    func string(_ name: String) -> String? {
-        switch self[name] {
-        case .text(let s): return s
-        case .blob(let d): return String(decoding: d, as: UTF8.self)
-        case .int(let i): return String(i)
-        case .double(let d): return String(d)
-        case .null: return nil
-        }
-    }
-    func int(_ name: String) -> Int64? {
-        switch self[name] {
-        case .int(let i): return i
-        case .double(let d): return Int64(d)
-        case .text(let s): return Int64(s)
-        default: return nil
-        }
-    }
-    func double(_ name: String) -> Double? {
-        switch self[name] {
-        case .double(let d): return d
-        case .int(let i): return Double(i)
-        case .text(let s): return Double(s)
-        default: return nil
-        }
-    }
-    func data(_ name: String) -> Data? {
-        switch self[name] {
-        case .blob(let d): return d
-        case .text(let s): return Data(s.utf8)
-        default: return nil
-        }
-    }
-    func date(_ name: String) -> Date? { double(name).map { Date(timeIntervalSince1970: $0) } }
-}
 
 /// A thin wrapper around one sqlite3 connection. Not thread-safe by itself: the owner
 /// serialises access (TaskStore holds it inside a Mutex).
-final class SQLiteDatabase {
+final class SQLiteDatabase: SQLConnection {
     private(set) var handle: OpaquePointer?
     let path: String
     /// Prepared statements by SQL text, reused (reset) instead of compiled on every call:
@@ -180,6 +116,9 @@ final class SQLiteDatabase {
     func scalar(_ sql: String, _ params: [any SQLBindable] = []) throws(SQLiteError) -> SQLValue {
         try query(sql, params).first?.values.first ?? .null
     }
+
+    /// One process owns the file: there is nobody to tell.
+    func notify(_ channel: String, _ payload: String) {}
 
     /// Runs `body` inside a transaction: committed when it returns, rolled back when it
     /// throws. IMMEDIATE takes the write lock up front (waiting up to the busy timeout),
