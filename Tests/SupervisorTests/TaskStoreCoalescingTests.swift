@@ -168,7 +168,7 @@ final class TaskStoreCoalescingTests: XCTestCase {
     func testVersion2DeliveriesSurviveTheMigration() throws {
         let raw = try SQLiteDatabase(path: dir + "/" + TaskStore.fileName)
         try raw.exec("PRAGMA journal_mode = WAL")
-        for step in TaskStore.migrations where step.version <= 2 { try raw.exec(step.sql) }
+        for step in SQLiteBackend.migrations where step.version <= 2 { try raw.exec(step.sql) }
         try raw.exec("PRAGMA user_version = 2")
         try raw.run("""
             INSERT INTO deliveries (delivery_id, event, payload_sha256, received_at, outcome, task_id, ignored_reason)

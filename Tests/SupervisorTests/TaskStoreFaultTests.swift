@@ -214,7 +214,7 @@ final class TaskStoreFaultTests: XCTestCase {
     func testClaimSeeksPerInstallationInsteadOfWalkingTheQueue() throws {
         let store = try openStore()
         for i in 0..<30 { try store.insert(task("t\(i)", installation: Int64(i % 3))) }
-        let plan = try store.claimQueryPlan()
+        let plan = try store.sqlite.claimQueryPlan()
         let tableSteps = plan.filter { $0.hasPrefix("SCAN ") || $0.hasPrefix("SEARCH ") }
         XCTAssertFalse(tableSteps.isEmpty, "no plan: \(plan)")
         for step in tableSteps {
@@ -250,7 +250,7 @@ final class TaskStoreFaultTests: XCTestCase {
     private func makeVersion1Database() throws {
         let raw = try SQLiteDatabase(path: dir + "/" + TaskStore.fileName)
         try raw.exec("PRAGMA journal_mode = WAL")
-        try raw.exec(TaskStore.migrations[0].sql)
+        try raw.exec(SQLiteBackend.migrations[0].sql)
         try raw.exec("PRAGMA user_version = 1")
         let enc = JSONEncoder()
         func spec(_ id: String, _ installation: Int64) throws -> String {

@@ -31,18 +31,18 @@ final class TaskStoreGroupCommitTests: XCTestCase {
     private func inOneBatch(_ store: TaskStore, _ deliveries: [(delivery: String, task: TaskSpec)]) throws -> [Outcome] {
         let results = Mutex<[Int: Outcome]>([:])
         let group = DispatchGroup()
-        store.committer.hold()
+        store.sqlite.committer.hold()
         for (i, d) in deliveries.enumerated() {
             group.enter()
             Thread { let r = Self.deliver(store, d.delivery, d.task); results.withLock { $0[i] = r }; group.leave() }.start()
             // Arrival order is queue order: wait for this one to queue before the next.
-            let queued = waitFor { store.committer.queuedWrites == i + 1 }
+            let queued = waitFor { store.sqlite.committer.queuedWrites == i + 1 }
             XCTAssertTrue(queued, "write \(i) never queued")
         }
-        let before = store.committer.statistics
-        store.committer.release()
+        let before = store.sqlite.committer.statistics
+        store.sqlite.committer.release()
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success, "the batch never finished")
-        let after = store.committer.statistics
+        let after = store.sqlite.committer.statistics
         XCTAssertEqual(after.batches - before.batches, 1, "the held writes must go in one batch")
         XCTAssertEqual(after.writes - before.writes, deliveries.count, "every held write must be in that batch")
         let all = results.withLock { $0 }
@@ -148,15 +148,15 @@ final class TaskStoreGroupCommitTests: XCTestCase {
     private func claimWithAGap(_ store: TaskStore, meanwhile: () throws -> Void) throws -> String? {
         let claimed = Mutex<String?>(nil)
         let done = DispatchSemaphore(value: 0)
-        store.committer.hold()
+        store.sqlite.committer.hold()
         Thread {
             let c = try? store.claimNext(globalLimit: 10, perInstallationLimit: 10)
             claimed.withLock { $0 = c?.spec.id }
             done.signal()
         }.start()
-        XCTAssertTrue(waitFor { store.committer.queuedWrites == 1 }, "the claim never reached its write")
+        XCTAssertTrue(waitFor { store.sqlite.committer.queuedWrites == 1 }, "the claim never reached its write")
         try meanwhile()
-        store.committer.release()
+        store.sqlite.committer.release()
         XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "the claim never finished")
         return claimed.withLock { $0 }
     }
@@ -192,17 +192,17 @@ final class TaskStoreGroupCommitTests: XCTestCase {
 
     func testTheWALIsCheckpointedByTheStoresOwnThreadOnceItGrowsPastTheThreshold() throws {
         let store = try TaskStore(stateDirectory: dir)
-        XCTAssertEqual(store.checkpointer.checkpoints, 0)
+        XCTAssertEqual(store.sqlite.checkpointer.checkpoints, 0)
         // One commit of twelve thousand tasks writes well over 1000 pages to the WAL.
         try store.insert((0..<12000).map { Self.task("t\($0)", issue: $0) })
-        XCTAssertTrue(waitFor { store.checkpointer.checkpoints >= 1 }, "no checkpoint ran")
+        XCTAssertTrue(waitFor { store.sqlite.checkpointer.checkpoints >= 1 }, "no checkpoint ran")
     }
 
     func testTasksCommittedBeforeABackgroundCheckpointSurviveAReopen() throws {
         do {
             let store = try TaskStore(stateDirectory: dir)
             try store.insert((0..<12000).map { Self.task("t\($0)", issue: $0) })
-            XCTAssertTrue(waitFor { store.checkpointer.checkpoints >= 1 }, "no checkpoint ran")
+            XCTAssertTrue(waitFor { store.sqlite.checkpointer.checkpoints >= 1 }, "no checkpoint ran")
             try store.insert(Self.task("last", issue: 9999))
         }
         let reopened = try TaskStore(stateDirectory: dir)

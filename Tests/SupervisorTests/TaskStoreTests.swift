@@ -48,10 +48,10 @@ final class TaskStoreTests: XCTestCase {
         try store.insert(task("t1"))
         for suffix in ["", "-wal"] {
             var st = stat()
-            XCTAssertEqual(stat(store.path + suffix, &st), 0, "\(suffix) missing")
+            XCTAssertEqual(stat(store.path! + suffix, &st), 0, "\(suffix) missing")
             XCTAssertEqual(st.st_mode & 0o777, 0o600, "coven.db\(suffix) must be 0600")
         }
-        XCTAssertEqual((store.path as NSString).lastPathComponent, "coven.db")
+        XCTAssertEqual((store.path! as NSString).lastPathComponent, "coven.db")
     }
 
     func testSchemaVersionIsRecorded() throws {

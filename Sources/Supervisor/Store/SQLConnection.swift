@@ -14,6 +14,8 @@ package protocol SQLConnection: AnyObject {
     /// Tells the other hosts sharing the database that `channel` has news, once the
     /// transaction commits. A database no other host shares does nothing.
     func notify(_ channel: String, _ payload: String) throws
+    /// How this engine spells what the engines spell differently.
+    var dialect: SQLDialect { get }
 }
 
 extension SQLConnection {
@@ -38,6 +40,9 @@ package enum SQLValue: Equatable {
     case double(Double)
     case text(String)
     case blob(Data)
+
+    /// The integer, when this is one.
+    package var intValue: Int64? { if case .int(let n) = self { n } else { nil } }
 }
 
 package protocol SQLBindable { var sqlValue: SQLValue { get } }

@@ -120,6 +120,8 @@ final class SQLiteDatabase: SQLConnection {
     /// One process owns the file: there is nobody to tell.
     func notify(_ channel: String, _ payload: String) {}
 
+    var dialect: SQLDialect { .sqlite }
+
     /// Runs `body` inside a transaction: committed when it returns, rolled back when it
     /// throws. IMMEDIATE takes the write lock up front (waiting up to the busy timeout),
     /// which is what every read-modify-write here needs.

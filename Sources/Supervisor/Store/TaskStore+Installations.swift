@@ -21,7 +21,7 @@ extension TaskStore {
     ///   until that day's midnight (UTC);
     /// - `max_concurrent` attempts already running: held (the claim waits for a slot);
     ///   never refused.
-    static func admit(_ conn: SQLiteDatabase, _ task: TaskSpec, _ limits: InstallationLimits, now: Date) throws
+    static func admit(_ conn: any SQLConnection, _ task: TaskSpec, _ limits: InstallationLimits, now: Date) throws
         -> (admission: Admission, notBefore: Date?) {
         guard let installation = task.installationID else { return (.admitted(heldBy: nil), nil) }
         let today = UsageDay.string(now)
@@ -70,7 +70,7 @@ extension TaskStore {
         return JSONValue.object(o).description
     }
 
-    static func usageRow(_ conn: SQLiteDatabase, _ installation: Int64, _ day: String) throws -> InstallationUsage {
+    static func usageRow(_ conn: any SQLConnection, _ installation: Int64, _ day: String) throws -> InstallationUsage {
         try conn.query("SELECT * FROM installation_usage WHERE installation_id = ? AND day = ?", [installation, day])
             .first.map(usage) ?? InstallationUsage(installationID: installation, day: day)
     }
@@ -84,7 +84,7 @@ extension TaskStore {
     }
 
     /// Adds to one installation's day (creating the row).
-    static func addUsage(_ conn: SQLiteDatabase, installation: Int64, day: String, tasks: Int = 0, attempts: Int = 0,
+    static func addUsage(_ conn: any SQLConnection, installation: Int64, day: String, tasks: Int = 0, attempts: Int = 0,
                          _ used: AttemptUsage = AttemptUsage()) throws {
         try conn.run("""
             INSERT INTO installation_usage (installation_id, day, tasks, attempts, wall_seconds, cpu_seconds,
@@ -92,14 +92,14 @@ extension TaskStore {
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
             ON CONFLICT (installation_id, day) DO UPDATE SET
                 tasks = tasks + ?3, attempts = attempts + ?4, wall_seconds = wall_seconds + ?5,
-                cpu_seconds = cpu_seconds + ?6, peak_memory_bytes = MAX(peak_memory_bytes, ?7),
+                cpu_seconds = cpu_seconds + ?6, peak_memory_bytes = CASE WHEN peak_memory_bytes > ?7 THEN peak_memory_bytes ELSE ?7 END,
                 egress_bytes = egress_bytes + ?8
             """, [installation, day, tasks, attempts, used.wallSeconds, used.cpuSeconds,
                   Int64(clamping: used.peakMemoryBytes), Int64(clamping: used.egressBytes)])
     }
 
     /// Adds an ended attempt's measurements to its installation's day (that of its end).
-    static func addAttemptUsage(_ conn: SQLiteDatabase, taskID: String, _ used: AttemptUsage, now: Date) throws {
+    static func addAttemptUsage(_ conn: any SQLConnection, taskID: String, _ used: AttemptUsage, now: Date) throws {
         guard used != AttemptUsage(),
               case .int(let installation) = try conn.scalar("SELECT installation_id FROM tasks WHERE id = ?", [taskID])
         else { return }

@@ -1,49 +1,30 @@
 import Foundation
 import Sandbox
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// The durable task store: one SQLite database (`<state>/coven.db`, mode 0600).
+/// The durable task store: the queue, attempts, deliveries, the publication outbox and
+/// installation usage, behind one API whichever database holds them.
 ///
-/// Settings, and why:
-/// - `journal_mode=WAL`: readers never block the writer and a second process (the CLI,
-///   a second daemon reading status) can open the same file safely.
-/// - `synchronous=FULL`: every commit fsyncs the WAL. With NORMAL a commit survives a
-///   process crash but may be lost on power failure or a kernel crash; a webhook
-///   delivery is acknowledged to GitHub right after `recordDelivery` returns and is
-///   not redelivered, so "returned" must mean "on disk". Writes that arrive together
-///   share one commit and its fsync (`GroupCommitter`): each write runs in its own
-///   savepoint of the shared transaction and returns once that transaction is committed.
-///   The WAL is checkpointed by a thread of its own (`Checkpointer`), not inside a commit.
-/// - `foreign_keys=ON`, `busy_timeout` (default 5 s): waiting for another connection's
-///   write lock instead of failing at once.
-/// - Every read-modify-write runs in `BEGIN IMMEDIATE`, taking the write lock before
-///   reading, so two connections can never both claim the same task.
-/// - Schema versioned with `PRAGMA user_version`; `migrate` applies the missing steps
-///   in one transaction and refuses a database from a newer version.
+/// Two engines (`StoreBackend`) run the same statements:
+/// - `SQLiteBackend`, the embedded default: one file, `<state>/coven.db`, one host.
+/// - PostgreSQL (target `PostgresStore`): one database a fleet of hosts shares; claims
+///   take rows with `FOR UPDATE SKIP LOCKED`, running attempts hold leases that their host
+///   renews, and hosts tell each other of news with `NOTIFY`.
 ///
-/// Within a process, the writing connection is guarded by a Mutex (writes reach it
-/// through the group committer); reads (task detail,
-/// lists, counts for /metrics, the outbox's next event) go through a second, read-only
-/// connection with its own Mutex, so a scan never holds up a webhook's insert (WAL lets
-/// the two run at once). The class is Sendable.
-/// Run one daemon per database: `recoverInterrupted` assumes every running attempt
-/// belongs to a daemon that is gone.
+/// Every method is one transaction, committed (durable) before it returns. Reads (task
+/// detail, lists, counts for /metrics, the outbox's next event) never wait for writes.
+/// The class is Sendable.
 public final class TaskStore: Sendable {
-    /// The schema version this build writes.
-    public static let schemaVersion: Int32 = 6
-    /// The database file name inside the state directory.
+    /// The schema version this build writes (both engines).
+    public static let schemaVersion: Int32 = 7
+    /// The SQLite database's file name inside the state directory.
     public static let fileName = "coven.db"
 
-    public let path: String
-    private let reader: Mutex<SQLiteDatabase>
-    let committer: GroupCommitter
-    let checkpointer: Checkpointer
+    let backend: any StoreBackend
     private let clock: @Sendable () -> Date
     /// Per-installation limits the admission and the claim apply (`setInstallationLimits`).
     private let limits = Mutex<[Int64: InstallationLimits]>([:])
+    private let fleetLimitValue = Mutex<Int?>(nil)
 
     /// Opens (creating if needed) `<stateDirectory>/coven.db`; the directory is created
     /// with mode 0700 when missing.
@@ -53,271 +34,60 @@ public final class TaskStore: Sendable {
                       busyTimeout: busyTimeout, clock: clock)
     }
 
-    /// Opens (creating if needed, mode 0600) the database at `path` and migrates it.
-    public init(path: String, busyTimeout: TimeInterval = 5, clock: @escaping @Sendable () -> Date = { Date() }) throws {
-        self.path = path
+    /// Opens (creating if needed, mode 0600) the SQLite database at `path` and migrates it.
+    public convenience init(path: String, busyTimeout: TimeInterval = 5,
+                            clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.init(backend: try SQLiteBackend(path: path, busyTimeout: busyTimeout), clock: clock)
+    }
+
+    /// A store on an engine already opened and migrated.
+    package init(backend: any StoreBackend, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.backend = backend
         self.clock = clock
-        try TaskStore.prepareFile(path)
-        let conn: SQLiteDatabase
-        let readConn: SQLiteDatabase
-        let checkpoints: Checkpointer
-        let timeout = Int32(max(0, min(busyTimeout * 1000, 3_600_000)))
-        do {
-            conn = try SQLiteDatabase(path: path, busyTimeoutMs: timeout)
-            let mode = try conn.scalar("PRAGMA journal_mode = WAL")
-            guard case .text(let m) = mode, m.lowercased() == "wal" else {
-                throw StoreError.io("could not switch \(path) to WAL mode (journal_mode is \(mode))")
-            }
-            try conn.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", step: "configure")
-            try TaskStore.migrate(conn)
-            readConn = try SQLiteDatabase(path: path, busyTimeoutMs: timeout)
-            try readConn.exec("PRAGMA query_only = ON;", step: "configure the read connection")
-            checkpoints = try Checkpointer(path: path, busyTimeoutMs: timeout)
-            try checkpoints.attach(to: conn)
-        } catch let e as SQLiteError {
-            throw StoreError.sqlite(e)
-        }
-        reader = Mutex(readConn)
-        checkpointer = checkpoints
-        committer = GroupCommitter(conn)
     }
 
-    deinit {
-        let checkpointer = self.checkpointer
-        try? committer.withConnection { conn in checkpointer.stop(detaching: conn) }
-    }
+    /// The SQLite file, or nil when the store is not SQLite.
+    public var path: String? { (backend as? SQLiteBackend)?.path }
 
-    private static func prepareFile(_ path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
-            do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
-            } catch {
-                throw StoreError.io("cannot create state directory \(dir): \(error.localizedDescription)")
-            }
-        }
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw StoreError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw StoreError.io("\(path) is not a regular file") }
-        // SQLite gives the -wal and -shm files the database file's mode.
-        if st.st_mode & 0o777 != 0o600, fchmod(fd, 0o600) != 0 {
-            throw StoreError.io("cannot chmod \(path) to 0600: \(String(cString: strerror(errno)))")
-        }
-    }
+    /// Which engine, and where (never a credential): "sqlite /var/lib/…/coven.db", "postgres".
+    public var engineDescription: String { backend.description }
 
-    // MARK: - Schema
+    /// Whether other hosts share this store (a fleet): leases, cross-host wake-ups.
+    public var isShared: Bool { backend.leaseDuration != nil }
 
-    /// Migration steps: applying step n to a database at version n-1 gives version n.
-    static let migrations: [(version: Int32, sql: String)] = [
-        (1, """
-        CREATE TABLE tasks (
-            seq              INTEGER PRIMARY KEY AUTOINCREMENT,   -- FIFO order
-            id               TEXT NOT NULL UNIQUE,
-            spec             TEXT NOT NULL,                       -- TaskSpec JSON
-            state            TEXT NOT NULL CHECK (state IN ('queued','running','completed','failed','cancelled')),
-            installation_id  INTEGER,                             -- NULL in local mode
-            created_at       REAL NOT NULL,                       -- Unix seconds
-            updated_at       REAL NOT NULL,
-            not_before       REAL NOT NULL,                       -- earliest claim (backoff)
-            attempts         INTEGER NOT NULL DEFAULT 0,          -- claimed so far, interrupted included
-            cancel_requested INTEGER NOT NULL DEFAULT 0,
-            disposition      TEXT CHECK (disposition IN ('success','neutral','failure','action_required','cancelled')),
-            final_reason     TEXT,
-            result           TEXT                                 -- ResultEnvelope JSON
-        );
-        CREATE INDEX tasks_queue ON tasks (state, not_before, seq);
-        CREATE INDEX tasks_installation ON tasks (installation_id, state);
+    /// The id this host's attempts are held under.
+    public var hostID: String { backend.hostID }
 
-        CREATE TABLE attempts (
-            task_id          TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
-            number           INTEGER NOT NULL CHECK (number >= 1),
-            state            TEXT NOT NULL CHECK (state IN ('running','finished','interrupted')),
-            started_at       REAL NOT NULL,
-            ended_at         REAL,
-            exit_report      TEXT,                                -- ExitReport JSON
-            classification   TEXT,
-            note             TEXT,
-            stdout_tail      BLOB,                                -- redacted, capped
-            stdout_truncated INTEGER NOT NULL DEFAULT 0,
-            stdout_bytes     INTEGER NOT NULL DEFAULT 0,
-            stderr_tail      BLOB,
-            stderr_truncated INTEGER NOT NULL DEFAULT 0,
-            stderr_bytes     INTEGER NOT NULL DEFAULT 0,
-            egress_log       TEXT,                                -- JSON, nullable
-            PRIMARY KEY (task_id, number)
-        );
-        CREATE INDEX attempts_state ON attempts (state);
+    /// The schema version stored in the database.
+    public func storedSchemaVersion() throws -> Int32 { try backend.storedSchemaVersion() }
 
-        CREATE TABLE deliveries (
-            delivery_id      TEXT PRIMARY KEY,                    -- X-GitHub-Delivery
-            event            TEXT NOT NULL,
-            payload_sha256   TEXT NOT NULL CHECK (length(payload_sha256) = 64),
-            received_at      REAL NOT NULL,
-            outcome          TEXT NOT NULL CHECK (outcome IN ('queued','ignored')),
-            task_id          TEXT REFERENCES tasks (id) ON DELETE SET NULL,
-            ignored_reason   TEXT
-        );
-
-        -- Round-robin between installations: the claim counter value of each
-        -- installation's latest claim (-1 stands for local mode's NULL installation).
-        CREATE TABLE installation_turns (
-            installation_key INTEGER PRIMARY KEY,
-            last_claim       INTEGER NOT NULL
-        );
-        """),
-        (2, """
-        -- Why an interrupted attempt stopped: a shutdown never counts against its task, a
-        -- crash counts against the crash budget. Attempts interrupted before this version
-        -- were all found at a start, i.e. crashes.
-        ALTER TABLE attempts ADD COLUMN interrupted_by TEXT CHECK (interrupted_by IN ('shutdown','crash'));
-        UPDATE attempts SET interrupted_by = 'crash' WHERE state = 'interrupted';
-        -- A finished attempt's verdict, so the task can be finished from the attempt alone.
-        ALTER TABLE attempts ADD COLUMN disposition TEXT
-            CHECK (disposition IN ('success','neutral','failure','action_required','cancelled'));
-        ALTER TABLE attempts ADD COLUMN result TEXT;                  -- ResultEnvelope JSON
-
-        -- The publication outbox: at most one pending event per task (a newer one replaces
-        -- it: the later state says all the earlier did), written in the transaction of the
-        -- state change it announces, deleted once delivered.
-        CREATE TABLE publications (
-            seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-            task_id     TEXT NOT NULL UNIQUE REFERENCES tasks (id) ON DELETE CASCADE,
-            event       TEXT NOT NULL CHECK (event IN ('queued','started','finished')),
-            attempt     INTEGER,                                      -- for 'started'
-            created_at  REAL NOT NULL,
-            not_before  REAL NOT NULL,                                -- retry backoff
-            tries       INTEGER NOT NULL DEFAULT 0,
-            last_error  TEXT
-        );
-        CREATE INDEX publications_due ON publications (not_before, seq);
-
-        -- The claim walks installations, not the queue: every installation with a task has
-        -- a turn row (0 = never claimed), and each one's first claimable task is one seek.
-        -- A plain column to compare with (SQLite leaves an index on the expression unused
-        -- when it is compared to another table's column).
-        ALTER TABLE tasks ADD COLUMN installation_key INTEGER GENERATED ALWAYS AS (IFNULL(installation_id, -1)) VIRTUAL;
-        DROP INDEX tasks_installation;
-        CREATE INDEX tasks_claim ON tasks (installation_key, state, seq, not_before);
-        INSERT OR IGNORE INTO installation_turns (installation_key, last_claim)
-            SELECT DISTINCT IFNULL(installation_id, -1), 0 FROM tasks;
-        """),
-        (3, """
-        -- Repeated triggers: tasks of the same work (TriggerCoalescing.key) are found by
-        -- their key; a trigger joins a live one (counted in `coalesced`) or, with new
-        -- instructions, waits for it (`after_task`). Tasks from before have no key.
-        ALTER TABLE tasks ADD COLUMN coalesce_key TEXT;
-        ALTER TABLE tasks ADD COLUMN after_task TEXT;
-        ALTER TABLE tasks ADD COLUMN coalesced INTEGER NOT NULL DEFAULT 0;
-        CREATE INDEX tasks_coalesce ON tasks (coalesce_key, state, seq);
-        -- A delivery may now be 'coalesced' into an existing task (SQLite cannot change a
-        -- CHECK in place: the table is copied).
-        CREATE TABLE deliveries_v3 (
-            delivery_id      TEXT PRIMARY KEY,
-            event            TEXT NOT NULL,
-            payload_sha256   TEXT NOT NULL CHECK (length(payload_sha256) = 64),
-            received_at      REAL NOT NULL,
-            outcome          TEXT NOT NULL CHECK (outcome IN ('queued','ignored','coalesced')),
-            task_id          TEXT REFERENCES tasks (id) ON DELETE SET NULL,
-            ignored_reason   TEXT
-        );
-        INSERT INTO deliveries_v3 SELECT delivery_id, event, payload_sha256, received_at, outcome, task_id, ignored_reason
-            FROM deliveries;
-        DROP TABLE deliveries;
-        ALTER TABLE deliveries_v3 RENAME TO deliveries;
-        """),
-        (4, """
-        -- A retried task keeps its attempts, and its budgets start afresh: only attempts
-        -- numbered above budget_from count against them.
-        ALTER TABLE tasks ADD COLUMN budget_from INTEGER NOT NULL DEFAULT 0;
-        """),
-        (5, """
-        -- A review superseded by a newer push: the commit that superseded it. Its Check Run
-        -- concludes neutral ("superseded by <sha>") and its findings are never published.
-        ALTER TABLE tasks ADD COLUMN superseded_by TEXT;
-        """),
-        (6, """
-        -- Per-installation policy and metering. Usage per installation and UTC day, kept
-        -- apart from the tasks (no foreign key): pruning tasks keeps it, an uninstall
-        -- removes it.
-        CREATE TABLE installation_usage (
-            installation_id   INTEGER NOT NULL,
-            day               TEXT NOT NULL,                        -- YYYY-MM-DD, UTC
-            tasks             INTEGER NOT NULL DEFAULT 0,           -- accepted, on the day they may start
-            attempts          INTEGER NOT NULL DEFAULT 0,
-            wall_seconds      REAL NOT NULL DEFAULT 0,
-            cpu_seconds       REAL NOT NULL DEFAULT 0,
-            peak_memory_bytes INTEGER NOT NULL DEFAULT 0,           -- the day's largest attempt peak
-            egress_bytes      INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (installation_id, day)
-        );
-        -- The limit a queued task waits for, shown in its status comment.
-        ALTER TABLE tasks ADD COLUMN held_by TEXT;
-        -- Where a delivery came from, so an uninstall purges the ignored ones too.
-        ALTER TABLE deliveries ADD COLUMN installation_id INTEGER;
-        """),
-    ]
-
-    /// Brings the database to `schemaVersion` in one transaction.
-    static func migrate(_ conn: SQLiteDatabase) throws {
-        try conn.transaction(.immediate) {
-            guard case .int(let v) = try conn.scalar("PRAGMA user_version") else {
-                throw StoreError.corrupt("PRAGMA user_version returned no integer")
-            }
-            let current = Int32(truncatingIfNeeded: v)
-            if current > schemaVersion { throw StoreError.schemaTooNew(found: current, supported: schemaVersion) }
-            for step in migrations where step.version > current {
-                try conn.exec(step.sql, step: "migrate to schema version \(step.version)")
-                try conn.exec("PRAGMA user_version = \(step.version)", step: "set user_version \(step.version)")
-            }
-        }
-    }
-
-    /// The schema version stored in the file.
-    public func storedSchemaVersion() throws -> Int32 {
-        try reading { conn in
-            guard case .int(let v) = try conn.scalar("PRAGMA user_version") else { return 0 }
-            return Int32(truncatingIfNeeded: v)
-        }
+    /// The most attempts the whole fleet runs at once (nil: no fleet-wide limit, each
+    /// host's own limit only). Meaningless for a store only one host uses.
+    public var fleetLimit: Int? {
+        get { fleetLimitValue.withLock { $0 } }
+        set { fleetLimitValue.withLock { $0 = newValue } }
     }
 
     // MARK: - Locking and coding helpers
 
-    private func locked<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
-        do {
-            return try committer.withConnection { conn throws -> T in try body(conn) }
-        } catch let e as SQLiteError {
-            throw StoreError.sqlite(e)
-        }
-    }
-
-    /// Reads on the read-only connection: they never wait for the writer's lock, and the
-    /// writer never waits for them.
-    func reading<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
-        do {
-            return try reader.withLock { conn throws -> T in try body(conn) }
-        } catch let e as SQLiteError {
-            throw StoreError.sqlite(e)
-        }
+    /// Reads that never wait for a writer, and that no writer waits for.
+    func reading<T: Sendable>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try backend.reading(body)
     }
 
     /// Several reads that must see one snapshot (a task and its attempts).
-    private func read<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
-        try reading { conn in try conn.transaction(.deferred) { try body(conn) } }
+    private func read<T: Sendable>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try backend.snapshot(body)
     }
 
-    /// A read-modify-write, committed (fsynced) before it returns: in the next group
-    /// commit, in a savepoint of its own (see `GroupCommitter`).
-    func write<T: Sendable>(_ body: (SQLiteDatabase, Date) throws -> T) throws -> T {
+    /// A read-modify-write in one transaction, committed (durable) before it returns.
+    func write<T: Sendable>(_ body: (any SQLConnection, Date) throws -> T) throws -> T {
         let now = clock()
-        do {
-            return try committer.write { conn in try body(conn, now) }
-        } catch let e as SQLiteError {
-            throw StoreError.sqlite(e)
-        }
+        return try backend.write { conn in try body(conn, now) }
     }
+
+    /// The store's clock (tests set it).
+    package var now: Date { clock() }
 
     /// A result as stored: redacted of token shapes whoever recorded it (the runner has
     /// already removed the attempt's own secrets).
@@ -348,7 +118,7 @@ public final class TaskStore: Sendable {
 
     private static func installationKey(_ id: Int64?) -> Int64 { id ?? -1 }
 
-    private static func taskState(_ conn: SQLiteDatabase, _ id: String) throws -> (state: TaskState, attempts: Int, cancelRequested: Bool) {
+    private static func taskState(_ conn: any SQLConnection, _ id: String) throws -> (state: TaskState, attempts: Int, cancelRequested: Bool) {
         guard let row = try conn.query("SELECT state, attempts, cancel_requested FROM tasks WHERE id = ?", [id]).first else {
             throw StoreError.taskNotFound(id)
         }
@@ -356,7 +126,7 @@ public final class TaskStore: Sendable {
         return (state, Int(row.int("attempts") ?? 0), (row.int("cancel_requested") ?? 0) != 0)
     }
 
-    private static func runningAttempt(_ conn: SQLiteDatabase, _ id: String) throws -> Int? {
+    private static func runningAttempt(_ conn: any SQLConnection, _ id: String) throws -> Int? {
         if case .int(let n) = try conn.scalar("SELECT number FROM attempts WHERE task_id = ? AND state = 'running' ORDER BY number DESC LIMIT 1", [id]) {
             return Int(n)
         }
@@ -364,7 +134,7 @@ public final class TaskStore: Sendable {
     }
 
     /// Guards complete/requeue/fail: the task must be running with no attempt in flight.
-    private static func requireRunningIdle(_ conn: SQLiteDatabase, _ id: String, _ op: String) throws -> (attempts: Int, cancelRequested: Bool) {
+    private static func requireRunningIdle(_ conn: any SQLConnection, _ id: String, _ op: String) throws -> (attempts: Int, cancelRequested: Bool) {
         let t = try taskState(conn, id)
         guard t.state == .running else { throw StoreError.invalidTransition(taskID: id, from: t.state.rawValue, operation: op) }
         if let n = try runningAttempt(conn, id) {
@@ -411,7 +181,7 @@ public final class TaskStore: Sendable {
     /// `spec` is the task's JSON, encoded by the caller before its write began: the
     /// writer runs one write at a time, so the less each does inside, the more a batch holds.
     @discardableResult
-    private static func insertTask(_ conn: SQLiteDatabase, _ task: TaskSpec, spec: String, now: Date, notBefore: Date,
+    private static func insertTask(_ conn: any SQLConnection, _ task: TaskSpec, spec: String, now: Date, notBefore: Date,
                                    after: String? = nil, limits: InstallationLimits? = nil) throws -> Admission {
         guard !task.id.isEmpty else { throw StoreError.invalidArgument("task id is empty") }
         let admission = try limits.map { try admit(conn, task, $0, now: now) }
@@ -426,10 +196,10 @@ public final class TaskStore: Sendable {
                 VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
                 """, [task.id, spec, task.installationID, now, now, start, TriggerCoalescing.key(task), after, heldBy])
         } catch {
-            if error.isConstraint { throw StoreError.duplicateTask(task.id) }
+            if (error as? any SQLFailure)?.isConstraint == true { throw StoreError.duplicateTask(task.id) }
             throw error
         }
-        try conn.run("INSERT OR IGNORE INTO installation_turns (installation_key, last_claim) VALUES (?, 0)",
+        try conn.run("INSERT INTO installation_turns (installation_key, last_claim) VALUES (?, 0) ON CONFLICT DO NOTHING",
                      [installationKey(task.installationID)])
         try enqueue(conn, task.id, "queued", now: now)
         if case .refused(let reason)? = admission?.admission {
@@ -440,12 +210,9 @@ public final class TaskStore: Sendable {
 
     /// Puts `event` in the outbox for the task, replacing the task's pending one (the newer
     /// event says everything the older did: the publisher creates what is missing).
-    static func enqueue(_ conn: SQLiteDatabase, _ taskID: String, _ event: String, attempt: Int? = nil,
+    static func enqueue(_ conn: any SQLConnection, _ taskID: String, _ event: String, attempt: Int? = nil,
                                 now: Date) throws {
-        try conn.run("""
-            INSERT OR REPLACE INTO publications (task_id, event, attempt, created_at, not_before)
-            VALUES (?, ?, ?, ?, ?)
-            """, [taskID, event, attempt, now, now])
+        try conn.run(conn.dialect.replacePublicationSQL, [taskID, event, attempt, now, now])
     }
 
     /// Records a webhook delivery and, in the same transaction, queues its task.
@@ -576,93 +343,33 @@ public final class TaskStore: Sendable {
     /// already decoded when it picks the same task.
     public func claimNext(globalLimit: Int, perInstallationLimit: Int) throws -> (spec: TaskSpec, attempt: Int)? {
         guard globalLimit > 0, perInstallationLimit > 0 else { return nil }
-        let limitsJSON = TaskStore.claimLimitsJSON(installationLimits)
-        let candidate: (seq: Int64, turn: Int64, spec: TaskSpec)? = try reading { conn in
-            let now = clock()
-            guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL), running < Int64(globalLimit),
-                  let pick = try conn.query(TaskStore.claimSQL, [now, perInstallationLimit, limitsJSON, UsageDay.string(now)]).first,
-                  let seq = pick.int("first_seq"), let turn = pick.int("last_claim"),
-                  let row = try conn.query("SELECT id, spec FROM tasks WHERE seq = ?", [seq]).first,
-                  let id = row.string("id") else { return nil }
-            return (seq, turn, try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)"))
-        }
-        guard let candidate else { return nil }
-        return try write { conn, now -> (spec: TaskSpec, attempt: Int)? in
-            guard case .int(let running) = try conn.scalar(TaskStore.runningCountSQL),
-                  running < Int64(globalLimit) else { return nil }
-            let day = UsageDay.string(now)
-            let pick = try conn.query(TaskStore.claimUpToTurnSQL, [now, perInstallationLimit, limitsJSON, day, candidate.turn]).first
-                ?? conn.query(TaskStore.claimSQL, [now, perInstallationLimit, limitsJSON, day]).first
-            guard let pick, let seq = pick.int("first_seq"),
-                  let row = try conn.query("SELECT id, spec, attempts, installation_id FROM tasks WHERE seq = ?", [seq]).first,
-                  let id = row.string("id") else { return nil }
-            let spec = seq == candidate.seq
-                ? candidate.spec : try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
-            let attempt = Int(row.int("attempts") ?? 0) + 1
-            try conn.run("UPDATE tasks SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
-                         [attempt, now, id])
-            try conn.run("INSERT INTO attempts (task_id, number, state, started_at) VALUES (?, ?, 'running', ?)",
-                         [id, attempt, now])
-            try conn.run("""
-                INSERT INTO installation_turns (installation_key, last_claim)
-                VALUES (?, (SELECT IFNULL(MAX(last_claim), 0) + 1 FROM installation_turns))
-                ON CONFLICT (installation_key) DO UPDATE SET last_claim = excluded.last_claim
-                """, [pick.int("ikey") ?? -1])
-            try TaskStore.enqueue(conn, id, "started", attempt: attempt, now: now)
-            if let installation = row.int("installation_id") {
-                try TaskStore.addUsage(conn, installation: installation, day: UsageDay.string(now), attempts: 1)
-            }
-            return (spec, attempt)
-        }
+        let request = ClaimRequest(hostLimit: globalLimit, perInstallationLimit: perInstallationLimit,
+                                   fleetLimit: fleetLimit, limitsJSON: TaskStore.claimLimitsJSON(installationLimits))
+        return try backend.claim(request, store: self).map { ($0.spec, $0.attempt) }
     }
 
-    static let runningCountSQL = "SELECT COUNT(*) FROM tasks WHERE state = 'running'"
-
-    /// The installation whose turn it is and its first claimable task: per installation
-    /// (one `installation_turns` row each) one seek for the oldest queued task past its
-    /// backoff and one count of its running tasks, both on `tasks_claim`; never a scan
-    /// of the queue. A task queued after another (same work, new instructions) waits until
-    /// that one has ended: one lookup by id. An installation's own `max_concurrent` replaces
-    /// the default, and one past its attempt minutes today starts nothing (one usage
-    /// lookup by key). Parameters: now, the per-installation default, the installations'
-    /// limits (`claimLimitsJSON`), today (UTC).
-    static let claimSQL = claimSQL(turnBound: false)
-
-    /// `claimSQL` among the installations whose latest claim is no later than ?5 only.
-    /// Turns are ordered first, so when this finds a task it is the one `claimSQL` finds.
-    static let claimUpToTurnSQL = claimSQL(turnBound: true)
-
-    private static func claimSQL(turnBound: Bool) -> String {
-        """
-        SELECT ikey, first_seq, last_claim FROM (
-            SELECT r.installation_key AS ikey, r.last_claim AS last_claim,
-                (SELECT t.seq FROM tasks t
-                 WHERE t.installation_key = r.installation_key AND t.state = 'queued' AND t.not_before <= ?1
-                   AND (t.after_task IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM tasks prev WHERE prev.id = t.after_task AND prev.state IN ('queued','running')))
-                 ORDER BY t.seq LIMIT 1) AS first_seq,
-                (SELECT COUNT(*) FROM tasks x
-                 WHERE x.installation_key = r.installation_key AND x.state = 'running') AS running,
-                (SELECT json_extract(l.value, '$.c') FROM json_each(?3) l WHERE l.key = CAST(r.installation_key AS TEXT))
-                    AS max_running,
-                (SELECT json_extract(l.value, '$.w') FROM json_each(?3) l WHERE l.key = CAST(r.installation_key AS TEXT))
-                    AS max_wall,
-                (SELECT u.wall_seconds FROM installation_usage u
-                 WHERE u.installation_id = r.installation_key AND u.day = ?4) AS wall
-            FROM installation_turns r\(turnBound ? " WHERE r.last_claim <= ?5" : ""))
-        WHERE first_seq IS NOT NULL AND running < IFNULL(max_running, ?2)
-          AND (max_wall IS NULL OR IFNULL(wall, 0) < max_wall)
-        ORDER BY last_claim ASC, first_seq ASC
-        LIMIT 1
-        """
-    }
-
-    /// `EXPLAIN QUERY PLAN` of `claimSQL`, one detail line per step (for tests).
-    func claimQueryPlan() throws -> [String] {
-        try locked { conn in
-            try conn.query("EXPLAIN QUERY PLAN " + TaskStore.claimSQL, [Date(), 1, #"{"1":{"c":2,"w":60}}"#, UsageDay.string(Date())])
-                .map { $0.string("detail") ?? "" }
+    /// Makes the picked queued task running under a new attempt held by this host: the
+    /// task's attempt count goes up, a running attempt row with its lease is inserted, the
+    /// installation's turn moves to the back, and its `started` publication is queued.
+    /// The attempt number is the claim's epoch: a finish for any other number is refused.
+    package func markClaimed(_ conn: any SQLConnection, taskID id: String, attemptsSoFar: Int64, installationKey: Int64,
+                             installationID: Int64?, turn: any SQLBindable, now: Date) throws -> Int {
+        let attempt = Int(attemptsSoFar) + 1
+        try conn.run("UPDATE tasks SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
+                     [attempt, now, id])
+        try conn.run("""
+            INSERT INTO attempts (task_id, number, state, started_at, host_id, lease_expires)
+            VALUES (?, ?, 'running', ?, ?, ?)
+            """, [id, attempt, now, backend.hostID, backend.leaseDuration.map { now.addingTimeInterval($0) }])
+        try conn.run("""
+            INSERT INTO installation_turns (installation_key, last_claim) VALUES (?, ?)
+            ON CONFLICT (installation_key) DO UPDATE SET last_claim = excluded.last_claim
+            """, [installationKey, turn])
+        try TaskStore.enqueue(conn, id, "started", attempt: attempt, now: now)
+        if let installationID {
+            try TaskStore.addUsage(conn, installation: installationID, day: UsageDay.string(now), attempts: 1)
         }
+        return attempt
     }
 
     // MARK: - Finishing
@@ -759,7 +466,7 @@ public final class TaskStore: Sendable {
         return StoredAttempt(report: try report.map { try json($0) }, egressLog: egressLog, result: try result.map { try resultJSON($0) })
     }
 
-    private static func markFinished(_ conn: SQLiteDatabase, _ taskID: String, _ attempt: Int, now: Date, _ stored: StoredAttempt,
+    private static func markFinished(_ conn: any SQLConnection, _ taskID: String, _ attempt: Int, now: Date, _ stored: StoredAttempt,
                                      classification: AttemptClass, note: String?, disposition: Disposition?,
                                      stdout: RedactedOutput, stderr: RedactedOutput) throws {
         let changed = try conn.run("""
@@ -779,7 +486,7 @@ public final class TaskStore: Sendable {
 
     /// The transition a finished attempt's verdict gives its running task (see
     /// `recordAttempt`), applied; final states queue the `finished` publication.
-    private static func moveOn(_ conn: SQLiteDatabase, _ id: String, classification: AttemptClass, disposition: Disposition,
+    private static func moveOn(_ conn: any SQLConnection, _ id: String, classification: AttemptClass, disposition: Disposition,
                                result: ResultEnvelope?, reason: String, completionNote: String?, retry: RetryPolicy,
                                now: Date) throws -> TaskTransition {
         let t = try taskState(conn, id)
@@ -816,7 +523,7 @@ public final class TaskStore: Sendable {
 
     /// Attempts that count against the retry budget: the finished ones. Interrupted
     /// attempts have budgets of their own (a crash's) or none (a shutdown's).
-    private static func countedAttempts(_ conn: SQLiteDatabase, _ id: String) throws -> Int {
+    private static func countedAttempts(_ conn: any SQLConnection, _ id: String) throws -> Int {
         guard case .int(let n) = try conn.scalar("""
             SELECT COUNT(*) FROM attempts WHERE task_id = ?1 AND state = 'finished'
                 AND number > (SELECT budget_from FROM tasks WHERE id = ?1)
@@ -825,7 +532,7 @@ public final class TaskStore: Sendable {
         return Int(n)
     }
 
-    private static func markFailed(_ conn: SQLiteDatabase, _ id: String, now: Date, reason: String) throws {
+    private static func markFailed(_ conn: any SQLConnection, _ id: String, now: Date, reason: String) throws {
         try conn.run("UPDATE tasks SET state = 'failed', disposition = 'failure', final_reason = ?, updated_at = ? WHERE id = ?",
                      [Redactor.redactShapes(reason), now, id])
         try enqueue(conn, id, "finished", now: now)
@@ -905,7 +612,7 @@ public final class TaskStore: Sendable {
     }
 
     /// Cancels the task and queues its `finished` publication.
-    static func markCancelled(_ conn: SQLiteDatabase, _ id: String, now: Date, reason: String) throws {
+    static func markCancelled(_ conn: any SQLConnection, _ id: String, now: Date, reason: String) throws {
         try conn.run("""
             UPDATE tasks SET state = 'cancelled', disposition = 'cancelled', final_reason = ?, cancel_requested = 1, updated_at = ?
             WHERE id = ?
@@ -1161,7 +868,8 @@ public final class TaskStore: Sendable {
         if let state { conditions.append("state = ?"); values.append(state.rawValue) }
         if let repo {
             // An operator's filter: a scan of the newest rows is fine, no index needed.
-            conditions.append("json_extract(spec, '$.repo.owner') = ? AND json_extract(spec, '$.repo.name') = ?")
+            let dialect = backend.dialect
+            conditions.append("\(dialect.jsonText("spec", ["repo", "owner"])) = ? AND \(dialect.jsonText("spec", ["repo", "name"])) = ?")
             values += [repo.owner, repo.name]
         }
         let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
@@ -1187,7 +895,7 @@ public final class TaskStore: Sendable {
     public func attemptCounts() throws -> [String: Int] {
         try reading { conn in
             var out: [String: Int] = [:]
-            for r in try conn.query("SELECT IFNULL(classification, state) AS k, COUNT(*) AS n FROM attempts GROUP BY k") {
+            for r in try conn.query("SELECT COALESCE(classification, state) AS k, COUNT(*) AS n FROM attempts GROUP BY k") {
                 if let k = r.string("k") { out[k] = Int(r.int("n") ?? 0) }
             }
             return out
@@ -1196,7 +904,7 @@ public final class TaskStore: Sendable {
 
     /// True when the database answers a trivial query on the connection that writes.
     public func isHealthy() -> Bool {
-        (try? locked { conn in try conn.scalar("SELECT 1") == .int(1) }) ?? false
+        backend.isHealthy()
     }
 
     static func taskRecord(_ r: SQLRow) throws -> TaskRecord {
