@@ -62,7 +62,8 @@ public final class PublicationOutbox: @unchecked Sendable {
             cond.lock()
             let idle = !busy && !posted
             cond.unlock()
-            if idle, (try? store.nextPublication()) == nil { return true }
+            // A fleet: what is left, another host publishes.
+            if idle, store.isShared || (try? store.nextPublication()) == nil { return true }
             if Date() >= deadline { return false }
             cond.lock()
             _ = cond.wait(until: min(deadline, Date().addingTimeInterval(0.05)))
@@ -87,7 +88,7 @@ public final class PublicationOutbox: @unchecked Sendable {
             cond.unlock()
 
             let next: PendingPublication?
-            do { next = try store.nextPublication() } catch {
+            do { next = try store.takePublication() } catch {
                 log("publication_failed", ["error": "\(error)"])
                 pause(1)
                 continue
@@ -106,8 +107,10 @@ public final class PublicationOutbox: @unchecked Sendable {
             let failure = deliver(next.event)
             cond.lock()
             if stopping {
-                // Cut short by `stop`: whatever it did, the event stays for the next start.
+                // Cut short by `stop`: whatever it did, the event stays for the next start
+                // (or, in a fleet, for another host at once).
                 busy = false; cond.broadcast(); cond.unlock()
+                if store.isShared { try? store.releasePublication(seq: next.seq) }
                 return
             }
             cond.unlock()

@@ -64,12 +64,18 @@ public final class TaskSupervisor: @unchecked Sendable {
     private var stopping = false
     private var tearingDown = false
     private var dispatcher: Thread?
+    private var heartbeat: Thread?
+    /// The heartbeat outlives `stopping`: attempts finishing during the shutdown's grace
+    /// still need their leases.
+    private var heartbeatStopped = false
 
     final class RunningAttempt: @unchecked Sendable {
         let spec: TaskSpec
         let attempt: Int
         var handle: SandboxHandle?
         var cancelRequested = false
+        /// Its lease ran out and another host took the task over: its end is not ours to record.
+        var leaseLost = false
         /// The set-up GitHub calls (checkout lookup, git token mint): cancelled by a cancel request or the shutdown's teardown.
         let setupCall = CancellableWait()
         /// The token's revocation: cancelled only by the shutdown's teardown.
@@ -115,6 +121,34 @@ public final class TaskSupervisor: @unchecked Sendable {
         t.name = "supervisor-dispatch"
         dispatcher = t
         t.start()
+        if let lease = store.leaseDuration {
+            cond.lock(); heartbeatStopped = false; cond.unlock()
+            let h = Thread { [self] in heartbeatLoop(lease: lease) }
+            h.name = "supervisor-heartbeat"
+            heartbeat = h
+            h.start()
+        }
+    }
+
+    /// News from another host sharing the store (a `StoreChannel` notification).
+    public func storeNotified(channel: String, payload: String) {
+        switch channel {
+        case StoreChannel.queue: wake()
+        case StoreChannel.outbox: publication.wake()
+        case StoreChannel.cancel: cancelLocally(taskID: payload, leaseLost: false)
+        default: break
+        }
+    }
+
+    /// Tears down this host's attempt of the task, if it runs one.
+    private func cancelLocally(taskID: String, leaseLost: Bool) {
+        cond.lock()
+        if let r = running[taskID] {
+            if leaseLost { r.leaseLost = true } else { r.cancelRequested = true }
+            r.handle?.cancel()
+            r.setupCall.cancel()
+        }
+        cond.unlock()
     }
 
     /// Stores the task with its `queued` publication (durable before this returns) and
@@ -189,6 +223,7 @@ public final class TaskSupervisor: @unchecked Sendable {
         cond.unlock()
         publication.drain(until: deadline)
         publication.stop()
+        cond.lock(); heartbeatStopped = true; cond.broadcast(); cond.unlock()
     }
 
     /// Waits until no publication is due and none is being delivered, or `timeout`.
@@ -216,6 +251,46 @@ public final class TaskSupervisor: @unchecked Sendable {
 
     private func wake() {
         cond.lock(); cond.broadcast(); cond.unlock()
+    }
+
+    // MARK: - Leases (a store shared by a fleet)
+
+    /// Every third of a lease: renews this host's leases, stops the attempts it no longer
+    /// holds (taken over while this host was cut off or stopped) or holds with a cancel
+    /// request, and takes over other hosts' attempts whose leases ran out. Cut off from the
+    /// database for a whole lease, it stops its attempts itself: another host takes them.
+    private func heartbeatLoop(lease: TimeInterval) {
+        var lastRenewal = Date()
+        cond.lock()
+        while !heartbeatStopped {
+            _ = cond.wait(until: Date().addingTimeInterval(lease / 3))
+            if heartbeatStopped { break }
+            let mine = running.values.map { AttemptKey(taskID: $0.spec.id, number: $0.attempt) }
+            cond.unlock()
+            do {
+                let renewal = try store.renewLeases()
+                lastRenewal = Date()
+                for key in mine where !renewal.held.contains(key) {
+                    log("lease_lost", ["task": key.taskID, "attempt": String(key.number)])
+                    cancelLocally(taskID: key.taskID, leaseLost: true)
+                }
+                for id in renewal.cancelRequested { cancelLocally(taskID: id, leaseLost: false) }
+                let taken = try store.recoverExpiredLeases(maxCrashInterruptions: settings.maxCrashInterruptions,
+                                                           retry: settings.retry)
+                for r in taken {
+                    log("lease_expired", ["task": r.taskID, "attempt": r.interruptedAttempt.map(String.init) ?? "-",
+                                          "state": r.state.rawValue])
+                }
+                if !taken.isEmpty { publication.wake(); wake() }
+            } catch {
+                log("heartbeat_failed", ["error": "\(error)"])
+                if Date().timeIntervalSince(lastRenewal) > lease {
+                    for key in mine { cancelLocally(taskID: key.taskID, leaseLost: true) }
+                }
+            }
+            cond.lock()
+        }
+        cond.unlock()
     }
 
     // MARK: - Dispatch
@@ -366,6 +441,9 @@ public final class TaskSupervisor: @unchecked Sendable {
             } else {
                 publication.wake()
             }
+        } catch StoreError.leaseLost {
+            log("attempt_finish_refused", ["task": spec.id, "attempt": String(r.attempt),
+                                           "reason": "lease lost: another host took the task over"])
         } catch {
             log("record_failed", ["task": spec.id, "error": "\(error)"])
         }

@@ -172,7 +172,7 @@ public final class Daemon: @unchecked Sendable {
             dashboard = Dashboard(api: taskAPI, store: store, supervisor: supervisor, metrics: metrics,
                                   sessionLifetime: config.dashboard.sessionLifetime,
                                   gitHubWeb: config.github.flatMap { Dashboard.gitHubWeb(apiBase: $0.apiBaseURL) },
-                                  checkRunsPath: config.github != nil ? config.stateDirectory + "/check-runs.json" : nil,
+                                  linksCheckRuns: config.github != nil,
                                   mode: localMode ? "local" : (config.github != nil ? "github" : "api-only"),
                                   demoTask: { local?.demoTaskJSON() }, log: log)
             dashboard?.register(on: &router, serviceDescription: describe)

@@ -27,64 +27,41 @@ extension Daemon {
         } catch {
             throw DaemonError("github: \(error)")
         }
-        let index = CheckRunIndex(path: stateDirectory + "/check-runs.json")
+        CheckRunIndex.importLegacy(stateDirectory + "/check-runs.json", into: store,
+                                   log: { n in log("check_runs_imported", ["count": String(n)]) })
         let publisher = GitHubPublisher(
             client: client,
-            options: GitHubPublisher.Options(onCheckRunCreated: { taskID, id in index.set(taskID, id) },
+            options: GitHubPublisher.Options(onCheckRunCreated: { taskID, id in
+                                                 do { try store.setCheckRun(id, taskID: taskID) } catch {
+                                                     log("check_run_not_kept", ["task": taskID, "error": "\(error)"])
+                                                 }
+                                             },
+                                             checkRunLookup: { taskID in try? store.publicationRefs(taskID: taskID).checkRunID },
                                              onPublished: { event, fields in log(event, fields) },
                                              reviewPolicy: { task in
                                                  familiars.first { $0.id == task.familiar.id }?.review
                                                      .policy(owner: task.repo.owner, name: task.repo.name) ?? ReviewPolicy()
                                              }),
             log: { line in log("publish", ["message": Redactor.redactShapes(line)]) })
-        // Give back the runs of tasks that are not finished, or whose end is still to be
-        // published (the outbox delivers it after this restart: it must update this run,
-        // not create a second); forget the others.
-        let pending = (try? store.tasksWithPendingPublications()) ?? []
-        var keep: [String: Int64] = [:]
-        for (taskID, id) in index.all {
-            if pending.contains(taskID) {
-                publisher.restoreCheckRun(id, forTask: taskID)
-                keep[taskID] = id
-            } else if let state = try? store.task(id: taskID)?.record.state, state == .queued || state == .running {
-                publisher.restoreCheckRun(id, forTask: taskID)
-                keep[taskID] = id
-            }
-        }
-        index.replace(keep)
         return (publisher, GitHubGitTokenProvider(client: client), GitHubCheckoutResolver(client: client), client)
     }
 }
 
-/// task id → Check Run id, as a small JSON file rewritten atomically on each change.
-final class CheckRunIndex: Sendable {
-    let path: String
-    private let map: Mutex<[String: Int64]>
-
-    init(path: String) {
-        self.path = path
-        var loaded: [String: Int64] = [:]
-        if let data = FileManager.default.contents(atPath: path),
-           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            for (k, v) in obj { if let n = (v as? NSNumber)?.int64Value { loaded[k] = n } }
+/// The Check Run ids of schema 6 and before: `<state>/check-runs.json`, task id → id.
+/// They now live in the store (any host of a fleet finds them); the file is read once,
+/// into the store, and removed.
+enum CheckRunIndex {
+    static func importLegacy(_ path: String, into store: TaskStore, log: (Int) -> Void) {
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        var imported = 0
+        if let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            for (taskID, v) in obj {
+                guard let id = (v as? NSNumber)?.int64Value, (try? store.taskExists(id: taskID)) == true,
+                      (try? store.publicationRefs(taskID: taskID).checkRunID) ?? nil == nil else { continue }
+                if (try? store.setCheckRun(id, taskID: taskID)) != nil { imported += 1 }
+            }
         }
-        map = Mutex(loaded)
-    }
-
-    var all: [String: Int64] { map.withLock { $0 } }
-
-    func set(_ taskID: String, _ id: Int64) {
-        let snapshot = map.withLock { m -> [String: Int64] in m[taskID] = id; return m }
-        write(snapshot)
-    }
-
-    func replace(_ m: [String: Int64]) {
-        map.withLock { $0 = m }
-        write(m)
-    }
-
-    private func write(_ m: [String: Int64]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys]) else { return }
-        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try? FileManager.default.removeItem(atPath: path)
+        log(imported)
     }
 }

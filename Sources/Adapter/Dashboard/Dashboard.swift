@@ -30,7 +30,7 @@ public final class Dashboard: Sendable {
     private let demoTask: @Sendable () -> String?
     /// `https://github.com` (or a GitHub Enterprise host) in GitHub mode: links are made.
     private let gitHubWeb: String?
-    private let checkRunsPath: String?
+    private let linksCheckRuns: Bool
     private let mode: String
     private let started = Date()
     private let log: Log
@@ -39,10 +39,10 @@ public final class Dashboard: Sendable {
     ///   - api: the task API whose token logs in, and through which tasks are submitted,
     ///     cancelled and retried (the same checks and log events).
     ///   - gitHubWeb: the web address of the configured GitHub, for links; nil without one.
-    ///   - checkRunsPath: `check-runs.json`, for links to a task's Check Run.
+    ///   - linksCheckRuns: link a task's Check Run (kept in the store) from its page.
     ///   - demoTask: what the submit form is filled with (local mode's demo task).
     public init(api: TaskAPI, store: TaskStore, supervisor: TaskSupervisor, metrics: DaemonMetrics,
-                sessionLifetime: Duration = .seconds(8 * 3600), gitHubWeb: String? = nil, checkRunsPath: String? = nil,
+                sessionLifetime: Duration = .seconds(8 * 3600), gitHubWeb: String? = nil, linksCheckRuns: Bool = false,
                 mode: String = "local", demoTask: @escaping @Sendable () -> String? = { nil }, log: @escaping Log = { _, _ in }) {
         self.api = api
         self.store = store
@@ -50,7 +50,7 @@ public final class Dashboard: Sendable {
         self.metrics = metrics
         self.sessions = DashboardSessions(lifetime: sessionLifetime.seconds)
         self.gitHubWeb = gitHubWeb
-        self.checkRunsPath = checkRunsPath
+        self.linksCheckRuns = linksCheckRuns
         self.mode = mode
         self.demoTask = demoTask
         self.log = log
@@ -231,9 +231,7 @@ public final class Dashboard: Sendable {
             links.items.append(("pull request #\(n)", "\(repo)/pull/\(n)"))
         case .fixIssue(let n, _, _), .respondToMention(let n, _): links.items.append(("#\(n)", "\(repo)/issues/\(n)"))
         }
-        if let path = checkRunsPath, let data = FileManager.default.contents(atPath: path),
-           let map = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let run = (map[spec.id] as? NSNumber)?.int64Value {
+        if linksCheckRuns, let run = try? store.publicationRefs(taskID: spec.id).checkRunID {
             links.items.append(("Check Run", "\(repo)/runs/\(run)"))
         }
         if let branch = d.record.result?.branch {

@@ -33,6 +33,9 @@ public final class GitHubPublisher: Publisher {
         /// Called when a Check Run is created for a task, so the daemon can persist the id
         /// (and give it back with `restoreCheckRun` after a restart).
         public var onCheckRunCreated: (@Sendable (_ taskID: String, _ checkRunID: Int64) -> Void)?
+        /// Where a task's Check Run id is looked up when this process does not know it (a
+        /// fleet: another host created the run; or a restart).
+        public var checkRunLookup: (@Sendable (_ taskID: String) -> Int64?)?
         /// Receives one structured event per step that succeeded on GitHub
         /// (`check_run_completed`, `pull_request_opened`), so operators see successes too.
         public var onPublished: (@Sendable (_ event: String, _ fields: [String: String]) -> Void)?
@@ -42,11 +45,13 @@ public final class GitHubPublisher: Publisher {
         public init(checkRunName: @escaping @Sendable (FamiliarRef) -> String = { "coven: \($0.displayName)" },
                     detailsURL: (@Sendable (TaskSpec) -> String?)? = nil,
                     onCheckRunCreated: (@Sendable (_ taskID: String, _ checkRunID: Int64) -> Void)? = nil,
+                    checkRunLookup: (@Sendable (_ taskID: String) -> Int64?)? = nil,
                     onPublished: (@Sendable (_ event: String, _ fields: [String: String]) -> Void)? = nil,
                     reviewPolicy: @escaping @Sendable (TaskSpec) -> ReviewPolicy = { _ in ReviewPolicy() }) {
             self.checkRunName = checkRunName
             self.detailsURL = detailsURL
             self.onCheckRunCreated = onCheckRunCreated
+            self.checkRunLookup = checkRunLookup
             self.onPublished = onPublished
             self.reviewPolicy = reviewPolicy
         }
@@ -96,7 +101,14 @@ public final class GitHubPublisher: Publisher {
         records.withLock { $0[taskID, default: Record()].checkRunID = checkRunID }
     }
 
-    func record(_ taskID: String) -> Record { records.withLock { $0[taskID] ?? Record() } }
+    func record(_ taskID: String) -> Record {
+        var r = records.withLock { $0[taskID] ?? Record() }
+        if r.checkRunID == nil, let id = options.checkRunLookup?(taskID) {
+            update(taskID) { $0.checkRunID = id }
+            r.checkRunID = id
+        }
+        return r
+    }
     private func update(_ taskID: String, _ body: (inout Record) -> Void) {
         records.withLock { body(&$0[taskID, default: Record()]) }
     }

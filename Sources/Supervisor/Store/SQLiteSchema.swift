@@ -161,6 +161,13 @@ extension SQLiteBackend {
         CREATE INDEX attempts_host ON attempts (host_id, state);
         -- A publication a host is delivering: no other host takes it before then.
         ALTER TABLE publications ADD COLUMN claimed_until REAL;
+        -- The GitHub objects a task's publications created (was <state>/check-runs.json),
+        -- so whichever host publishes next updates them.
+        CREATE TABLE publication_refs (
+            task_id       TEXT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+            check_run_id  INTEGER,
+            comment_id    INTEGER
+        );
         """),
     ]
 

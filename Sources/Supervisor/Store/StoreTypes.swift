@@ -5,6 +5,11 @@ import Sandbox
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// SQLite said no (the step and SQLite's message are inside).
     case sqlite(SQLiteError)
+    /// PostgreSQL said no (the step, SQLSTATE and message; never the connection string).
+    case postgres(PostgresError)
+    /// The attempt's lease ran out and another host took its task over: this host's
+    /// finish of it is refused (fencing), so no task completes twice.
+    case leaseLost(taskID: String, attempt: Int)
     case taskNotFound(String)
     /// A task with this id exists already.
     case duplicateTask(String)
@@ -23,6 +28,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .sqlite(let e): return e.description
+        case .postgres(let e): return e.description
+        case .leaseLost(let id, let n):
+            return "attempt \(n) of task \(id) lost its lease: another host took the task over, this finish is refused"
         case .taskNotFound(let id): return "task \(id) not found"
         case .duplicateTask(let id): return "task \(id) exists already"
         case .invalidTransition(let id, let from, let op): return "task \(id) is \(from): cannot \(op)"

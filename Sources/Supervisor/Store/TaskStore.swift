@@ -55,6 +55,9 @@ public final class TaskStore: Sendable {
     /// Whether other hosts share this store (a fleet): leases, cross-host wake-ups.
     public var isShared: Bool { backend.leaseDuration != nil }
 
+    /// How long a running attempt's lease lasts unrenewed (nil: one host, no leases).
+    public var leaseDuration: TimeInterval? { backend.leaseDuration }
+
     /// The id this host's attempts are held under.
     public var hostID: String { backend.hostID }
 
@@ -118,7 +121,7 @@ public final class TaskStore: Sendable {
 
     private static func installationKey(_ id: Int64?) -> Int64 { id ?? -1 }
 
-    private static func taskState(_ conn: any SQLConnection, _ id: String) throws -> (state: TaskState, attempts: Int, cancelRequested: Bool) {
+    static func taskState(_ conn: any SQLConnection, _ id: String) throws -> (state: TaskState, attempts: Int, cancelRequested: Bool) {
         guard let row = try conn.query("SELECT state, attempts, cancel_requested FROM tasks WHERE id = ?", [id]).first else {
             throw StoreError.taskNotFound(id)
         }
@@ -202,17 +205,22 @@ public final class TaskStore: Sendable {
         try conn.run("INSERT INTO installation_turns (installation_key, last_claim) VALUES (?, 0) ON CONFLICT DO NOTHING",
                      [installationKey(task.installationID)])
         try enqueue(conn, task.id, "queued", now: now)
+        try queued(conn)
         if case .refused(let reason)? = admission?.admission {
             try markCancelled(conn, task.id, now: now, reason: reason)
         }
         return admission?.admission ?? .admitted(heldBy: nil)
     }
 
+    /// Tells the other hosts (a fleet) that a task may be claimable now.
+    static func queued(_ conn: any SQLConnection) throws { try conn.notify(StoreChannel.queue, "") }
+
     /// Puts `event` in the outbox for the task, replacing the task's pending one (the newer
     /// event says everything the older did: the publisher creates what is missing).
     static func enqueue(_ conn: any SQLConnection, _ taskID: String, _ event: String, attempt: Int? = nil,
                                 now: Date) throws {
         try conn.run(conn.dialect.replacePublicationSQL, [taskID, event, attempt, now, now])
+        try conn.notify(StoreChannel.outbox, "")
     }
 
     /// Records a webhook delivery and, in the same transaction, queues its task.
@@ -289,6 +297,7 @@ public final class TaskStore: Sendable {
                     } else {
                         try conn.run("UPDATE tasks SET cancel_requested = 1, final_reason = ?, updated_at = ? WHERE id = ?",
                                      ["superseded by \(sha)", now, id])
+                        try conn.notify(StoreChannel.cancel, id)
                         supersededRunning.append(id)
                     }
                 }
@@ -393,10 +402,11 @@ public final class TaskStore: Sendable {
     @discardableResult
     public func recordAttempt(taskID: String, attempt: Int, _ end: AttemptEnd, retry: RetryPolicy) throws -> TaskTransition {
         let o = end.outcome
+        let host = hostID
         let stored = try TaskStore.storedAttempt(report: end.report, egressLog: end.egressLog,
                                                  result: o.attemptClass == .completed ? o.result : nil)
         return try write { conn, now in
-            try TaskStore.markFinished(conn, taskID, attempt, now: now, stored, classification: o.attemptClass,
+            try TaskStore.markFinished(conn, taskID, attempt, host: host, now: now, stored, classification: o.attemptClass,
                                        note: o.noteText.isEmpty ? nil : o.noteText, disposition: o.disposition,
                                        stdout: end.stdout, stderr: end.stderr)
             try TaskStore.addAttemptUsage(conn, taskID: taskID, end.usage, now: now)
@@ -417,6 +427,7 @@ public final class TaskStore: Sendable {
     public func recordShutdownInterruption(taskID: String, attempt: Int, report: ExitReport?, stdout: RedactedOutput,
                                            stderr: RedactedOutput, egressLog: String? = nil,
                                            egressBytes: UInt64? = nil) throws -> TaskTransition {
+        let host = hostID
         let stored = try TaskStore.storedAttempt(report: report, egressLog: egressLog, result: nil)
         return try write { conn, now in
             let changed = try conn.run("""
@@ -424,13 +435,10 @@ public final class TaskStore: Sendable {
                     ended_at = ?, exit_report = ?, note = 'torn down by a shutdown of the supervisor; not counted',
                     stdout_tail = ?, stdout_truncated = ?, stdout_bytes = ?,
                     stderr_tail = ?, stderr_truncated = ?, stderr_bytes = ?, egress_log = ?
-                WHERE task_id = ? AND number = ? AND state = 'running'
+                WHERE task_id = ? AND number = ? AND state = 'running' AND (host_id IS NULL OR host_id = ?)
                 """, [now, stored.report, stdout.data, stdout.truncated, stdout.originalByteCount,
-                      stderr.data, stderr.truncated, stderr.originalByteCount, stored.egressLog, taskID, attempt])
-            if changed == 0 {
-                _ = try TaskStore.taskState(conn, taskID)
-                throw StoreError.attemptNotRunning(taskID: taskID, attempt: attempt)
-            }
+                      stderr.data, stderr.truncated, stderr.originalByteCount, stored.egressLog, taskID, attempt, host])
+            if changed == 0 { throw try TaskStore.refusal(conn, taskID, attempt, host: host) }
             try TaskStore.addAttemptUsage(conn, taskID: taskID, AttemptUsage(report: report, egressBytes: egressBytes), now: now)
             let t = try TaskStore.requireRunningIdle(conn, taskID, "requeue after a shutdown")
             if t.cancelRequested {
@@ -438,6 +446,7 @@ public final class TaskStore: Sendable {
                 return .cancelled
             }
             try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?", [now, now, taskID])
+            try TaskStore.queued(conn)
             return .requeued(notBefore: now)
         }
     }
@@ -449,9 +458,10 @@ public final class TaskStore: Sendable {
                               note: String?, stdout: RedactedOutput, stderr: RedactedOutput,
                               egressLog: String? = nil, disposition: Disposition? = nil,
                               result: ResultEnvelope? = nil) throws {
+        let host = hostID
         let stored = try TaskStore.storedAttempt(report: report, egressLog: egressLog, result: result)
         try write { conn, now in
-            try TaskStore.markFinished(conn, taskID, attempt, now: now, stored, classification: classification, note: note,
+            try TaskStore.markFinished(conn, taskID, attempt, host: host, now: now, stored, classification: classification, note: note,
                                        disposition: disposition, stdout: stdout, stderr: stderr)
         }
     }
@@ -466,22 +476,20 @@ public final class TaskStore: Sendable {
         return StoredAttempt(report: try report.map { try json($0) }, egressLog: egressLog, result: try result.map { try resultJSON($0) })
     }
 
-    private static func markFinished(_ conn: any SQLConnection, _ taskID: String, _ attempt: Int, now: Date, _ stored: StoredAttempt,
+    private static func markFinished(_ conn: any SQLConnection, _ taskID: String, _ attempt: Int, host: String, now: Date,
+                                     _ stored: StoredAttempt,
                                      classification: AttemptClass, note: String?, disposition: Disposition?,
                                      stdout: RedactedOutput, stderr: RedactedOutput) throws {
         let changed = try conn.run("""
             UPDATE attempts SET state = 'finished', ended_at = ?, exit_report = ?, classification = ?, note = ?,
                 stdout_tail = ?, stdout_truncated = ?, stdout_bytes = ?,
                 stderr_tail = ?, stderr_truncated = ?, stderr_bytes = ?, egress_log = ?, disposition = ?, result = ?
-            WHERE task_id = ? AND number = ? AND state = 'running'
+            WHERE task_id = ? AND number = ? AND state = 'running' AND (host_id IS NULL OR host_id = ?)
             """, [now, stored.report, classification.rawValue, note.map(Redactor.redactShapes),
                   stdout.data, stdout.truncated, stdout.originalByteCount,
                   stderr.data, stderr.truncated, stderr.originalByteCount, stored.egressLog,
-                  disposition?.rawValue, stored.result, taskID, attempt])
-        if changed == 0 {
-            _ = try taskState(conn, taskID) // taskNotFound first
-            throw StoreError.attemptNotRunning(taskID: taskID, attempt: attempt)
-        }
+                  disposition?.rawValue, stored.result, taskID, attempt, host])
+        if changed == 0 { throw try refusal(conn, taskID, attempt, host: host) }
     }
 
     /// The transition a finished attempt's verdict gives its running task (see
@@ -510,6 +518,7 @@ public final class TaskStore: Sendable {
                 }
                 let notBefore = now.addingTimeInterval(retry.delay(beforeRetry: counted))
                 try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?", [notBefore, now, id])
+                try TaskStore.queued(conn)
                 return .requeued(notBefore: notBefore)
             }
             let final = "gave up after \(counted) attempts: \(reason)"
@@ -564,6 +573,7 @@ public final class TaskStore: Sendable {
             }
             try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?",
                          [notBefore, now, taskID])
+            try TaskStore.queued(conn)
             return .queued
         }
     }
@@ -603,6 +613,7 @@ public final class TaskStore: Sendable {
             case .running:
                 if let n = try TaskStore.runningAttempt(conn, taskID) {
                     try conn.run("UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ?", [now, taskID])
+                    try conn.notify(StoreChannel.cancel, taskID)
                     return .running(attempt: n)
                 }
                 try TaskStore.markCancelled(conn, taskID, now: now, reason: "cancelled while running")
@@ -635,6 +646,7 @@ public final class TaskStore: Sendable {
                 WHERE id = ?
                 """, [now, now, taskID])
             try TaskStore.enqueue(conn, taskID, "queued", now: now)
+            try TaskStore.queued(conn)
             return .queued
         }
     }
@@ -659,18 +671,53 @@ public final class TaskStore: Sendable {
     /// retry-safe. Final states queue their `finished` publication.
     @discardableResult
     public func recoverInterrupted(maxCrashInterruptions: Int, retry: RetryPolicy = RetryPolicy()) throws -> [RecoveredTask] {
-        try write { conn, now in
+        // A shared store: this host's own attempts (it has just started, so they are
+        // dead) and those whose lease ran out; other hosts' live attempts are theirs.
+        try recover(isShared ? .ownOrExpired : .all, maxCrashInterruptions: maxCrashInterruptions, retry: retry)
+    }
+
+    /// In a fleet, periodically on every host: the attempts whose lease ran out (their
+    /// host died, or was cut off or stopped for longer than a lease) become `interrupted`
+    /// by `crash` and their tasks are retried within the crash budget, as
+    /// `recoverInterrupted` does at a start. Their host's late finish is then refused
+    /// (`StoreError.leaseLost`).
+    @discardableResult
+    public func recoverExpiredLeases(maxCrashInterruptions: Int, retry: RetryPolicy = RetryPolicy()) throws -> [RecoveredTask] {
+        guard isShared else { return [] }
+        return try recover(.expired, maxCrashInterruptions: maxCrashInterruptions, retry: retry)
+    }
+
+    private enum RecoveryScope { case all, ownOrExpired, expired }
+
+    private func recover(_ scope: RecoveryScope, maxCrashInterruptions: Int, retry: RetryPolicy) throws -> [RecoveredTask] {
+        let host = hostID
+        return try write { conn, now in
+            let which: String
+            let params: [any SQLBindable]
+            switch scope {
+            case .all: which = "state = 'running'"; params = []
+            case .ownOrExpired: which = "state = 'running' AND (host_id = ? OR lease_expires < ?)"; params = [host, now]
+            case .expired: which = "state = 'running' AND lease_expires < ?"; params = [now]
+            }
             var interrupted: [String: Int] = [:]
-            for r in try conn.query("SELECT task_id, number FROM attempts WHERE state = 'running'") {
+            for r in try conn.query("SELECT task_id, number, host_id FROM attempts WHERE \(which)", params) {
                 if let id = r.string("task_id"), let n = r.int("number") { interrupted[id] = Int(n) }
             }
             try conn.run("""
                 UPDATE attempts SET state = 'interrupted', interrupted_by = 'crash', classification = 'interrupted', ended_at = ?,
-                    note = 'the supervisor stopped while the attempt was running (killed or crashed)'
-                WHERE state = 'running'
-                """, [now])
+                    note = CASE WHEN host_id = ? OR lease_expires IS NULL THEN ? ELSE ? END
+                WHERE \(which)
+                """, [now, host, "the supervisor stopped while the attempt was running (killed or crashed)",
+                      "its host stopped renewing the attempt's lease (died, cut off or stopped)"] + params)
+            // Single host: every running task is this host's. Shared: only the tasks of
+            // the attempts just interrupted (another host's running task is its own).
+            let tasks = scope == .all
+                ? try conn.query("SELECT id, cancel_requested FROM tasks WHERE state = 'running' ORDER BY seq")
+                : try interrupted.keys.sorted().compactMap {
+                    try conn.query("SELECT id, cancel_requested FROM tasks WHERE id = ? AND state = 'running'", [$0]).first
+                }
             var recovered: [RecoveredTask] = []
-            for r in try conn.query("SELECT id, cancel_requested FROM tasks WHERE state = 'running' ORDER BY seq") {
+            for r in tasks {
                 guard let id = r.string("id") else { continue }
                 let transition: TaskTransition
                 let last = try conn.query("SELECT * FROM attempts WHERE task_id = ? ORDER BY number DESC LIMIT 1", [id]).first
@@ -698,6 +745,7 @@ public final class TaskStore: Sendable {
                         transition = .failed(reason: "interrupted too often")
                     } else {
                         try conn.run("UPDATE tasks SET state = 'queued', not_before = ?, updated_at = ? WHERE id = ?", [now, now, id])
+                        try TaskStore.queued(conn)
                         transition = .requeued(notBefore: now)
                     }
                 }
@@ -751,20 +799,30 @@ public final class TaskStore: Sendable {
 
     /// When the next publication backing off becomes due; nil when the outbox is empty.
     public func nextPublicationDueDate() throws -> Date? {
-        try reading { conn in try conn.query("SELECT MIN(not_before) AS t FROM publications").first?.date("t") }
+        try reading { conn in
+            try conn.query("""
+                SELECT MIN(CASE WHEN claimed_until > not_before THEN claimed_until ELSE not_before END) AS t FROM publications
+                """).first?.date("t")
+        }
     }
 
     /// The publication was delivered: removes exactly it (a newer event of its task that
     /// replaced it meanwhile stays).
     public func publicationDelivered(seq: Int64) throws {
-        try write { conn, _ in _ = try conn.run("DELETE FROM publications WHERE seq = ?", [seq]) }
+        try write { conn, _ in
+            // A newer event of the task that replaced it while it was delivered is free to go.
+            try conn.run("UPDATE publications SET claimed_until = NULL WHERE task_id = (SELECT task_id FROM publications WHERE seq = ?)",
+                         [seq])
+            try conn.run("DELETE FROM publications WHERE seq = ?", [seq])
+        }
     }
 
     /// The publication is to be tried again from `until` on; `error` (redacted) is kept.
     public func publicationDeferred(seq: Int64, until: Date, error: String) throws {
         try write { conn, _ in
-            _ = try conn.run("UPDATE publications SET tries = tries + 1, not_before = ?, last_error = ? WHERE seq = ?",
-                             [until, Redactor.redactShapes(error), seq])
+            _ = try conn.run("""
+                UPDATE publications SET tries = tries + 1, not_before = ?, last_error = ?, claimed_until = NULL WHERE seq = ?
+                """, [until, Redactor.redactShapes(error), seq])
         }
     }
 
@@ -775,9 +833,18 @@ public final class TaskStore: Sendable {
 
     /// The exit report of the task's last attempt, for a `finished` event: a task whose last
     /// attempt timed out is published as timed out, not merely failed.
-    private static let lastExitReportColumn = """
+    static let lastExitReportColumn = """
         (SELECT a.exit_report FROM attempts a WHERE a.task_id = t.id ORDER BY a.number DESC LIMIT 1) AS last_exit_report
         """
+
+    /// One publication with its task, by `seq`.
+    static func publication(_ conn: any SQLConnection, seq: Int64) throws -> PendingPublication? {
+        try conn.query("""
+            SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries,
+                \(TaskStore.lastExitReportColumn), t.*
+            FROM publications p JOIN tasks t ON t.id = p.task_id WHERE p.seq = ?
+            """, [seq]).first.map(TaskStore.pendingPublication)
+    }
 
     private static func pendingPublication(_ row: SQLRow) throws -> PendingPublication {
         let record = try taskRecord(row)

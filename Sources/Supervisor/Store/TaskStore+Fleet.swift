@@ -1,0 +1,144 @@
+import Foundation
+
+/// What hosts sharing a store tell each other (PostgreSQL `NOTIFY` channels).
+public enum StoreChannel {
+    /// A task may be claimable: wake the dispatchers.
+    public static let queue = "coven_queue"
+    /// A cancel was requested for a running task (payload: its id).
+    public static let cancel = "coven_cancel"
+    /// The outbox has a publication.
+    public static let outbox = "coven_outbox"
+    public static let all = [queue, cancel, outbox]
+}
+
+/// One attempt of one task.
+public struct AttemptKey: Hashable, Sendable, CustomStringConvertible {
+    public var taskID: String
+    public var number: Int
+    public init(taskID: String, number: Int) { self.taskID = taskID; self.number = number }
+    public var description: String { "\(taskID)#\(number)" }
+}
+
+/// What a heartbeat learnt.
+public struct LeaseRenewal: Sendable, Equatable {
+    /// This host's running attempts whose leases were renewed: any other attempt it
+    /// believes it runs was taken over, and its finish will be refused.
+    public var held: Set<AttemptKey> = []
+    /// Tasks of `held` with a cancel request (a notification lost, or sent while this
+    /// host was cut off).
+    public var cancelRequested: Set<String> = []
+}
+
+/// The GitHub objects a task's publications created: any host that publishes the task's
+/// next event updates them instead of creating second ones.
+public struct PublicationRefs: Sendable, Equatable {
+    public var checkRunID: Int64?
+    public var commentID: Int64?
+    public init(checkRunID: Int64? = nil, commentID: Int64? = nil) { self.checkRunID = checkRunID; self.commentID = commentID }
+}
+
+extension TaskStore {
+    /// Why a finish of `attempt` changed nothing: the task is unknown, the attempt was
+    /// taken over (its lease ran out), or it is simply not running.
+    static func refusal(_ conn: any SQLConnection, _ taskID: String, _ attempt: Int, host: String) throws -> StoreError {
+        _ = try taskState(conn, taskID)   // taskNotFound first
+        guard let row = try conn.query("SELECT state, host_id, lease_expires FROM attempts WHERE task_id = ? AND number = ?",
+                                       [taskID, attempt]).first else {
+            return .attemptNotRunning(taskID: taskID, attempt: attempt)
+        }
+        let heldHere = row.string("host_id").map { $0 == host } ?? true
+        if !heldHere || (row.string("state") == AttemptState.interrupted.rawValue && row.double("lease_expires") != nil) {
+            return .leaseLost(taskID: taskID, attempt: attempt)
+        }
+        return .attemptNotRunning(taskID: taskID, attempt: attempt)
+    }
+
+    /// Renews the leases of this host's running attempts (a heartbeat), and reports which
+    /// it still holds and which of them have a cancel request. Nothing for a store only
+    /// one host uses.
+    public func renewLeases() throws -> LeaseRenewal {
+        guard let lease = backend.leaseDuration else { return LeaseRenewal() }
+        let host = hostID
+        return try write { conn, now in
+            try conn.run("UPDATE attempts SET lease_expires = ? WHERE host_id = ? AND state = 'running'",
+                         [now.addingTimeInterval(lease), host])
+            var out = LeaseRenewal()
+            for r in try conn.query("""
+                SELECT a.task_id AS task_id, a.number AS number, t.cancel_requested AS cancel_requested
+                FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE a.host_id = ? AND a.state = 'running'
+                """, [host]) {
+                guard let id = r.string("task_id"), let n = r.int("number") else { continue }
+                out.held.insert(AttemptKey(taskID: id, number: Int(n)))
+                if (r.int("cancel_requested") ?? 0) != 0 { out.cancelRequested.insert(id) }
+            }
+            return out
+        }
+    }
+
+    /// The host holding a running attempt and when its lease ends (nil lease: one host).
+    public func lease(of key: AttemptKey) throws -> (host: String, expires: Date?)? {
+        try reading { conn in
+            try conn.query("SELECT host_id, lease_expires FROM attempts WHERE task_id = ? AND number = ? AND state = 'running'",
+                           [key.taskID, key.number]).first.map { ($0.string("host_id") ?? "", $0.date("lease_expires")) }
+        }
+    }
+
+    // MARK: - The outbox across hosts
+
+    /// The next due publication, taken for this host for `claim` seconds when the store is
+    /// shared (no other host takes it, or a newer event of its task, meanwhile: a task's
+    /// events go out in order, from one host at a time); on a store only one host uses,
+    /// the same as `nextPublication`.
+    public func takePublication(claim: TimeInterval = 60) throws -> PendingPublication? {
+        guard isShared else { return try nextPublication() }
+        let skip = backend.dialect.name == "postgres" ? " FOR UPDATE SKIP LOCKED" : ""
+        return try write { conn, now -> PendingPublication? in
+            guard let seq = try conn.query("""
+                SELECT seq FROM publications WHERE not_before <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+                ORDER BY not_before, seq LIMIT 1\(skip)
+                """, [now, now]).first?.int("seq") else { return nil }
+            try conn.run("UPDATE publications SET claimed_until = ? WHERE seq = ?", [now.addingTimeInterval(claim), seq])
+            return try TaskStore.publication(conn, seq: seq)
+        }
+    }
+
+    /// A taken publication goes back (this host stops before it was delivered).
+    public func releasePublication(seq: Int64) throws {
+        try write { conn, _ in
+            try conn.run("UPDATE publications SET claimed_until = NULL WHERE task_id = (SELECT task_id FROM publications WHERE seq = ?)",
+                         [seq])
+            try conn.notify(StoreChannel.outbox, "")
+        }
+    }
+
+    // MARK: - Publication refs
+
+    /// The Check Run and status comment created for a task, if any.
+    public func publicationRefs(taskID: String) throws -> PublicationRefs {
+        try reading { conn in
+            guard let r = try conn.query("SELECT check_run_id, comment_id FROM publication_refs WHERE task_id = ?", [taskID]).first
+            else { return PublicationRefs() }
+            return PublicationRefs(checkRunID: r.int("check_run_id"), commentID: r.int("comment_id"))
+        }
+    }
+
+    /// Keeps the Check Run id of a task (a later event, from any host, updates that run).
+    public func setCheckRun(_ id: Int64, taskID: String) throws {
+        try write { conn, _ in
+            try conn.run("""
+                INSERT INTO publication_refs (task_id, check_run_id) VALUES (?, ?)
+                ON CONFLICT (task_id) DO UPDATE SET check_run_id = excluded.check_run_id
+                """, [taskID, id])
+        }
+    }
+
+    /// Keeps the status comment id of a task.
+    public func setStatusComment(_ id: Int64, taskID: String) throws {
+        try write { conn, _ in
+            try conn.run("""
+                INSERT INTO publication_refs (task_id, comment_id) VALUES (?, ?)
+                ON CONFLICT (task_id) DO UPDATE SET comment_id = excluded.comment_id
+                """, [taskID, id])
+        }
+    }
+}
