@@ -68,6 +68,7 @@ public final class TaskSupervisor: @unchecked Sendable {
     /// The heartbeat outlives `stopping`: attempts finishing during the shutdown's grace
     /// still need their leases.
     private var heartbeatStopped = false
+    private var subscription: (any StoreSubscription)?
 
     final class RunningAttempt: @unchecked Sendable {
         let spec: TaskSpec
@@ -121,6 +122,9 @@ public final class TaskSupervisor: @unchecked Sendable {
         t.name = "supervisor-dispatch"
         dispatcher = t
         t.start()
+        subscription = try store.subscribe { [weak self] channel, payload in
+            self?.storeNotified(channel: channel, payload: payload)
+        }
         if let lease = store.leaseDuration {
             cond.lock(); heartbeatStopped = false; cond.unlock()
             let h = Thread { [self] in heartbeatLoop(lease: lease) }
@@ -224,6 +228,7 @@ public final class TaskSupervisor: @unchecked Sendable {
         publication.drain(until: deadline)
         publication.stop()
         cond.lock(); heartbeatStopped = true; cond.broadcast(); cond.unlock()
+        subscription?.cancel()
     }
 
     /// Waits until no publication is due and none is being delivered, or `timeout`.

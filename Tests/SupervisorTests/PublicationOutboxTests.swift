@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Synchronization
 @testable import Supervisor
+import StoreTesting
 
 /// The outbox worker against a scripted publisher: delivery and removal, retries,
 /// resumption, and that neither drain nor stop waits for a publisher that hangs.
@@ -50,7 +51,7 @@ final class PublicationOutboxTests: XCTestCase {
     }
 
     func testAStoredEventIsDeliveredAndThenRemoved() throws {
-        let store = try TaskStore(stateDirectory: dir)
+        let store = try StoreFixture.store(in: dir)
         let publisher = ScriptedPublisher()
         let outbox = PublicationOutbox(store: store, publisher: publisher)
         outbox.start()
@@ -63,11 +64,11 @@ final class PublicationOutboxTests: XCTestCase {
     }
 
     func testEventsLeftByAPreviousRunAreDeliveredAtStart() throws {
-        let previous = try TaskStore(stateDirectory: dir)
+        let previous = try StoreFixture.store(in: dir)
         try previous.insert(Fixtures.fixIssue("t1"))
         try previous.insert(Fixtures.fixIssue("t2"))
         let publisher = ScriptedPublisher()
-        let outbox = PublicationOutbox(store: try TaskStore(stateDirectory: dir), publisher: publisher)
+        let outbox = PublicationOutbox(store: try StoreFixture.store(in: dir), publisher: publisher)
         outbox.start()
         defer { outbox.stop() }
         XCTAssertTrue(outbox.drain(until: Date().addingTimeInterval(30)), "the outbox did not drain")
@@ -75,7 +76,7 @@ final class PublicationOutboxTests: XCTestCase {
     }
 
     func testAnEventThatAsksForARetryIsDeliveredAgain() throws {
-        let store = try TaskStore(stateDirectory: dir)
+        let store = try StoreFixture.store(in: dir)
         try store.insert(Fixtures.fixIssue("t1"))
         let publisher = ScriptedPublisher(failFirst: 1)
         let outbox = PublicationOutbox(store: store, publisher: publisher)
@@ -86,7 +87,7 @@ final class PublicationOutboxTests: XCTestCase {
     }
 
     func testDrainGivesUpAtItsDeadlineWhenThePublisherHangs() throws {
-        let store = try TaskStore(stateDirectory: dir)
+        let store = try StoreFixture.store(in: dir)
         try store.insert(Fixtures.fixIssue("t1"))
         let publisher = ScriptedPublisher(hang: true)
         defer { publisher.release() }
@@ -99,7 +100,7 @@ final class PublicationOutboxTests: XCTestCase {
     }
 
     func testAnEventStillBeingDeliveredAtStopStaysInTheStore() throws {
-        let store = try TaskStore(stateDirectory: dir)
+        let store = try StoreFixture.store(in: dir)
         try store.insert(Fixtures.fixIssue("t1"))
         let publisher = ScriptedPublisher(hang: true)
         defer { publisher.release() }

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Sandbox
 @testable import Supervisor
+import StoreTesting
 
 /// The store under faults: what a crash or a shutdown leaves, the retry and crash
 /// budgets, the publication outbox, the claim's cost, and a database of the previous
@@ -12,7 +13,7 @@ final class TaskStoreFaultTests: XCTestCase {
 
     override func setUpWithError() throws { dir = try Fixtures.tempDir(self) }
 
-    private func openStore() throws -> TaskStore { try TaskStore(stateDirectory: dir, clock: clock.function) }
+    private func openStore() throws -> TaskStore { try StoreFixture.store(in: dir, clock: clock.function) }
     private func task(_ id: String, installation: Int64? = 1) -> TaskSpec { Fixtures.fixIssue(id, installation: installation) }
     private let noRetries = RetryPolicy(maxRetries: 0)
 
@@ -212,6 +213,7 @@ final class TaskStoreFaultTests: XCTestCase {
     // MARK: the claim
 
     func testClaimSeeksPerInstallationInsteadOfWalkingTheQueue() throws {
+        try XCTSkipUnless(StoreFixture.isSQLite, "SQLite only: its file, its query plan, its migrations")
         let store = try openStore()
         for i in 0..<30 { try store.insert(task("t\(i)", installation: Int64(i % 3))) }
         let plan = try store.sqlite.claimQueryPlan()
@@ -268,6 +270,7 @@ final class TaskStoreFaultTests: XCTestCase {
     }
 
     func testVersion1DatabaseIsMigratedToTheCurrentVersion() throws {
+        try XCTSkipUnless(StoreFixture.isSQLite, "SQLite only: its file, its query plan, its migrations")
         try makeVersion1Database()
         let store = try openStore()
         XCTAssertEqual(try store.storedSchemaVersion(), TaskStore.schemaVersion)
@@ -275,16 +278,19 @@ final class TaskStoreFaultTests: XCTestCase {
     }
 
     func testMigratedQueuedTaskOfANeverClaimedInstallationIsClaimable() throws {
+        try XCTSkipUnless(StoreFixture.isSQLite, "SQLite only: its file, its query plan, its migrations")
         try makeVersion1Database()
         XCTAssertEqual(try openStore().claimNext(globalLimit: 10, perInstallationLimit: 1)?.spec.id, "v1-queued")
     }
 
     func testMigratedInterruptedAttemptCountsAsACrash() throws {
+        try XCTSkipUnless(StoreFixture.isSQLite, "SQLite only: its file, its query plan, its migrations")
         try makeVersion1Database()
         XCTAssertEqual(try openStore().task(id: "v1-interrupted")?.attempts.first?.interruptedBy, .crash)
     }
 
     func testMigratedCompletedAttemptWithoutAResultIsRetriedAtRecovery() throws {
+        try XCTSkipUnless(StoreFixture.isSQLite, "SQLite only: its file, its query plan, its migrations")
         try makeVersion1Database()
         let store = try openStore()
         let recovered = try store.recoverInterrupted(maxCrashInterruptions: 3, retry: RetryPolicy(maxRetries: 2))

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Sandbox
 @testable import Supervisor
+import StoreTesting
 
 /// `TaskStore.retry`: which tasks may be queued again, and what a retried task keeps
 /// (its attempts) and starts afresh (its budgets, its outcome).
@@ -11,7 +12,7 @@ final class TaskStoreRetryTests: XCTestCase {
 
     override func setUpWithError() throws { dir = try Fixtures.tempDir(self) }
 
-    private func openStore() throws -> TaskStore { try TaskStore(stateDirectory: dir, clock: clock.function) }
+    private func openStore() throws -> TaskStore { try StoreFixture.store(in: dir, clock: clock.function) }
     private let noRetries = RetryPolicy(maxRetries: 0)
 
     private func end(_ cls: AttemptClass) -> AttemptEnd {

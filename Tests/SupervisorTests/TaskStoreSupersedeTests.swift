@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import Sandbox
 @testable import Supervisor
+import StoreTesting
 
 /// A review of a newer push supersedes the live reviews of the same PR (schema 5).
 final class TaskStoreSupersedeTests: XCTestCase {
@@ -12,7 +13,7 @@ final class TaskStoreSupersedeTests: XCTestCase {
 
     override func setUpWithError() throws { dir = try Fixtures.tempDir(self) }
 
-    private func openStore() throws -> TaskStore { try TaskStore(stateDirectory: dir) }
+    private func openStore() throws -> TaskStore { try StoreFixture.store(in: dir) }
 
     @discardableResult
     private func deliver(_ store: TaskStore, _ delivery: String, _ task: TaskSpec) throws -> DeliveryInsertResult {

@@ -3,6 +3,7 @@ import Foundation
 import Sandbox
 import Synchronization
 @testable import Supervisor
+import StoreTesting
 
 final class TaskStoreTests: XCTestCase {
     private var dir = ""
@@ -13,7 +14,7 @@ final class TaskStoreTests: XCTestCase {
     }
 
     private func openStore() throws -> TaskStore {
-        try TaskStore(stateDirectory: dir, clock: clock.function)
+        try StoreFixture.store(in: dir, clock: clock.function)
     }
 
     private func task(_ id: String, installation: Int64? = 1) -> TaskSpec { Fixtures.fixIssue(id, installation: installation) }
@@ -44,6 +45,7 @@ final class TaskStoreTests: XCTestCase {
     }
 
     func testDatabaseFileIsPrivate() throws {
+        try XCTSkipUnless(StoreFixture.isSQLite, "SQLite only: its file, its query plan, its migrations")
         let store = try openStore()
         try store.insert(task("t1"))
         for suffix in ["", "-wal"] {
@@ -59,6 +61,7 @@ final class TaskStoreTests: XCTestCase {
     }
 
     func testNewerSchemaIsRefused() throws {
+        try XCTSkipUnless(StoreFixture.isSQLite, "SQLite only: its file, its query plan, its migrations")
         _ = try openStore()
         let raw = try SQLiteDatabase(path: dir + "/coven.db")
         try raw.exec("PRAGMA user_version = 99")

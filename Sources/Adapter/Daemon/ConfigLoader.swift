@@ -40,7 +40,7 @@ public enum ConfigLoader {
         try refuseInlineSecrets(root, path: "")
         let top = try Obj(root, path: "")
         try top.allow(["listen", "state_dir", "github", "worker", "sandbox", "familiars", "installations", "api", "http",
-                       "dashboard"])
+                       "dashboard", "store"])
         let base = baseDirectory
 
         var listen = DaemonConfig.ListenAddress(host: "127.0.0.1", port: 8787)
@@ -69,6 +69,7 @@ public enum ConfigLoader {
         var config = DaemonConfig(listen: listen, stateDirectory: stateDir, github: github, worker: worker,
                                   sandbox: sandbox, familiars: familiars, api: api, http: http)
         config.installations = try parseInstallations(top, familiars: familiars)
+        config.store = try parseStore(top, base: base)
         if let d = try top.object("dashboard") {
             try d.allow(["enabled", "session_lifetime"])
             config.dashboard.enabled = try d.bool("enabled")

@@ -81,12 +81,7 @@ public final class Daemon: @unchecked Sendable {
             throw DaemonError("local mode needs a fixed listen port: the sandboxes' egress allowlist names the daemon's port")
         }
         try Self.prepareStateDirectory(config.stateDirectory)
-        let store: TaskStore
-        do {
-            store = try TaskStore(path: config.databasePath)
-        } catch {
-            throw DaemonError("cannot open the task store \(config.databasePath): \(error)")
-        }
+        let store = try Self.openStore(config)
         let metrics = DaemonMetrics()
         self.store = store
         self.metrics = metrics

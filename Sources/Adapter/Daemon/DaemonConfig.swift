@@ -23,6 +23,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Which installations, repositories and familiars are served, with each
     /// installation's limits (`installations`); empty: all, unlimited.
     public var installations: InstallationPolicy = InstallationPolicy()
+    /// Where the queue lives (`store`): SQLite in the state directory, or a fleet's PostgreSQL.
+    public var store: Store = .sqlite
 
     public init(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8787), stateDirectory: String,
                 github: GitHub? = nil, worker: Worker, sandbox: SandboxSettings = SandboxSettings(),
@@ -198,7 +200,9 @@ public struct DaemonConfig: Sendable, Equatable {
                            retry: RetryPolicy(maxRetries: worker.maxRetries, baseDelay: worker.backoffBase.seconds,
                                               maxDelay: max(60, worker.backoffBase.seconds * 4)),
                            maxCrashInterruptions: worker.maxCrashInterruptions,
-                           shutdownGrace: worker.shutdownGrace)
+                           shutdownGrace: worker.shutdownGrace,
+                           // A fleet is woken by its database's notifications: the poll is a fallback.
+                           pollInterval: store.isShared ? .seconds(5) : .milliseconds(250))
     }
 
     /// How attempts run, with per-attempt directories under `attemptsDirectory`.

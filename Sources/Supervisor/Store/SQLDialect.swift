@@ -8,6 +8,12 @@ package struct SQLDialect: Sendable {
     package var replacePublicationSQL: String
     /// The text at a path of a column holding JSON text.
     package var jsonText: @Sendable (_ column: String, _ path: [String]) -> String
+    /// Appended to a read-modify-write's first read of a row: PostgreSQL locks the row
+    /// (hosts write at once; the lock orders them per task). SQLite has one writer.
+    package var forUpdate: String
+    /// Takes a transaction-long lock on a key, or nil when the engine has one writer
+    /// anyway. Parameter: the key text.
+    package var keyLockSQL: String?
 
     package static let sqlite = SQLDialect(
         name: "sqlite",
@@ -15,7 +21,8 @@ package struct SQLDialect: Sendable {
             INSERT OR REPLACE INTO publications (task_id, event, attempt, created_at, not_before)
             VALUES (?, ?, ?, ?, ?)
             """,
-        jsonText: { column, path in "json_extract(\(column), '$.\(path.joined(separator: "."))')" })
+        jsonText: { column, path in "json_extract(\(column), '$.\(path.joined(separator: "."))')" },
+        forUpdate: "", keyLockSQL: nil)
 
     package static let postgres = SQLDialect(
         name: "postgres",
@@ -25,5 +32,6 @@ package struct SQLDialect: Sendable {
                 attempt = excluded.attempt, created_at = excluded.created_at, not_before = excluded.not_before,
                 tries = 0, last_error = NULL
             """,
-        jsonText: { column, path in "(\(column)::jsonb #>> '{\(path.joined(separator: ","))}')" })
+        jsonText: { column, path in "(\(column)::jsonb #>> '{\(path.joined(separator: ","))}')" },
+        forUpdate: " FOR UPDATE", keyLockSQL: "SELECT pg_advisory_xact_lock(hashtext(?))")
 }

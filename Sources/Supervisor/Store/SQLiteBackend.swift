@@ -130,6 +130,10 @@ package final class SQLiteBackend: StoreBackend {
         try reading { conn in Int32(truncatingIfNeeded: try conn.scalar("PRAGMA user_version").intValue ?? 0) }
     }
 
+    package func subscribe(_ handler: @escaping @Sendable (String, String) -> Void) -> (any StoreSubscription)? { nil }
+
+    package func serverTime() -> Date? { nil }
+
     /// On the connection that writes.
     package func isHealthy() -> Bool {
         (try? committer.withConnection { conn in try conn.scalar("SELECT 1") == .int(1) }) ?? false

@@ -24,6 +24,16 @@ package protocol StoreBackend: Sendable {
     func claim(_ request: ClaimRequest, store: TaskStore) throws -> ClaimedTask?
     /// The database answers a trivial query.
     func isHealthy() -> Bool
+    /// Calls `handler(channel, payload)` for every `StoreChannel` notification another
+    /// host sends, until cancelled; nil when no other host can send any (SQLite).
+    func subscribe(_ handler: @escaping @Sendable (String, String) -> Void) throws -> (any StoreSubscription)?
+    /// The database server's clock, for `doctor` (nil: the database is a local file).
+    func serverTime() throws -> Date?
+}
+
+/// A running `StoreBackend.subscribe`.
+package protocol StoreSubscription: Sendable {
+    func cancel()
 }
 
 /// What a claim must respect.
@@ -35,7 +45,9 @@ package struct ClaimRequest: Sendable {
     package var perInstallationLimit: Int
     /// The most running attempts across the fleet (nil: none).
     package var fleetLimit: Int?
-    /// `TaskStore.claimLimitsJSON` of the installations' limits.
+    /// The installations' own limits.
+    package var limits: [Int64: InstallationLimits]
+    /// `TaskStore.claimLimitsJSON` of `limits`.
     package var limitsJSON: String
 }
 

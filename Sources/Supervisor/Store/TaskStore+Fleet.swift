@@ -38,6 +38,21 @@ public struct PublicationRefs: Sendable, Equatable {
 }
 
 extension TaskStore {
+    /// Notifications from the other hosts sharing the store (nil: none can send any).
+    func subscribe(_ handler: @escaping @Sendable (_ channel: String, _ payload: String) -> Void) throws
+        -> (any StoreSubscription)? {
+        try backend.subscribe(handler)
+    }
+
+    /// The database server's clock (nil for a local file), and this host's at the same
+    /// moment (the midpoint of the round trip).
+    public func clockSkew() throws -> TimeInterval? {
+        let before = Date()
+        guard let server = try backend.serverTime() else { return nil }
+        let mid = before.addingTimeInterval(Date().timeIntervalSince(before) / 2)
+        return mid.timeIntervalSince(server)
+    }
+
     /// Why a finish of `attempt` changed nothing: the task is unknown, the attempt was
     /// taken over (its lease ran out), or it is simply not running.
     static func refusal(_ conn: any SQLConnection, _ taskID: String, _ attempt: Int, host: String) throws -> StoreError {

@@ -84,7 +84,7 @@ public final class TaskStore: Sendable {
     }
 
     /// A read-modify-write in one transaction, committed (durable) before it returns.
-    func write<T: Sendable>(_ body: (any SQLConnection, Date) throws -> T) throws -> T {
+    package func write<T: Sendable>(_ body: (any SQLConnection, Date) throws -> T) throws -> T {
         let now = clock()
         return try backend.write { conn in try body(conn, now) }
     }
@@ -112,7 +112,7 @@ public final class TaskStore: Sendable {
         }
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ text: String?, _ what: String) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, _ text: String?, _ what: String) throws -> T {
         guard let text else { throw StoreError.corrupt("\(what) is missing") }
         do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
             throw StoreError.corrupt("\(what): \(error)")
@@ -122,7 +122,8 @@ public final class TaskStore: Sendable {
     private static func installationKey(_ id: Int64?) -> Int64 { id ?? -1 }
 
     static func taskState(_ conn: any SQLConnection, _ id: String) throws -> (state: TaskState, attempts: Int, cancelRequested: Bool) {
-        guard let row = try conn.query("SELECT state, attempts, cancel_requested FROM tasks WHERE id = ?", [id]).first else {
+        guard let row = try conn.query("SELECT state, attempts, cancel_requested FROM tasks WHERE id = ?" + conn.dialect.forUpdate,
+                                       [id]).first else {
             throw StoreError.taskNotFound(id)
         }
         guard let s = row.string("state"), let state = TaskState(rawValue: s) else { throw StoreError.corrupt("task \(id) state") }
@@ -265,6 +266,8 @@ public final class TaskStore: Sendable {
                       installationID ?? task?.installationID])
             if inserted == 0 { return .duplicate }
             guard let task, let spec, let key else { return .inserted }
+            // Hosts of a fleet coalesce the same work one at a time.
+            if let lock = conn.dialect.keyLockSQL { try conn.query(lock, ["coalesce:" + key]) }
             let live = try conn.query("""
                 SELECT id, spec, state, attempts, cancel_requested FROM tasks
                 WHERE coalesce_key = ? AND state IN ('queued','running') ORDER BY seq
@@ -352,8 +355,9 @@ public final class TaskStore: Sendable {
     /// already decoded when it picks the same task.
     public func claimNext(globalLimit: Int, perInstallationLimit: Int) throws -> (spec: TaskSpec, attempt: Int)? {
         guard globalLimit > 0, perInstallationLimit > 0 else { return nil }
+        let limits = installationLimits
         let request = ClaimRequest(hostLimit: globalLimit, perInstallationLimit: perInstallationLimit,
-                                   fleetLimit: fleetLimit, limitsJSON: TaskStore.claimLimitsJSON(installationLimits))
+                                   fleetLimit: fleetLimit, limits: limits, limitsJSON: TaskStore.claimLimitsJSON(limits))
         return try backend.claim(request, store: self).map { ($0.spec, $0.attempt) }
     }
 
@@ -699,16 +703,17 @@ public final class TaskStore: Sendable {
             case .ownOrExpired: which = "state = 'running' AND (host_id = ? OR lease_expires < ?)"; params = [host, now]
             case .expired: which = "state = 'running' AND lease_expires < ?"; params = [now]
             }
+            // RETURNING: what this transaction interrupted, not what another host's did meanwhile.
             var interrupted: [String: Int] = [:]
-            for r in try conn.query("SELECT task_id, number, host_id FROM attempts WHERE \(which)", params) {
-                if let id = r.string("task_id"), let n = r.int("number") { interrupted[id] = Int(n) }
-            }
-            try conn.run("""
+            for r in try conn.query("""
                 UPDATE attempts SET state = 'interrupted', interrupted_by = 'crash', classification = 'interrupted', ended_at = ?,
                     note = CASE WHEN host_id = ? OR lease_expires IS NULL THEN ? ELSE ? END
                 WHERE \(which)
+                RETURNING task_id, number
                 """, [now, host, "the supervisor stopped while the attempt was running (killed or crashed)",
-                      "its host stopped renewing the attempt's lease (died, cut off or stopped)"] + params)
+                      "its host stopped renewing the attempt's lease (died, cut off or stopped)"] + params) {
+                if let id = r.string("task_id"), let n = r.int("number") { interrupted[id] = Int(n) }
+            }
             // Single host: every running task is this host's. Shared: only the tasks of
             // the attempts just interrupted (another host's running task is its own).
             let tasks = scope == .all
