@@ -67,9 +67,13 @@ extension PostgresConnection {
         guard isAlive, isIdle else { return false }
         let fd = PQsocket(handle)
         guard fd >= 0 else { return false }
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        if poll(&pfd, 1, 0) > 0 {
-            guard PQconsumeInput(handle) == 1 else { return false }
+        // A server ending the session sends its FATAL message, then closes: the first
+        // read takes the message, a later one sees the end. Bounded: a listener's
+        // stream of notifications must not keep us here.
+        for _ in 0..<8 {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, 0) > 0 else { break }
+            guard PQconsumeInput(handle) == 1, isAlive else { return false }
         }
         return isAlive
     }

@@ -35,6 +35,9 @@ package final class PostgresConnection: SQLConnection {
                                 message: Self.redact(Self.oneLine(raw), conninfo: conninfo, secrets: secrets))
         }
         conn = connection
+        // libpq prints server notices (and a dying session's FATAL) to stderr by default;
+        // the daemon's stderr is its structured log, and errors reach us as results anyway.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         // Warnings only (no NOTICE chatter), times in UTC, bytea in the hex form decode reads.
         try exec("SET client_min_messages = warning; SET TimeZone = 'UTC'; SET bytea_output = 'hex'", step: "connect")
     }
