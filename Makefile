@@ -4,7 +4,13 @@
 SWIFT      ?= swift
 CONFIG     ?= debug
 BIN        := .build/$(CONFIG)/coven-supervisor
-DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-config git bubblewrap util-linux iproute2 procps curl python3
+DEB_PKGS   := libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev pkg-config git bubblewrap util-linux iproute2 procps curl python3 \
+              libpq-dev postgresql
+# Debian's postgresql makes and starts a system cluster ("15 main") on install; the
+# tests start their own server (StoreTesting), so none is made: the setting is written
+# before apt runs, and dpkg keeps that file (--force-confold) instead of asking.
+PG_CREATECLUSTER := /etc/postgresql-common/createcluster.conf
+DEPS_APT_FLAGS   := -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold
 # make test-vm: qemu (software emulation), busybox-static for the initramfs, kmod's depmod
 # and modprobe to order the kernel's modules, xz/zstd to unpack them.
 VM_PKGS    := qemu-system-x86 busybox-static kmod xz-utils zstd
@@ -20,7 +26,10 @@ SCREENSHOTS  ?= .build/browser-screenshots
 
 # Install only the Debian packages that are missing (apt-get update once, first).
 deps:
-	@$(MAKE) --no-print-directory install-missing PKGS="$(DEB_PKGS)"
+	@if [ "$$(id -u)" = 0 ] && [ ! -e $(PG_CREATECLUSTER) ]; then \
+	  mkdir -p $(dir $(PG_CREATECLUSTER)) && echo 'create_main_cluster = false' > $(PG_CREATECLUSTER); \
+	fi
+	@$(MAKE) --no-print-directory install-missing PKGS="$(DEB_PKGS)" APT_FLAGS="$(DEPS_APT_FLAGS)"
 
 vm-deps:
 	@$(MAKE) --no-print-directory install-missing PKGS="$(VM_PKGS)"

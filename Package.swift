@@ -21,6 +21,10 @@ let package = Package(
         // The GitHub client's HTTPS (libcurl's multi interface, driven by us; see CurlTransport).
         .systemLibrary(name: "CCurl", path: "Sources/CCurl",
                        pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // The fleet's shared PostgreSQL (libpq). Only the daemon links it: the lean
+        // static `coven-supervisor` cannot (no static libpq), so Supervisor never imports it.
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ",
+                       pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // The clone/exec path: everything between clone() and execve() lives here,
         // in async-signal-safe C. No Swift runtime code ever runs in a forked child.
@@ -39,9 +43,13 @@ let package = Package(
         .target(name: "Supervisor", dependencies: ["Sandbox", "CSQLite"], path: "Sources/Supervisor"),
         // HTTP/1.1 server and client on plain sockets: no TLS, no libcurl, nothing of GitHub.
         .target(name: "HTTP", path: "Sources/HTTP"),
-        .target(name: "Adapter", dependencies: ["Supervisor", "HTTP", "COpenSSL", "CCurl"], path: "Sources/Adapter"),
+        // The store's SQLConnection on PostgreSQL (libpq): daemon side only.
+        .target(name: "PostgresStore", dependencies: ["Supervisor", "CLibPQ"], path: "Sources/PostgresStore"),
+        .target(name: "Adapter", dependencies: ["Supervisor", "HTTP", "COpenSSL", "CCurl", "PostgresStore"], path: "Sources/Adapter"),
         // Test support only tests link: the daemon binary never ships a fake GitHub.
         .target(name: "AdapterTesting", dependencies: ["Adapter", "HTTP"], path: "Sources/AdapterTesting"),
+        // A throwaway PostgreSQL server for tests (Debian's binaries, run unprivileged).
+        .target(name: "StoreTesting", path: "Sources/StoreTesting"),
         // Benchmarks (`make bench`): side-by-side medians, never speed goals in tests.
         .executableTarget(name: "coven-bench", dependencies: ["Sandbox", "Supervisor", "Adapter", "HTTP"],
                           path: "Sources/coven-bench"),
@@ -66,5 +74,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "AdapterTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox",
                                                         "CovenCommands", "TaskCommands"], path: "Tests/AdapterTests"),
+        .testTarget(name: "PostgresStoreTests", dependencies: ["PostgresStore", "StoreTesting", "Supervisor"],
+                    path: "Tests/PostgresStoreTests"),
     ]
 )
