@@ -49,7 +49,7 @@ let package = Package(
         // Test support only tests link: the daemon binary never ships a fake GitHub.
         .target(name: "AdapterTesting", dependencies: ["Adapter", "HTTP"], path: "Sources/AdapterTesting"),
         // A throwaway PostgreSQL server for tests (Debian's binaries, run unprivileged).
-        .target(name: "StoreTesting", path: "Sources/StoreTesting"),
+        .target(name: "StoreTesting", dependencies: ["Supervisor", "PostgresStore"], path: "Sources/StoreTesting"),
         // Benchmarks (`make bench`): side-by-side medians, never speed goals in tests.
         .executableTarget(name: "coven-bench", dependencies: ["Sandbox", "Supervisor", "Adapter", "HTTP"],
                           path: "Sources/coven-bench"),
@@ -70,7 +70,8 @@ let package = Package(
                           path: "Sources/coven-supervisor-daemon"),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], path: "Tests/SandboxTests"),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter", "AdapterTesting", "HTTP"], path: "Tests/SupervisorTests",
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Sandbox", "Adapter", "AdapterTesting", "HTTP",
+                                                           "StoreTesting", "PostgresStore"], path: "Tests/SupervisorTests",
                     exclude: ["Fixtures"]),
         .testTarget(name: "AdapterTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox",
                                                         "CovenCommands", "TaskCommands"], path: "Tests/AdapterTests"),

@@ -110,7 +110,7 @@ public final class PublicationOutbox: @unchecked Sendable {
                 // Cut short by `stop`: whatever it did, the event stays for the next start
                 // (or, in a fleet, for another host at once).
                 busy = false; cond.broadcast(); cond.unlock()
-                if store.isShared { try? store.releasePublication(seq: next.seq) }
+                if store.isShared { try? store.releasePublication(taskID: next.event.task.id) }
                 return
             }
             cond.unlock()
@@ -118,12 +118,13 @@ public final class PublicationOutbox: @unchecked Sendable {
                 if let failure {
                     failuresInARow += 1
                     let backoff = min(Self.maxEventBackoff, pow(2, Double(min(next.tries, 20))))
-                    try store.publicationDeferred(seq: next.seq, until: Date().addingTimeInterval(backoff), error: failure)
+                    try store.publicationDeferred(seq: next.seq, until: Date().addingTimeInterval(backoff), error: failure,
+                                                  taskID: next.event.task.id)
                     log("publication_deferred", ["task": next.event.task.id, "publication": next.event.name,
                                                  "tries": String(next.tries + 1), "retry_in_s": String(Int(backoff)),
                                                  "error": failure])
                 } else {
-                    try store.publicationDelivered(seq: next.seq)
+                    try store.publicationDelivered(seq: next.seq, taskID: next.event.task.id)
                     if failuresInARow > 0 {
                         failuresInARow = 0
                         try store.makePublicationsDue()   // the far end answers again

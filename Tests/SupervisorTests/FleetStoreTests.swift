@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Synchronization
+import Sandbox
 @testable import Supervisor
 import StoreTesting
 
@@ -179,7 +180,7 @@ final class FleetStoreTests: XCTestCase {
         let queued = try XCTUnwrap(try a.takePublication())
         _ = try b.claimNext(globalLimit: 1, perInstallationLimit: 1)   // replaces it with `started`
         XCTAssertNil(try b.takePublication(), "the task's events go out from one host at a time, in order")
-        try a.publicationDelivered(seq: queued.seq)
+        try a.publicationDelivered(seq: queued.seq, taskID: "t")
         XCTAssertEqual(try b.takePublication()?.event.name, "started")
     }
 

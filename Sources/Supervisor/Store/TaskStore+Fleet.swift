@@ -118,10 +118,9 @@ extension TaskStore {
     }
 
     /// A taken publication goes back (this host stops before it was delivered).
-    public func releasePublication(seq: Int64) throws {
+    public func releasePublication(taskID: String) throws {
         try write { conn, _ in
-            try conn.run("UPDATE publications SET claimed_until = NULL WHERE task_id = (SELECT task_id FROM publications WHERE seq = ?)",
-                         [seq])
+            try conn.run("UPDATE publications SET claimed_until = NULL WHERE task_id = ?", [taskID])
             try conn.notify(StoreChannel.outbox, "")
         }
     }

@@ -87,13 +87,14 @@ extension TaskStore {
     static func addUsage(_ conn: any SQLConnection, installation: Int64, day: String, tasks: Int = 0, attempts: Int = 0,
                          _ used: AttemptUsage = AttemptUsage()) throws {
         try conn.run("""
-            INSERT INTO installation_usage (installation_id, day, tasks, attempts, wall_seconds, cpu_seconds,
+            INSERT INTO installation_usage AS u (installation_id, day, tasks, attempts, wall_seconds, cpu_seconds,
                                             peak_memory_bytes, egress_bytes)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
             ON CONFLICT (installation_id, day) DO UPDATE SET
-                tasks = tasks + ?3, attempts = attempts + ?4, wall_seconds = wall_seconds + ?5,
-                cpu_seconds = cpu_seconds + ?6, peak_memory_bytes = CASE WHEN peak_memory_bytes > ?7 THEN peak_memory_bytes ELSE ?7 END,
-                egress_bytes = egress_bytes + ?8
+                tasks = u.tasks + ?3, attempts = u.attempts + ?4, wall_seconds = u.wall_seconds + ?5,
+                cpu_seconds = u.cpu_seconds + ?6,
+                peak_memory_bytes = CASE WHEN u.peak_memory_bytes > ?7 THEN u.peak_memory_bytes ELSE ?7 END,
+                egress_bytes = u.egress_bytes + ?8
             """, [installation, day, tasks, attempts, used.wallSeconds, used.cpuSeconds,
                   Int64(clamping: used.peakMemoryBytes), Int64(clamping: used.egressBytes)])
     }

@@ -813,18 +813,19 @@ public final class TaskStore: Sendable {
 
     /// The publication was delivered: removes exactly it (a newer event of its task that
     /// replaced it meanwhile stays).
-    public func publicationDelivered(seq: Int64) throws {
+    /// `taskID` (the publication's task) frees a newer event of the task that replaced it
+    /// while it was being delivered (`takePublication`): it may go now.
+    public func publicationDelivered(seq: Int64, taskID: String? = nil) throws {
         try write { conn, _ in
-            // A newer event of the task that replaced it while it was delivered is free to go.
-            try conn.run("UPDATE publications SET claimed_until = NULL WHERE task_id = (SELECT task_id FROM publications WHERE seq = ?)",
-                         [seq])
+            if let taskID { try conn.run("UPDATE publications SET claimed_until = NULL WHERE task_id = ?", [taskID]) }
             try conn.run("DELETE FROM publications WHERE seq = ?", [seq])
         }
     }
 
     /// The publication is to be tried again from `until` on; `error` (redacted) is kept.
-    public func publicationDeferred(seq: Int64, until: Date, error: String) throws {
+    public func publicationDeferred(seq: Int64, until: Date, error: String, taskID: String? = nil) throws {
         try write { conn, _ in
+            if let taskID { try conn.run("UPDATE publications SET claimed_until = NULL WHERE task_id = ?", [taskID]) }
             _ = try conn.run("""
                 UPDATE publications SET tries = tries + 1, not_before = ?, last_error = ?, claimed_until = NULL WHERE seq = ?
                 """, [until, Redactor.redactShapes(error), seq])
