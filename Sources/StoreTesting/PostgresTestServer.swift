@@ -35,6 +35,7 @@ public final class PostgresTestServer: Sendable {
     private struct State {
         var running: Running?
         var databases = 0
+        var lastStart: Duration?
     }
 
     fileprivate struct Running {
@@ -57,7 +58,7 @@ public final class PostgresTestServer: Sendable {
     }
 
     /// How long the last start() took (initdb is most of it).
-    public var lastStartDuration: Duration? { startTimes.withLock { $0[ObjectIdentifier(self)] } }
+    public var lastStartDuration: Duration? { state.withLock { $0.lastStart } }
 
     public var isRunning: Bool { state.withLock { $0.running != nil } }
 
@@ -79,8 +80,7 @@ public final class PostgresTestServer: Sendable {
                 throw error
             }
             state.running = running
-            let took = clock.now - began
-            startTimes.withLock { $0[ObjectIdentifier(self)] = took }
+            state.lastStart = clock.now - began
         }
         Self.registerForExit(self)
     }
@@ -136,8 +136,6 @@ public final class PostgresTestServer: Sendable {
         return running
     }
 }
-
-private let startTimes = Mutex<[ObjectIdentifier: Duration]>([:])
 
 // MARK: Cluster set-up and processes
 
