@@ -47,8 +47,12 @@ install-missing:
 build: deps
 	$(SWIFT) build -c $(CONFIG)
 
+# The store's behavioural suite runs twice: on SQLite (the first pass, with everything
+# else), then on PostgreSQL (a throwaway server the tests start; StoreTesting).
+STORE_SUITE := TaskStoreTests|TaskStoreFaultTests|TaskStoreCoalescingTests|TaskStoreRetryTests|TaskStoreSupersedeTests|PublicationOutboxTests
 test: build
 	$(SWIFT) test -c $(CONFIG) --disable-swift-testing
+	COVEN_TEST_STORE=postgres $(SWIFT) test -c $(CONFIG) --disable-swift-testing --skip-build --filter '$(STORE_SUITE)'
 
 # The cgroup v2 host layouts on Debian's 6.1 and 6.12 kernels, in qemu (Tests/VM/run.sh).
 test-vm: deps vm-deps

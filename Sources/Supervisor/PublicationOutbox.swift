@@ -62,8 +62,7 @@ public final class PublicationOutbox: @unchecked Sendable {
             cond.lock()
             let idle = !busy && !posted
             cond.unlock()
-            // A fleet: what is left, another host publishes.
-            if idle, store.isShared || (try? store.nextPublication()) == nil { return true }
+            if idle, (try? store.nextPublication()) == nil { return true }
             if Date() >= deadline { return false }
             cond.lock()
             _ = cond.wait(until: min(deadline, Date().addingTimeInterval(0.05)))

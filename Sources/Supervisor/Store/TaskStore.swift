@@ -716,11 +716,21 @@ public final class TaskStore: Sendable {
             }
             // Single host: every running task is this host's. Shared: only the tasks of
             // the attempts just interrupted (another host's running task is its own).
-            let tasks = scope == .all
+            var tasks = scope == .all
                 ? try conn.query("SELECT id, cancel_requested FROM tasks WHERE state = 'running' ORDER BY seq")
                 : try interrupted.keys.sorted().compactMap {
                     try conn.query("SELECT id, cancel_requested FROM tasks WHERE id = ? AND state = 'running'", [$0]).first
                 }
+            if scope == .ownOrExpired {
+                // This host's tasks whose last attempt had finished (recorded apart from the task).
+                tasks += try conn.query("""
+                    SELECT t.id AS id, t.cancel_requested AS cancel_requested FROM tasks t
+                    WHERE t.state = 'running'
+                      AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = t.id AND a.state = 'running')
+                      AND (SELECT a.host_id FROM attempts a WHERE a.task_id = t.id ORDER BY a.number DESC LIMIT 1) = ?
+                    ORDER BY t.seq
+                    """, [host]).filter { interrupted[$0.string("id") ?? ""] == nil }
+            }
             var recovered: [RecoveredTask] = []
             for r in tasks {
                 guard let id = r.string("id") else { continue }
@@ -772,8 +782,9 @@ public final class TaskStore: Sendable {
                 SELECT p.seq AS pub_seq, p.event AS pub_event, p.attempt AS pub_attempt, p.tries AS pub_tries,
                     \(TaskStore.lastExitReportColumn), t.*
                 FROM publications p JOIN tasks t ON t.id = p.task_id
-                WHERE p.not_before <= ? ORDER BY p.not_before, p.seq LIMIT 1
-                """, [now]).first else { return nil }
+                WHERE p.not_before <= ? AND (p.claimed_until IS NULL OR p.claimed_until < ?)
+                ORDER BY p.not_before, p.seq LIMIT 1
+                """, [now, now]).first else { return nil }
             return try TaskStore.pendingPublication(row)
         }
     }
