@@ -24,7 +24,8 @@ enum ClaimBenchmark {
                  familiar: FamiliarRef(id: "cody", displayName: "Cody"))
     }
 
-    static func run(queued: [Int], installations: Int, claims: Int, rounds: Int, engine: Engine = .sqlite) {
+    static func run(queued: [Int], installations: Int, claims: Int, rounds: Int, engine: Engine = .sqlite,
+                    explain: Bool = false) {
         var stores: [(n: Int, store: TaskStore, dir: String)] = []
         defer { for s in stores { try? FileManager.default.removeItem(atPath: s.dir) } }
         var next = 0
@@ -118,6 +119,33 @@ enum ClaimBenchmark {
                          Bench.median(claimTimes[last]) / Bench.median(claimTimes[0])))
         }
         if let longest = stores.last { deliveriesBesideClaims(longest.store, longest.n, rounds: rounds, cycle: cycle) }
+        if explain, let server, let longest = stores.last { explainClaim(server, db: "claim_\(longest.n)") }
+    }
+
+    /// The plans of `PostgresClaim`'s two searches on the longest queue, as the server ran
+    /// them (`EXPLAIN (ANALYZE, BUFFERS)`, installation 0, the server's clock for `now`).
+    private static func explainClaim(_ server: PostgresTestServer, db: String) {
+        let now = "extract(epoch FROM clock_timestamp())"
+        let queries = [
+            ("installations by turn", """
+             SELECT r.installation_key AS ikey FROM installation_turns r
+             WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.installation_key = r.installation_key
+                           AND t.state = 'queued' AND t.not_before <= \(now))
+             ORDER BY r.last_claim, r.installation_key LIMIT 64
+             """),
+            ("running tasks of an installation", "SELECT COUNT(*) FROM tasks WHERE installation_key = 0 AND state = 'running'"),
+            ("first claimable task of an installation", """
+             SELECT t.id, t.spec, t.attempts, t.installation_id FROM tasks t
+             WHERE t.installation_key = 0 AND t.state = 'queued' AND t.not_before <= \(now)
+               AND (t.after_task IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM tasks prev WHERE prev.id = t.after_task AND prev.state IN ('queued','running')))
+             ORDER BY t.seq LIMIT 1 FOR UPDATE OF t SKIP LOCKED
+             """),
+        ]
+        for (what, sql) in queries {
+            print("EXPLAIN (ANALYZE, BUFFERS), \(what), \(db):")
+            print((try? server.psql("EXPLAIN (ANALYZE, BUFFERS) " + sql, db: db)) ?? "(failed)")
+        }
     }
 
     /// `recordDelivery` latencies on `store`: alone, beside a thread recording other

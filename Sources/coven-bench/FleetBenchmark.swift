@@ -22,7 +22,11 @@ import StoreTesting
 /// Variants take turns within each round, so the machine's noise hits them alike; medians
 /// over rounds, ratios per round.
 enum FleetBenchmark {
-    static func run(tasks: Int, threads: Int, installations: Int, deliveries: Int, writers: Int, rounds: Int) {
+    /// `pool`: each PostgreSQL store's connections (the daemon's `store.pool_size`, default 8);
+    /// `only`: "claim" or "ingest" runs that part alone.
+    static func run(tasks: Int, threads: Int, installations: Int, deliveries: Int, writers: Int, rounds: Int,
+                    pool: Int = 8, only: String? = nil) {
+        poolSize = pool
         let server: PostgresTestServer
         do { server = try FleetServer.start() } catch {
             print("fleet benchmark: no PostgreSQL test server: \(error)")
@@ -33,11 +37,11 @@ enum FleetBenchmark {
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
-            try throughput(server: server, dir: dir + "/claim", tasks: tasks, threads: threads,
-                           installations: installations, rounds: rounds)
-            print()
-            try ingest(server: server, dir: dir + "/ingest", deliveries: deliveries, writers: writers,
-                       installations: installations, rounds: rounds)
+            if only != "ingest" { try throughput(server: server, dir: dir + "/claim", tasks: tasks, threads: threads,
+                           installations: installations, rounds: rounds) }
+            if only == nil { print() }
+            if only != "claim" { try ingest(server: server, dir: dir + "/ingest", deliveries: deliveries, writers: writers,
+                       installations: installations, rounds: rounds) }
         } catch {
             print("fleet benchmark failed: \(error)")
         }
@@ -49,10 +53,13 @@ enum FleetBenchmark {
         var stores: [TaskStore]
     }
 
+    nonisolated(unsafe) static var poolSize = 8
+
     static func pgStores(_ server: PostgresTestServer, hosts: Int) throws -> [TaskStore] {
         let conninfo = try server.createDatabase()
         return try (0..<hosts).map { h in
-            TaskStore(backend: try PostgresBackend(conninfo: conninfo, hostID: "bench-host-\(h + 1)"))
+            TaskStore(backend: try PostgresBackend(conninfo: conninfo, hostID: "bench-host-\(h + 1)",
+                                                   poolSize: poolSize))
         }
     }
 
@@ -153,6 +160,7 @@ enum FleetBenchmark {
             }
         }
         print("durable ingest: recordDelivery of task-creating deliveries (store level, no HTTP), \(writers) writers, "
+              + "PostgreSQL pools of \(poolSize), "
               + "\(deliveries) per variant per round, \(rounds) rounds (medians)")
         print(Bench.pad("", 34) + Bench.pad("per second", 12, left: true) + Bench.pad("vs fsync", 10, left: true)
               + Bench.pad("p99", 12, left: true) + "   per round")
