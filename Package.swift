@@ -51,7 +51,10 @@ let package = Package(
         // A throwaway PostgreSQL server for tests (Debian's binaries, run unprivileged).
         .target(name: "StoreTesting", dependencies: ["Supervisor", "PostgresStore"], path: "Sources/StoreTesting"),
         // Benchmarks (`make bench`): side-by-side medians, never speed goals in tests.
-        .executableTarget(name: "coven-bench", dependencies: ["Sandbox", "Supervisor", "Adapter", "HTTP"],
+        // StoreTesting (test support: a throwaway PostgreSQL server) is linked for the fleet
+        // store's benchmarks only; the bench binary is never shipped.
+        .executableTarget(name: "coven-bench", dependencies: ["Sandbox", "Supervisor", "Adapter", "HTTP",
+                                                             "PostgresStore", "StoreTesting"],
                           path: "Sources/coven-bench"),
         // The command line: a lean binary for `sandbox exec` / `run-task` (fast start:
         // no HTTP, TLS or libcurl), and the daemon binary for `serve` / `doctor`.

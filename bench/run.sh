@@ -15,5 +15,11 @@ echo
 echo "== task claim =="
 "$BIN/coven-bench" claim --queued "${BENCH_CLAIM_QUEUED:-1000,100000}"
 echo
+echo "== fleet store (PostgreSQL, fsync on) vs SQLite =="
+"$BIN/coven-bench" fleet --tasks "${BENCH_FLEET_TASKS:-1000}" --deliveries "${BENCH_FLEET_DELIVERIES:-3000}" --rounds "${BENCH_FLEET_ROUNDS:-3}"
+echo
+echo "== task claim on PostgreSQL =="
+"$BIN/coven-bench" claim --engine postgres --queued "${BENCH_CLAIM_QUEUED:-1000,100000}"
+echo
 echo "== idle sandboxes =="
 "$BIN/coven-bench" idle --sandboxes "${BENCH_IDLE_SANDBOXES:-100}" --seconds "${BENCH_IDLE_SECONDS:-5}"

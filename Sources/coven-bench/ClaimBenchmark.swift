@@ -1,6 +1,8 @@
 import Foundation
 import Sandbox
 import Supervisor
+import PostgresStore
+import StoreTesting   // the PostgreSQL test server (test support; the bench binary never ships)
 
 /// `coven-bench claim`: what the dispatcher's store calls cost with a short queue and a
 /// long one (GitHub webhooks piling up behind busy workers), and what they cost the
@@ -12,21 +14,38 @@ import Supervisor
 /// - deliveries beside claims: `recordDelivery` latency on the longest queue, alone and
 ///   while another thread claims and finishes tasks without pause.
 enum ClaimBenchmark {
-    static func run(queued: [Int], installations: Int, claims: Int, rounds: Int) {
+    enum Engine: String { case sqlite, postgres }
+
+    static func spec(_ i: Int, installations: Int) -> TaskSpec {
+        TaskSpec(id: "t_\(i)", installationID: Int64(i % installations),
+                 repo: RepoRef(owner: "acme", name: "widgets", cloneURL: "https://github.com/acme/widgets.git",
+                               defaultBranch: "main"),
+                 trigger: .issueAssigned, kind: .fixIssue(issueNumber: i, title: "Issue \(i)", body: "Body."),
+                 familiar: FamiliarRef(id: "cody", displayName: "Cody"))
+    }
+
+    static func run(queued: [Int], installations: Int, claims: Int, rounds: Int, engine: Engine = .sqlite,
+                    explain: Bool = false) {
         var stores: [(n: Int, store: TaskStore, dir: String)] = []
         defer { for s in stores { try? FileManager.default.removeItem(atPath: s.dir) } }
         var next = 0
-        func spec(_ i: Int) -> TaskSpec {
-            TaskSpec(id: "t_\(i)", installationID: Int64(i % installations),
-                     repo: RepoRef(owner: "acme", name: "widgets", cloneURL: "https://github.com/acme/widgets.git",
-                                   defaultBranch: "main"),
-                     trigger: .issueAssigned, kind: .fixIssue(issueNumber: i, title: "Issue \(i)", body: "Body."),
-                     familiar: FamiliarRef(id: "cody", displayName: "Cody"))
+        func spec(_ i: Int) -> TaskSpec { ClaimBenchmark.spec(i, installations: installations) }
+        let server: PostgresTestServer?
+        do { server = engine == .postgres ? try FleetServer.start() : nil } catch {
+            print("claim benchmark: no PostgreSQL test server: \(error)")
+            return
         }
+        defer { server?.stop() }
         do {
             for n in queued {
                 let dir = NSTemporaryDirectory() + "coven-bench-claim-\(UUID().uuidString.prefix(8))"
-                let store = try TaskStore(stateDirectory: dir)
+                let store: TaskStore
+                if let server {
+                    store = TaskStore(backend: try PostgresBackend(conninfo: try server.createDatabase("claim_\(n)"),
+                                                                   hostID: "bench-host"))
+                } else {
+                    store = try TaskStore(stateDirectory: dir)
+                }
                 stores.append((n, store, dir))
                 var batch: [TaskSpec] = []
                 for _ in 0..<n {
@@ -34,6 +53,8 @@ enum ClaimBenchmark {
                     if batch.count == 1000 { try store.insert(batch); batch.removeAll() }
                 }
                 if !batch.isEmpty { try store.insert(batch) }
+                // Fresh statistics, as autovacuum's analyze would have them after a bulk load.
+                if let server { try server.psql("ANALYZE", db: "claim_\(n)") }
             }
         } catch {
             print("claim benchmark: filling the stores failed: \(error)")
@@ -84,7 +105,7 @@ enum ClaimBenchmark {
             print("claim benchmark failed: \(error)")
             return
         }
-        print("claim plus finish, \(installations) installations, \(perBlock * rounds) cycles per queue length, interleaved in \(rounds) blocks")
+        print("claim plus finish on \(engine == .postgres ? "PostgreSQL (one host, fsync on)" : "SQLite"), \(installations) installations, \(perBlock * rounds) cycles per queue length, interleaved in \(rounds) blocks")
         print(Bench.pad("queued", 12) + Bench.pad("claim", 12, left: true) + Bench.pad("claim+finish", 14, left: true)
               + Bench.pad("p99", 12, left: true) + Bench.pad("CPU of both", 14, left: true) + "   (medians; wall time includes 2 fsyncs)")
         for (i, s) in stores.enumerated() {
@@ -98,6 +119,34 @@ enum ClaimBenchmark {
                          Bench.median(claimTimes[last]) / Bench.median(claimTimes[0])))
         }
         if let longest = stores.last { deliveriesBesideClaims(longest.store, longest.n, rounds: rounds, cycle: cycle) }
+        if explain, let server, let longest = stores.last { explainClaim(server, db: "claim_\(longest.n)") }
+    }
+
+    /// The plans of `PostgresClaim`'s two searches on the longest queue, as the server ran
+    /// them (`EXPLAIN (ANALYZE, BUFFERS)`, installation 0, this moment for `now`).
+    private static func explainClaim(_ server: PostgresTestServer, db: String) {
+        // A literal, as the store binds `now` as a parameter (a volatile function would plan differently).
+        let now = String(format: "%.3f", Date().timeIntervalSince1970)
+        let queries = [
+            ("installations by turn", """
+             SELECT r.installation_key AS ikey FROM installation_turns r
+             WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.installation_key = r.installation_key
+                           AND t.state = 'queued' AND t.not_before <= \(now))
+             ORDER BY r.last_claim, r.installation_key LIMIT 64
+             """),
+            ("running tasks of an installation", "SELECT COUNT(*) FROM tasks WHERE installation_key = 0 AND state = 'running'"),
+            ("first claimable task of an installation", """
+             SELECT t.id, t.spec, t.attempts, t.installation_id FROM tasks t
+             WHERE t.installation_key = 0 AND t.state = 'queued' AND t.not_before <= \(now)
+               AND (t.after_task IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM tasks prev WHERE prev.id = t.after_task AND prev.state IN ('queued','running')))
+             ORDER BY t.seq LIMIT 1 FOR UPDATE OF t SKIP LOCKED
+             """),
+        ]
+        for (what, sql) in queries {
+            print("EXPLAIN (ANALYZE, BUFFERS), \(what), \(db):")
+            print((try? server.psql("EXPLAIN (ANALYZE, BUFFERS) " + sql, db: db)) ?? "(failed)")
+        }
     }
 
     /// `recordDelivery` latencies on `store`: alone, beside a thread recording other

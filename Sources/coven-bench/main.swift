@@ -5,7 +5,8 @@ import Sandbox
 //   coven-bench launch [--iterations N] [--cli PATH]
 //   coven-bench egress [--iterations N] [--megabytes M] [--runs R] [--tunnels T]
 //   coven-bench webhook [--requests N] [--concurrency C] [--rounds R] [--cli PATH]
-//   coven-bench claim [--queued N,M] [--installations I] [--claims C] [--rounds R]
+//   coven-bench claim [--queued N,M] [--installations I] [--claims C] [--rounds R] [--engine sqlite|postgres [--explain]]
+//   coven-bench fleet [--tasks N] [--threads T] [--installations I] [--deliveries D] [--writers W] [--rounds R] [--pool P] [--only claim|ingest]
 //   coven-bench idle [--sandboxes N] [--seconds S] [--runs R]
 
 let args = Array(CommandLine.arguments.dropFirst())
@@ -36,12 +37,23 @@ case "claim":
     ClaimBenchmark.run(queued: option("--queued", "1000,100000").split(separator: ",").compactMap { Int($0) },
                        installations: Int(option("--installations", "20")) ?? 20,
                        claims: Int(option("--claims", "500")) ?? 500,
-                       rounds: Int(option("--rounds", "5")) ?? 5)
+                       rounds: Int(option("--rounds", "5")) ?? 5,
+                       engine: ClaimBenchmark.Engine(rawValue: option("--engine", "sqlite")) ?? .sqlite,
+                       explain: args.contains("--explain"))
+case "fleet":
+    FleetBenchmark.run(tasks: Int(option("--tasks", "1000")) ?? 1000,
+                       threads: Int(option("--threads", "4")) ?? 4,
+                       installations: Int(option("--installations", "32")) ?? 32,
+                       deliveries: Int(option("--deliveries", "3000")) ?? 3000,
+                       writers: Int(option("--writers", "64")) ?? 64,
+                       rounds: Int(option("--rounds", "3")) ?? 3,
+                       pool: Int(option("--pool", "8")) ?? 8,
+                       only: args.contains("--only") ? option("--only", "") : nil)
 case "idle":
     IdleBenchmark.run(sandboxes: Int(option("--sandboxes", "100")) ?? 100,
                       seconds: Double(option("--seconds", "5")) ?? 5,
                       runs: Int(option("--runs", "3")) ?? 3)
 default:
-    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook|egress|claim|idle [--iterations N] [--requests N] [--concurrency N] [--megabytes M] [--runs R] [--tunnels T] [--cli PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: coven-bench launch|phases|webhook|egress|claim|fleet|idle [--iterations N] [--requests N] [--concurrency N] [--megabytes M] [--runs R] [--tunnels T] [--cli PATH]\n".utf8))
     exit(2)
 }
