@@ -77,7 +77,8 @@ let package = Package(
                                                            "StoreTesting", "PostgresStore"], path: "Tests/SupervisorTests",
                     exclude: ["Fixtures"]),
         .testTarget(name: "AdapterTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox",
-                                                        "CovenCommands", "TaskCommands", "StoreTesting"], path: "Tests/AdapterTests"),
+                                                        "CovenCommands", "TaskCommands", "StoreTesting", "PostgresStore"],
+                    path: "Tests/AdapterTests"),
         .testTarget(name: "PostgresStoreTests", dependencies: ["PostgresStore", "StoreTesting", "Supervisor"],
                     path: "Tests/PostgresStoreTests"),
     ]

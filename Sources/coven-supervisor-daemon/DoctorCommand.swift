@@ -9,7 +9,8 @@ enum DoctorCommand {
         usage: ["coven-supervisor doctor [--config FILE]"],
         about: "Checks what serve needs: user namespaces (by launching /bin/true in a sandbox), seccomp, cgroups, "
             + "pidfd, git and the askpass helper; with --config also the file itself, the GitHub App key, the "
-            + "webhook secret, the runtime, the state directory and the task API token. One line per check: ok, "
+            + "webhook secret, the runtime, the state directory, the store (schema; for PostgreSQL "
+            + "also the url_file, the connection, clock skew and host_id) and the task API token. One line per check: ok, "
             + "warn (works, degraded) or FAIL (what will not work). Secrets are read to check them, never printed.",
         options: [.value("--config", metavar: "FILE", help: "the JSON configuration to check") { $0 = $1 }],
         notes: "exit status: 0 when nothing FAILs, 1 otherwise, 2 on a usage error.")

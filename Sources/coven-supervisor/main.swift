@@ -3,7 +3,7 @@ import CovenCommands
 
 // coven-supervisor: the command-line entry point. This binary is kept lean (the
 // sandbox and the supervisor, no HTTP, TLS or GitHub client) so `sandbox exec` and
-// `run-task` start fast; `serve`, `doctor` and `tasks` run in coven-supervisor-daemon, which is
+// `run-task` start fast; `serve`, `doctor`, `tasks` and `store` run in coven-supervisor-daemon, which is
 // installed beside it and which this binary execs.
 
 let usage = """
@@ -16,6 +16,8 @@ commands:
   serve [--config FILE]                     run the webhook adapter and task daemon
   doctor [--config FILE]                    check kernel features and configuration
   tasks list|show|logs|cancel|retry|submit  the daemon's tasks, through its task API
+  store migrate --from sqlite:PATH --to postgres --url-file FILE
+                                            copy a SQLite store into PostgreSQL (fleet mode)
   help                                      show this help
 
 Run 'coven-supervisor <command> --help' for a command's options.
@@ -33,7 +35,7 @@ case "sandbox":
     exit(SandboxCommand.main(args))
 case "run-task":
     exit(RunTaskCommand.main(args))
-case "serve", "doctor", "tasks":
+case "serve", "doctor", "tasks", "store":
     let daemon = CLI.sibling("coven-supervisor-daemon")
     let argv = [daemon, command] + args
     var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]

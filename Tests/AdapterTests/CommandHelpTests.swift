@@ -12,6 +12,7 @@ final class CommandHelpTests: XCTestCase {
     static let commands: [[String]] = [
         ["sandbox", "exec"], ["run-task"], ["serve"], ["doctor"],
         ["tasks", "list"], ["tasks", "show"], ["tasks", "logs"], ["tasks", "cancel"], ["tasks", "retry"], ["tasks", "submit"],
+        ["store", "migrate"],
     ]
 
     func run(_ args: [String]) throws -> (status: Int32, out: String) {
@@ -30,7 +31,7 @@ final class CommandHelpTests: XCTestCase {
     }
 
     func testAnUnknownOptionIsAUsageErrorEverywhere() throws {
-        let usage: [String: Int32] = ["sandbox": 125, "run-task": 2, "serve": 2, "doctor": 2, "tasks": 2]
+        let usage: [String: Int32] = ["sandbox": 125, "run-task": 2, "serve": 2, "doctor": 2, "tasks": 2, "store": 2]
         for c in Self.commands {
             let r = try run(c + ["--no-such-option"])
             XCTAssertEqual(r.status, usage[c[0]], "\(c.joined(separator: " ")) --no-such-option must exit with its usage status")

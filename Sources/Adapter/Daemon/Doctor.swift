@@ -206,6 +206,7 @@ public enum Doctor {
         out.append(runtimeCheck(config))
         out.append(networkCheck(config))
         out.append(stateDirectoryCheck(config.stateDirectory))
+        out += storeChecks(config)
         if let tokenPath = config.api.tokenPath {
             do {
                 _ = try TaskAPI.readToken(path: tokenPath)

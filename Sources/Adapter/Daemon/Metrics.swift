@@ -80,6 +80,10 @@ public final class Histogram: Sendable {
 /// - today's (UTC) usage per installation, from the store (`installationUsage`):
 ///   `coven_installation_{tasks,attempts,wall_seconds,cpu_seconds,peak_memory_bytes,egress_bytes}_today{installation}`
 ///   (gauges: they start again from 0 at midnight UTC)
+/// - fleet mode (a shared store): every sample above gets `host="<host id>"` as its first
+///   label, and two series are added: `coven_fleet_attempts_running{host}` (gauge: running
+///   attempts of each host sharing the store, from the database; this host always listed)
+///   and `coven_host_info{host,store="postgres"}` (always 1). A SQLite store: unchanged.
 public final class DaemonMetrics: Sendable {
     public let sandboxLaunch = Histogram(buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
     public let attemptDuration = Histogram(buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600])
@@ -206,7 +210,36 @@ public final class DaemonMetrics: Sendable {
         header("coven_egress_proxies_active", "gauge", "Egress proxies running now (attempts in proxy network mode).")
         out.append("coven_egress_proxies_active \(proxies)")
         out += Self.installationUsage(store: store)
+        if let store, store.isShared {
+            // Every host of a fleet serves its own /metrics: its samples say whose they are.
+            out = out.map { Self.labelled($0, host: store.hostID) } + Self.fleet(store: store)
+        }
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// A sample line with `host` as its first label; comment lines as they are.
+    static func labelled(_ line: String, host: String) -> String {
+        guard !line.hasPrefix("#"), let end = line.firstIndex(where: { $0 == "{" || $0 == " " }) else { return line }
+        let label = "host=\"\(escape(host))\""
+        if line[end] == "{" {
+            return line[..<end] + "{" + label + "," + line[line.index(after: end)...]
+        }
+        return line[..<end] + "{" + label + "}" + line[end...]
+    }
+
+    /// The fleet as the shared store sees it (already labelled by host).
+    static func fleet(store: TaskStore) -> [String] {
+        var out = ["# HELP coven_host_info The host serving these metrics and its store.",
+                   "# TYPE coven_host_info gauge",
+                   "coven_host_info{host=\"\(escape(store.hostID))\",store=\"postgres\"} 1"]
+        guard var running = try? store.runningAttemptsByHost() else { return out }
+        running[store.hostID, default: 0] += 0
+        out += ["# HELP coven_fleet_attempts_running Running attempts of every host sharing the store, by host.",
+                "# TYPE coven_fleet_attempts_running gauge"]
+        for (host, n) in running.sorted(by: { $0.key < $1.key }) {
+            out.append("coven_fleet_attempts_running{host=\"\(escape(host))\"} \(n)")
+        }
+        return out
     }
 
     /// Today's usage of each installation that has some (the store keeps every day; the

@@ -156,3 +156,20 @@ extension TaskStore {
         }
     }
 }
+
+extension TaskStore {
+    /// Running attempts per host across the whole store, for `/metrics` (a single host's
+    /// store has one: "local").
+    public func runningAttemptsByHost() throws -> [String: Int] {
+        try reading { conn in
+            var out: [String: Int] = [:]
+            for r in try conn.query("""
+                SELECT COALESCE(host_id, 'local') AS host, COUNT(*) AS n FROM attempts WHERE state = 'running'
+                GROUP BY COALESCE(host_id, 'local')
+                """) {
+                if let h = r.string("host") { out[h] = Int(r.int("n") ?? 0) }
+            }
+            return out
+        }
+    }
+}
