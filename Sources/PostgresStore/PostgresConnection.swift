@@ -7,6 +7,11 @@ import Supervisor
 package final class PostgresConnection: SQLConnection {
     private let conn: OpaquePointer
     private var placeholders = PlaceholderCache()
+    /// Statements prepared on this connection, by text and parameter types: the store runs
+    /// the same few over and over, and a prepared one is parsed (and, after a few runs,
+    /// planned) once instead of at every call.
+    private var prepared: [PreparedKey: String] = [:]
+    private static let maxPrepared = 256
     private var savepoints = 0
 
     package enum IsolationLevel: String, Sendable {
@@ -150,7 +155,8 @@ package final class PostgresConnection: SQLConnection {
         }
         defer { for b in buffers { b?.deallocate() } }
         let values = buffers.map { UnsafePointer($0) }
-        let res = PQexecParams(conn, text, Int32(parameters.count), types, values, lengths, formats, 0)
+        let name = try statement(text, types, step: step)
+        let res = PQexecPrepared(conn, name, Int32(parameters.count), values, lengths, formats, 0)
         do throws(PostgresError) {
             try check(res, step: step)
         } catch {
@@ -158,6 +164,23 @@ package final class PostgresConnection: SQLConnection {
             throw error
         }
         return res
+    }
+
+    /// The name of `text` prepared with parameter `types`, preparing it the first time.
+    private func statement(_ text: String, _ types: [Oid], step: String) throws(PostgresError) -> String {
+        let key = PreparedKey(text: text, types: types)
+        if let name = prepared[key] { return name }
+        if prepared.count >= Self.maxPrepared {
+            // Bounded: a store that built statements without end (it does not) still would not grow the server.
+            PQclear(PQexec(conn, "DEALLOCATE ALL"))
+            prepared.removeAll()
+        }
+        let name = "coven_\(prepared.count + 1)"
+        let res = PQprepare(conn, name, text, Int32(types.count), types)
+        defer { PQclear(res) }
+        try check(res, step: step)
+        prepared[key] = name
+        return name
     }
 
     /// Throws the result's error, if it is one. A failure that took the connection with
@@ -248,4 +271,11 @@ private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeP
     var pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
     pointers.append(nil)
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// A prepared statement's identity: the same text with other parameter types (a NULL is
+/// typed unknown) is another statement.
+private struct PreparedKey: Hashable {
+    let text: String
+    let types: [Oid]
 }

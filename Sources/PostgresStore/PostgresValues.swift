@@ -65,21 +65,6 @@ enum PostgresValues {
     /// bytea's text output `\x0aff…` (bytea_output = hex, which the connection sets).
     static func byteaHex(_ cell: UnsafeBufferPointer<UInt8>) -> Data? {
         guard cell.count >= 2, cell[0] == UInt8(ascii: "\\"), cell[1] == UInt8(ascii: "x"), cell.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-        }
-        var out = Data(capacity: (cell.count - 2) / 2)
-        var i = 2
-        while i < cell.count {
-            guard let hi = nibble(cell[i]), let lo = nibble(cell[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
+        return Hex.decode(cell[2...]).map { Data($0) }
     }
 }

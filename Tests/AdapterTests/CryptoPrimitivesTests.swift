@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Adapter
+import Supervisor
 
 /// HMAC-SHA256, hex, base64url and constant-time comparison.
 final class CryptoPrimitivesTests: XCTestCase {

@@ -28,6 +28,16 @@ final class FleetStoreTests: XCTestCase {
                                 retry: RetryPolicy())
     }
 
+    /// Host a claims task "t"; its lease runs out; host b takes the attempt over.
+    private func takenOver() throws -> (a: TaskStore, b: TaskStore) {
+        let a = try host("a"), b = try host("b")
+        try a.insert(Fixtures.fixIssue("t"))
+        _ = try a.claimNext(globalLimit: 1, perInstallationLimit: 1)
+        clock.advance(16)
+        _ = try b.recoverExpiredLeases(maxCrashInterruptions: 3)
+        return (a, b)
+    }
+
     func testTwoHostsClaimingAtOnceNeverClaimTheSameTask() throws {
         let a = try host("a"), b = try host("b")
         try a.insert((0..<40).map { Fixtures.fixIssue("t\($0)", installation: Int64($0 % 8)) })
@@ -97,11 +107,7 @@ final class FleetStoreTests: XCTestCase {
     }
 
     func testALateFinishFromTheHostThatLostItsLeaseIsRefused() throws {
-        let a = try host("a"), b = try host("b")
-        try a.insert(Fixtures.fixIssue("t"))
-        _ = try a.claimNext(globalLimit: 1, perInstallationLimit: 1)
-        clock.advance(16)
-        _ = try b.recoverExpiredLeases(maxCrashInterruptions: 3)
+        let (a, b) = try takenOver()
         XCTAssertEqual(try b.claimNext(globalLimit: 1, perInstallationLimit: 1)?.attempt, 2)
         XCTAssertThrowsError(try completed(a, "t", 1)) { error in
             XCTAssertEqual(error as? StoreError, .leaseLost(taskID: "t", attempt: 1))
@@ -109,11 +115,7 @@ final class FleetStoreTests: XCTestCase {
     }
 
     func testTheTakeoverHostsOutcomeIsTheTasksOutcome() throws {
-        let a = try host("a"), b = try host("b")
-        try a.insert(Fixtures.fixIssue("t"))
-        _ = try a.claimNext(globalLimit: 1, perInstallationLimit: 1)
-        clock.advance(16)
-        _ = try b.recoverExpiredLeases(maxCrashInterruptions: 3)
+        let (a, b) = try takenOver()
         _ = try b.claimNext(globalLimit: 1, perInstallationLimit: 1)
         XCTAssertEqual(try completed(b, "t", 2), .completed(.success))
         _ = try? completed(a, "t", 1)
@@ -123,11 +125,7 @@ final class FleetStoreTests: XCTestCase {
     }
 
     func testHeartbeatReportsWhatTheHostNoLongerHolds() throws {
-        let a = try host("a"), b = try host("b")
-        try a.insert(Fixtures.fixIssue("t"))
-        _ = try a.claimNext(globalLimit: 1, perInstallationLimit: 1)
-        clock.advance(16)
-        _ = try b.recoverExpiredLeases(maxCrashInterruptions: 3)
+        let (a, b) = try takenOver()
         XCTAssertEqual(try a.renewLeases().held, [], "host a's attempt was taken over")
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Supervisor
 import COpenSSL
 
 /// HMAC-SHA256 computed by OpenSSL (`HMAC()` with `EVP_sha256()`).

@@ -1,4 +1,5 @@
 import Foundation
+import Supervisor
 
 /// Verification of GitHub's `X-Hub-Signature-256` header:
 /// `sha256=` followed by the lowercase hex HMAC-SHA256 of the raw request body,

@@ -1,4 +1,5 @@
-/// Lowercase hexadecimal encoding, as GitHub uses in `X-Hub-Signature-256`.
+/// Lowercase hexadecimal encoding, as GitHub uses in `X-Hub-Signature-256` (and
+/// PostgreSQL's bytea text form).
 public enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
@@ -14,13 +15,15 @@ public enum Hex {
     }
 
     /// Decodes hex (either case). Nil for an odd length or any non-hex character.
-    public static func decode(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
+    public static func decode(_ text: String) -> [UInt8]? { decode(Array(text.utf8)) }
+
+    /// Decodes hex characters (either case). Nil for an odd count or any non-hex character.
+    public static func decode<C: Collection>(_ chars: C) -> [UInt8]? where C.Element == UInt8, C.Index == Int {
         guard chars.count % 2 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(chars.count / 2)
-        var i = 0
-        while i < chars.count {
+        var i = chars.startIndex
+        while i < chars.endIndex {
             guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
             out.append(hi << 4 | lo)
             i += 2
