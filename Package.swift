@@ -77,5 +77,8 @@ let package = Package(
                                                         "CovenCommands", "TaskCommands"], path: "Tests/AdapterTests"),
         .testTarget(name: "PostgresStoreTests", dependencies: ["PostgresStore", "StoreTesting", "Supervisor"],
                     path: "Tests/PostgresStoreTests"),
+        // Fleet mode end to end: several real `serve` daemons on one PostgreSQL (`make test-fleet`).
+        .testTarget(name: "FleetTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox",
+                                                      "StoreTesting", "PostgresStore"], path: "Tests/FleetTests"),
     ]
 )
