@@ -215,34 +215,63 @@ final class Fleet: @unchecked Sendable {
 
     /// Stops every daemon (SIGTERM, then SIGKILL), removes what a killed one may have
     /// left (sandbox cgroups, attempt tmpfs mounts under our dir), and the servers.
-    func shutdown() {
-        guard !stopped else { return }
+    /// `keepLogs`: copies every host's logs to a directory of their own first (for a
+    /// failed test), and returns its path.
+    @discardableResult
+    func shutdown(keepLogs: Bool = false) -> String? {
+        guard !stopped else { return nil }
         stopped = true
+        var kept: String?
         for h in hosts { h.signal(SIGCONT) }
         for h in hosts { h.signal(SIGTERM) }
         for h in hosts { h.stop() }
-        Fleet.sweep(under: dir, pids: hosts.flatMap(\.pids))
+        if keepLogs {
+            let to = dir + "-logs"
+            try? FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
+            for h in hosts { try? h.logs.write(toFile: to + "/" + h.id + ".log", atomically: true, encoding: .utf8) }
+            kept = to
+        }
+        Fleet.sweep(under: dir, pids: hosts.flatMap(\.pids), logs: hosts.map(\.logs))
         dbLock.withLock { db = nil }
         fake.shutdown()
         git.shutdown()
         try? FileManager.default.removeItem(atPath: dir)
+        return kept
     }
 
-    /// Kills what is left in the sandbox cgroups of our (dead) daemons, removes those
-    /// cgroups, and detaches every mount under `dir`.
-    static func sweep(under dir: String, pids: [pid_t]) {
+    /// Kills what is left in the sandbox cgroups of our (dead) daemons and removes those
+    /// cgroups (v2 or v1), detaches every mount under `dir` and under the attempts
+    /// directories the daemons logged (`/run/coven-supervisor/<hash>` when the state dir
+    /// is closed to sandbox uids), and removes those directories.
+    static func sweep(under dir: String, pids: [pid_t], logs: [String] = []) {
         let host = CgroupHost.cachedProbe()
-        if let parent = host.v2Parent {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
-                guard let creator = Cgroups.creatorPID(ofSandboxCgroup: name), pids.contains(creator) else { continue }
-                try? "1".write(toFile: parent + "/" + name + "/cgroup.kill", atomically: false, encoding: .utf8)
+        var parents: [String] = []
+        if let p = host.v2Parent { parents.append(p) }
+        for d in host.v1Dirs.values where !parents.contains(d + "/coven") { parents.append(d + "/coven") }
+        func ours() -> [String] {
+            parents.flatMap { parent in
+                ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [])
+                    .filter { Cgroups.creatorPID(ofSandboxCgroup: $0).map(pids.contains) ?? false }
+                    .map { parent + "/" + $0 }
             }
+        }
+        for cg in ours() {
+            let procs = (try? String(contentsOfFile: cg + "/cgroup.procs", encoding: .utf8)) ?? ""
+            for p in procs.split(separator: "\n").compactMap({ pid_t($0) }) { kill(p, SIGKILL) }
         }
         _ = poll(timeout: 5, interval: 0.1) {
             Cgroups.removeStale()
-            guard let parent = host.v2Parent else { return true }
-            return !((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).contains {
-                Cgroups.creatorPID(ofSandboxCgroup: $0).map(pids.contains) ?? false
+            return ours().isEmpty
+        }
+        // The attempts directories the daemons used (their `attempts_directory` log line).
+        var roots = [dir]
+        for log in logs {
+            for line in log.split(separator: "\n") where line.contains("\"attempts_directory\"") {
+                guard let data = line.data(using: .utf8),
+                      let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                      let path = o["path"] as? String, path.hasPrefix("/run/coven-supervisor/") else { continue }
+                let root = (path as NSString).deletingLastPathComponent
+                if !roots.contains(root) { roots.append(root) }
             }
         }
         let mounts = ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
@@ -250,8 +279,9 @@ final class Fleet: @unchecked Sendable {
                 let f = line.split(separator: " ")
                 return f.count > 4 ? String(f[4]) : nil
             }
-            .filter { $0.hasPrefix(dir + "/") }
+            .filter { m in roots.contains { m.hasPrefix($0 + "/") } }
         for m in mounts.sorted(by: { $0.count > $1.count }) { umount2(m, Int32(MNT_DETACH)) }
+        for root in roots.dropFirst() { try? FileManager.default.removeItem(atPath: root) }
     }
 
     // MARK: Database
