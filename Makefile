@@ -22,7 +22,7 @@ BROWSER_PKGS := chromium chromium-driver python3-venv
 BROWSER_VENV := .build/browser-venv
 SCREENSHOTS  ?= .build/browser-screenshots
 
-.PHONY: deps vm-deps install-missing build test test-vm test-api test-browser run bench conformance openapi clean
+.PHONY: deps vm-deps install-missing build test test-fleet test-vm test-api test-browser run bench conformance openapi clean
 
 # Install only the Debian packages that are missing (apt-get update once, first).
 deps:
@@ -50,9 +50,16 @@ build: deps
 # The store's behavioural suite runs twice: on SQLite (the first pass, with everything
 # else), then on PostgreSQL (a throwaway server the tests start; StoreTesting).
 STORE_SUITE := TaskStoreTests|TaskStoreFaultTests|TaskStoreCoalescingTests|TaskStoreRetryTests|TaskStoreSupersedeTests|PublicationOutboxTests
+# FleetTests (several daemons on one PostgreSQL, minutes) run in `make test-fleet` only.
 test: build
-	$(SWIFT) test -c $(CONFIG) --disable-swift-testing
+	$(SWIFT) test -c $(CONFIG) --disable-swift-testing --skip FleetTests
 	COVEN_TEST_STORE=postgres $(SWIFT) test -c $(CONFIG) --disable-swift-testing --skip-build --filter '$(STORE_SUITE)'
+
+# Fleet mode end to end: three `serve` daemons on one throwaway PostgreSQL, 300 signed
+# webhook deliveries, a host killed twice; and a stopped host's late finish refused.
+test-fleet: deps
+	$(SWIFT) build -c $(CONFIG) --build-tests
+	$(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing --filter FleetTests
 
 # The cgroup v2 host layouts on Debian's 6.1 and 6.12 kernels, in qemu (Tests/VM/run.sh).
 test-vm: deps vm-deps

@@ -81,5 +81,8 @@ let package = Package(
                     path: "Tests/AdapterTests"),
         .testTarget(name: "PostgresStoreTests", dependencies: ["PostgresStore", "StoreTesting", "Supervisor"],
                     path: "Tests/PostgresStoreTests"),
+        // Fleet mode end to end: several real `serve` daemons on one PostgreSQL (`make test-fleet`).
+        .testTarget(name: "FleetTests", dependencies: ["Adapter", "AdapterTesting", "HTTP", "Supervisor", "Sandbox",
+                                                      "StoreTesting", "PostgresStore"], path: "Tests/FleetTests"),
     ]
 )

@@ -29,6 +29,11 @@ public final class SandboxHandle: @unchecked Sendable {
     private let started: ContinuousClock.Instant
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    /// Guards `wakeWrite` against `cancel` after the monitor closed it: a stale handle's
+    /// write would land on whatever reused the fd number (another sandbox's wake pipe,
+    /// a socket). True once closed.
+    private let wakeClosed = NSLock()
+    private var wakeIsClosed = false
     /// A signalfd whose signals are passed on to the sandbox (-1: none).
     private let forwardFD: Int32
     /// Where the workload sends its seccomp listener (-1: the filter reports no denials).
@@ -106,6 +111,9 @@ public final class SandboxHandle: @unchecked Sendable {
 
     private func wake(_ c: UInt8) {
         var b = c
+        wakeClosed.lock()
+        defer { wakeClosed.unlock() }
+        guard !wakeIsClosed else { return }   // the sandbox is gone: nothing to wake
         _ = write(wakeWrite, &b, 1)
     }
 
@@ -315,8 +323,11 @@ public final class SandboxHandle: @unchecked Sendable {
         if errC.truncated, case .capture = errC.sink { errData.append(OutputCollector.marker(after: errC.limit)) }
         stdoutPipe.closeAll()
         stderrPipe.closeAll()
+        wakeClosed.lock()
+        wakeIsClosed = true
         close(wakeRead)
         close(wakeWrite)
+        wakeClosed.unlock()
 
         // Releasing the mount namespace (unmounting everything the sandbox saw: init's exit
         // left it to our reference) and removing cgroup directories (kernfs) are slow and
