@@ -31,7 +31,13 @@ package final class PostgresBackend: StoreBackend {
         self.hostID = hostID
         self.leaseDuration = max(1, lease)
         self.conninfo = conninfo
-        pool = PostgresPool(conninfo: conninfo, size: max(2, poolSize))
+        // A host frozen inside a transaction (SIGSTOP, a partition mid-commit) would hold its
+        // row locks, and with them the takeover of its attempts, for as long as it is gone:
+        // the server ends such a session after a third of a lease. Store transactions never
+        // idle that long between statements.
+        let idleLimit = Int(max(1, lease / 3) * 1000)
+        pool = PostgresPool(conninfo: conninfo, size: max(2, poolSize),
+                            setup: ["SET idle_in_transaction_session_timeout = \(idleLimit)"])
         do {
             try pool.withConnection { conn in try PostgresBackend.migrate(conn) }
         } catch let e as PostgresError {

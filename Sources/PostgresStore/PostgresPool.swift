@@ -8,6 +8,8 @@ package final class PostgresPool: Sendable {
     package let size: Int
     private let conninfo: String
     private let applicationName: String
+    /// Run on every new connection (`SET …` of the session).
+    private let setup: [String]
     /// One permit per connection that may exist: waiting on it is waiting for a free one.
     private let permits: DispatchSemaphore
     private let idle = Mutex<[Lent]>([])
@@ -16,9 +18,10 @@ package final class PostgresPool: Sendable {
     /// by two threads at once (the semaphore and the lock hand it over).
     private struct Lent: @unchecked Sendable { let connection: PostgresConnection }
 
-    package init(conninfo: String, size: Int, applicationName: String = "coven-supervisor") {
+    package init(conninfo: String, size: Int, applicationName: String = "coven-supervisor", setup: [String] = []) {
         precondition(size > 0, "a pool needs room for one connection")
         self.conninfo = conninfo
+        self.setup = setup
         self.size = size
         self.applicationName = applicationName
         self.permits = DispatchSemaphore(value: size)
@@ -52,7 +55,9 @@ package final class PostgresPool: Sendable {
             // A server that ended an idle connection has said so on its socket.
             if lent.connection.isUsable() { return lent.connection }
         }
-        return try PostgresConnection(conninfo: conninfo, applicationName: applicationName)
+        let connection = try PostgresConnection(conninfo: conninfo, applicationName: applicationName)
+        for statement in setup { try connection.exec(statement, step: "configure the session") }
+        return connection
     }
 
     private func giveBack(_ connection: PostgresConnection) {

@@ -88,7 +88,8 @@ extension PostgresBackend {
             not_before    DOUBLE PRECISION NOT NULL,
             tries         BIGINT NOT NULL DEFAULT 0,
             last_error    TEXT,
-            claimed_until DOUBLE PRECISION                         -- a host is delivering it
+            claimed_until DOUBLE PRECISION,                        -- a host is delivering it
+            claimed_by    TEXT                                     -- which: its heartbeat renews the claim
         );
         CREATE INDEX publications_due ON publications (not_before, seq);
 

@@ -42,7 +42,10 @@ public final class PublicationOutbox: @unchecked Sendable {
         cond.lock()
         defer { cond.unlock() }
         guard thread == nil, !stopping else { return }
-        do { try store.makePublicationsDue() } catch { log("publication_failed", ["error": "\(error)"]) }
+        do {
+            try store.releaseOwnPublicationClaims()
+            try store.makePublicationsDue()
+        } catch { log("publication_failed", ["error": "\(error)"]) }
         let t = Thread { [self] in loop() }
         t.name = "publication-outbox"
         thread = t

@@ -275,7 +275,9 @@ public final class TaskSupervisor: @unchecked Sendable {
             do {
                 let renewal = try store.renewLeases()
                 lastRenewal = Date()
-                for key in mine where !renewal.held.contains(key) {
+                // Not renewed: taken over, or simply recorded since `mine` was read.
+                for key in mine where !renewal.held.contains(key)
+                    && (try? store.attemptState(taskID: key.taskID, number: key.number)) == .interrupted {
                     log("lease_lost", ["task": key.taskID, "attempt": String(key.number)])
                     cancelLocally(taskID: key.taskID, leaseLost: true)
                 }
@@ -385,8 +387,10 @@ public final class TaskSupervisor: @unchecked Sendable {
         }
 
         cond.lock()
-        // Torn down by the shutdown, not ended by itself or by a cancel request.
-        let shutdownTeardown = tearingDown && !r.cancelRequested && run.outcome.attemptClass == .cancelled
+        // Torn down by the shutdown (or because its lease was lost), not ended by itself or
+        // by a cancel request: an interruption, which requeues the task uncounted (and
+        // which the store refuses when another host has taken the task over).
+        let shutdownTeardown = (tearingDown || r.leaseLost) && !r.cancelRequested && run.outcome.attemptClass == .cancelled
         cond.unlock()
         if shutdownTeardown { recordShutdownInterruption(r, run) } else { record(r, run) }
         // The store keeps a shutdown teardown as an interruption; the log and metrics say so too.
@@ -463,6 +467,9 @@ public final class TaskSupervisor: @unchecked Sendable {
                                                                  egressLog: run.egress?.jsonString,
                                                                  egressBytes: run.egressBytes)
             if transition == .cancelled { publication.wake() }
+        } catch StoreError.leaseLost {
+            log("attempt_finish_refused", ["task": r.spec.id, "attempt": String(r.attempt),
+                                           "reason": "lease lost: another host took the task over"])
         } catch {
             log("record_failed", ["task": r.spec.id, "error": "\(error)"])
         }

@@ -203,4 +203,23 @@ final class FleetStoreTests: XCTestCase {
         XCTAssertEqual(try a.counts()[.queued], 1, "one task for one delivery id")
         XCTAssertEqual(results.withLock { $0.filter { $0 == .duplicate }.count }, 1, "the other host saw a duplicate")
     }
+
+    func testARestartedHostTakesBackThePublicationsItWasDelivering() throws {
+        let a = try host("a")
+        try a.insert(Fixtures.fixIssue("t"))
+        XCTAssertNotNil(try a.takePublication())
+        let restarted = try host("a")
+        try restarted.releaseOwnPublicationClaims()
+        XCTAssertNotNil(try restarted.takePublication(), "host a was killed while delivering: its claim is its own again")
+    }
+
+    func testAHeartbeatRenewsTheClaimOfAPublicationBeingDelivered() throws {
+        let a = try host("a"), b = try host("b")
+        try a.insert(Fixtures.fixIssue("t"))
+        XCTAssertNotNil(try a.takePublication())
+        clock.advance(10)
+        _ = try a.renewLeases()
+        clock.advance(10)
+        XCTAssertNil(try b.takePublication(), "host a is alive and still delivering it")
+    }
 }

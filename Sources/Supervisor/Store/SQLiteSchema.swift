@@ -161,6 +161,7 @@ extension SQLiteBackend {
         CREATE INDEX attempts_host ON attempts (host_id, state);
         -- A publication a host is delivering: no other host takes it before then.
         ALTER TABLE publications ADD COLUMN claimed_until REAL;
+        ALTER TABLE publications ADD COLUMN claimed_by TEXT;        -- that host's heartbeat renews the claim
         -- The GitHub objects a task's publications created (was <state>/check-runs.json),
         -- so whichever host publishes next updates them.
         CREATE TABLE publication_refs (

@@ -77,6 +77,9 @@ extension TaskStore {
         return try write { conn, now in
             try conn.run("UPDATE attempts SET lease_expires = ? WHERE host_id = ? AND state = 'running'",
                          [now.addingTimeInterval(lease), host])
+            // The publications it is delivering too: a dead host's go to another within a lease.
+            try conn.run("UPDATE publications SET claimed_until = ? WHERE claimed_by = ? AND claimed_until IS NOT NULL",
+                         [now.addingTimeInterval(lease), host])
             var out = LeaseRenewal()
             for r in try conn.query("""
                 SELECT a.task_id AS task_id, a.number AS number, t.cancel_requested AS cancel_requested
@@ -100,20 +103,34 @@ extension TaskStore {
 
     // MARK: - The outbox across hosts
 
-    /// The next due publication, taken for this host for `claim` seconds when the store is
-    /// shared (no other host takes it, or a newer event of its task, meanwhile: a task's
-    /// events go out in order, from one host at a time); on a store only one host uses,
-    /// the same as `nextPublication`.
-    public func takePublication(claim: TimeInterval = 60) throws -> PendingPublication? {
-        guard isShared else { return try nextPublication() }
+    /// The next due publication, taken for this host when the store is shared: for one
+    /// lease (`claim` seconds when given), renewed by the host's heartbeat while it
+    /// delivers, so no other host takes it, or a newer event of its task, meanwhile (a
+    /// task's events go out in order, from one host at a time), and a dead host's claim
+    /// runs out within a lease. On a store only one host uses, the same as `nextPublication`.
+    public func takePublication(claim: TimeInterval? = nil) throws -> PendingPublication? {
+        guard let lease = backend.leaseDuration else { return try nextPublication() }
+        let claim = claim ?? lease
+        let host = hostID
         let skip = backend.dialect.name == "postgres" ? " FOR UPDATE SKIP LOCKED" : ""
         return try write { conn, now -> PendingPublication? in
             guard let seq = try conn.query("""
                 SELECT seq FROM publications WHERE not_before <= ? AND (claimed_until IS NULL OR claimed_until < ?)
                 ORDER BY not_before, seq LIMIT 1\(skip)
                 """, [now, now]).first?.int("seq") else { return nil }
-            try conn.run("UPDATE publications SET claimed_until = ? WHERE seq = ?", [now.addingTimeInterval(claim), seq])
+            try conn.run("UPDATE publications SET claimed_until = ?, claimed_by = ? WHERE seq = ?",
+                         [now.addingTimeInterval(claim), host, seq])
             return try TaskStore.publication(conn, seq: seq)
+        }
+    }
+
+    /// At a start: the claims this host held when it stopped (killed while delivering) are
+    /// its own to take again at once.
+    public func releaseOwnPublicationClaims() throws {
+        guard isShared else { return }
+        let host = hostID
+        try write { conn, _ in
+            try conn.run("UPDATE publications SET claimed_until = NULL WHERE claimed_by = ?", [host])
         }
     }
 
