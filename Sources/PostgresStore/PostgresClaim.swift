@@ -12,7 +12,9 @@ extension PostgresBackend {
     /// 3. for each in turn: its `installation_turns` row, locked `SKIP LOCKED` (another
     ///    host claiming for that installation right now: the next one), so the count of
     ///    its running tasks that follows holds fleet-wide; its limits; then its first
-    ///    claimable task, locked `SKIP LOCKED`.
+    ///    claimable task, locked `SKIP LOCKED`. (A task queued after another looks that one
+    ///    up by id: a correlated lookup, where `NOT EXISTS` under the `OR` is planned as a
+    ///    hashed subplan over every live task.)
     package func claim(_ request: ClaimRequest, store: TaskStore) throws -> ClaimedTask? {
         let host = hostID
         return try store.write { conn, now -> ClaimedTask? in
@@ -47,8 +49,8 @@ extension PostgresBackend {
                     SELECT t.id AS id, t.spec AS spec, t.attempts AS attempts, t.installation_id AS installation_id
                     FROM tasks t
                     WHERE t.installation_key = ? AND t.state = 'queued' AND t.not_before <= ?
-                      AND (t.after_task IS NULL OR NOT EXISTS (
-                           SELECT 1 FROM tasks prev WHERE prev.id = t.after_task AND prev.state IN ('queued','running')))
+                      AND (t.after_task IS NULL OR COALESCE(
+                           (SELECT prev.state FROM tasks prev WHERE prev.id = t.after_task), 'gone') NOT IN ('queued','running'))
                     ORDER BY t.seq LIMIT 1 FOR UPDATE OF t SKIP LOCKED
                     """, [ikey, now]).first, let id = row.string("id") else { continue }
                 let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
