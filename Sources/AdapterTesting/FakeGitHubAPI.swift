@@ -532,6 +532,7 @@ public final class FakeGitHubAPI: Sendable {
         add("POST", "/repos/{owner}/{repo}/pulls") { f, req in try f.createPull(req) }
         add("POST", "/repos/{owner}/{repo}/check-runs") { f, req in try f.createCheckRun(req) }
         add("GET", "/repos/{owner}/{repo}/check-runs/{id}") { f, req in try f.getCheckRun(req) }
+        add("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs") { f, req in try f.listCheckRuns(req) }
         add("PATCH", "/repos/{owner}/{repo}/check-runs/{id}") { f, req in try f.updateCheckRun(req) }
         add("GET", "/repos/{owner}/{repo}/issues/{number}/comments") { f, req in try f.listComments(req) }
         add("POST", "/repos/{owner}/{repo}/issues/{number}/comments") { f, req in try f.createComment(req) }
@@ -864,6 +865,17 @@ public final class FakeGitHubAPI: Sendable {
             throw Failure.notFound
         }
         return i
+    }
+
+    /// GitHub's list for a ref: `check_name` filters by name; newest first.
+    private func listCheckRuns(_ req: HTTPRequest) throws -> HTTPResponse {
+        let (repo, _) = try authorize(req, [("checks", "read")])
+        let ref = req.parameter("ref") ?? ""
+        let name = req.queryValue("check_name")
+        let runs = state.withLock { s in
+            s.checkRuns.filter { $0.repository == repo.fullName && $0.headSHA == ref && (name == nil || $0.name == name) }
+        }.reversed()
+        return .json(200, ["total_count": runs.count, "check_runs": runs.map(checkRunJSON)])
     }
 
     private func getCheckRun(_ req: HTTPRequest) throws -> HTTPResponse {

@@ -283,6 +283,16 @@ final class GitHubPublisherTests: GitHubTestCase {
         XCTAssertEqual(statusComments(task.id, issue: 12).count, 1, "the status comment must be found again by its marker")
     }
 
+    func testACheckRunWhoseIDWasNeverKeptIsFoundAndUsed() async throws {
+        let task = GitHubFixture.issueTask()
+        try await publisher().taskQueued(task)
+        // Another host (or a daemon killed before it kept the id) publishes next, knowing nothing.
+        let elsewhere = try publisher()
+        await elsewhere.taskFinished(task, outcome: GitHubFixture.success())
+        let run = try onlyCheckRun()
+        XCTAssertEqual(run.conclusion, "success", "the run found by its external id is the one completed")
+    }
+
     func testAPersonQuotingTheMarkerIsNotEdited() async throws {
         let task = GitHubFixture.issueTask()
         let humanID = fake.addComment(GitHubFixture.fullName, issue: 12,

@@ -378,6 +378,23 @@ public final class GitHubClient: Sendable {
         return try decode(CheckRunBody.self, r, "POST \(path)").run
     }
 
+    /// `GET /repos/{o}/{r}/commits/{ref}/check-runs?check_name=…`: the runs of that name on
+    /// the commit (first page, newest first), with their `external_id`.
+    public func checkRuns(_ repo: Repo, ref: String, name: String, auth: Auth) async throws -> [(run: CheckRun, externalID: String?)] {
+        struct Page: Decodable {
+            struct Entry: Decodable { var id: Int64; var name: String?; var head_sha: String?; var status: String?
+                                      var conclusion: String?; var html_url: String?; var external_id: String? }
+            var check_runs: [Entry]
+        }
+        let path = repo.path + "/commits/\(ref)/check-runs"
+        let r = try await repoCall("GET", repo, path, query: [("check_name", name), ("filter", "all"), ("per_page", "100")],
+                                   auth: auth)
+        return try decode(Page.self, r, "GET \(path)").check_runs.map {
+            (CheckRun(id: $0.id, name: $0.name, headSHA: $0.head_sha, status: $0.status, conclusion: $0.conclusion,
+                      htmlURL: $0.html_url), $0.external_id)
+        }
+    }
+
     /// `PATCH /repos/{o}/{r}/check-runs/{id}`: only the given fields change.
     public func updateCheckRun(_ repo: Repo, id: Int64, status: CheckRunStatus? = nil,
                                conclusion: CheckRunConclusion? = nil, output: CheckRunOutput? = nil,

@@ -278,7 +278,20 @@ public final class GitHubPublisher: Publisher {
                                 conclusion: GitHubClient.CheckRunConclusion? = nil,
                                 output: GitHubClient.CheckRunOutput) async throws {
         let sha = try await headSHA(task, ctx)
-        let run = try await client.createCheckRun(ctx.repo, name: options.checkRunName(task.familiar), headSHA: sha,
+        // A run made for this task by a host (or a daemon) that died before keeping its id:
+        // found by its external id and used, so the task never gets a second one.
+        let name = options.checkRunName(task.familiar)
+        if let existing = try await client.checkRuns(ctx.repo, ref: sha, name: name, auth: ctx.auth)
+            .first(where: { $0.externalID == task.id }) {
+            update(task.id) { $0.checkRunID = existing.run.id }
+            options.onCheckRunCreated?(task.id, existing.run.id)
+            if existing.run.status != "completed" || conclusion != nil {
+                _ = try await client.updateCheckRun(ctx.repo, id: existing.run.id, status: status, conclusion: conclusion,
+                                                    output: output, auth: ctx.auth)
+            }
+            return
+        }
+        let run = try await client.createCheckRun(ctx.repo, name: name, headSHA: sha,
                                                   status: status, conclusion: conclusion, output: output,
                                                   detailsURL: options.detailsURL?(task), externalID: task.id,
                                                   auth: ctx.auth)
