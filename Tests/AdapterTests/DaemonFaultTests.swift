@@ -34,18 +34,10 @@ final class DaemonFaultTests: XCTestCase {
         /// `apiBaseURL`: where the daemon finds GitHub (default: the fake).
         init(mode: String, maxRetries: Int = 0, shutdownGrace: String = "30s", maxCrashInterruptions: Int = 3,
              apiBaseURL: URL? = nil) throws {
-            dir = NSTemporaryDirectory() + "coven-fault-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: dir + "/repos", withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: dir + "/runtime", withIntermediateDirectories: true)
-            chmod(dir, 0o755)
-            chmod(dir + "/runtime", 0o755)
-            try EndToEndTests.runtime.write(toFile: dir + "/runtime/runtime.sh", atomically: true, encoding: .utf8)
-            chmod(dir + "/runtime/runtime.sh", 0o755)
-
-            let key = try RSAPrivateKey.generate(bits: 2048)
-            FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(try key.exportPrivateKeyPEM()),
-                                           attributes: [.posixPermissions: 0o600])
-            try EndToEndTests.secret.write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
+            let work = try DaemonWorkDirectory.make(prefix: "coven-fault", runtime: EndToEndTests.runtime,
+                                                    webhookSecret: EndToEndTests.secret)
+            dir = work.dir
+            let key = work.key
 
             let fakeBox = Mutex<FakeGitHubAPI?>(nil)
             let repos = dir + "/repos"

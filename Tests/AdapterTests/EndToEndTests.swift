@@ -79,19 +79,11 @@ final class EndToEndTests: XCTestCase {
 
         init(mode: String, timeout: String = "60s", maxRetries: Int = 0, shutdownGrace: String = "30s",
              familiars: String = World.defaultFamiliars) throws {
-            dir = NSTemporaryDirectory() + "coven-e2e-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: dir + "/repos", withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(atPath: dir + "/runtime", withIntermediateDirectories: true)
-            chmod(dir, 0o755)
-            chmod(dir + "/runtime", 0o755)
-            try EndToEndTests.runtime.write(toFile: dir + "/runtime/runtime.sh", atomically: true, encoding: .utf8)
-            chmod(dir + "/runtime/runtime.sh", 0o755)
-
             // The App's key, generated now; GitHub (the fake) knows its public half.
-            let key = try RSAPrivateKey.generate(bits: 2048)
-            FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(try key.exportPrivateKeyPEM()),
-                                           attributes: [.posixPermissions: 0o600])
-            try EndToEndTests.secret.write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
+            let work = try DaemonWorkDirectory.make(prefix: "coven-e2e", runtime: EndToEndTests.runtime,
+                                                    webhookSecret: EndToEndTests.secret)
+            dir = work.dir
+            let key = work.key
 
             // git: accepts only installation tokens the fake issued for this repository, a push
             // only with contents write (fetching with read too), and tells the fake about pushed branches.

@@ -131,19 +131,10 @@ final class Fleet: @unchecked Sendable {
     ///   - installations: each with its own repository, `max_concurrent` each.
     init(hostIDs: [String], installations: [Int64], maxConcurrent: Int, concurrency: Int, lease: String = "3s",
          maxRetries: Int = 1, maxCrashInterruptions: Int = 5) throws {
-        dir = NSTemporaryDirectory() + "coven-fleet-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir + "/repos", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: dir + "/runtime", withIntermediateDirectories: true)
-        chmod(dir, 0o755)
-        chmod(dir + "/runtime", 0o755)
-        try Fleet.runtime.write(toFile: dir + "/runtime/runtime.sh", atomically: true, encoding: .utf8)
-        chmod(dir + "/runtime/runtime.sh", 0o755)
+        let work = try DaemonWorkDirectory.make(prefix: "coven-fleet", runtime: Fleet.runtime, webhookSecret: Fleet.secret)
+        dir = work.dir
         self.installations = installations
-
-        let key = try RSAPrivateKey.generate(bits: 2048)
-        FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(try key.exportPrivateKeyPEM()),
-                                       attributes: [.posixPermissions: 0o600])
-        try Fleet.secret.write(toFile: dir + "/webhook-secret", atomically: true, encoding: .utf8)
+        let key = work.key
         FileManager.default.createFile(atPath: dir + "/api-token", contents: Data(Fleet.apiToken.utf8),
                                        attributes: [.posixPermissions: 0o600])
 
