@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import Adapter
+import StoreTesting
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,8 +17,10 @@ import Glibc
 /// printed, and the ratio to the anchor is taken per round. The load generator runs
 /// here, on loopback: one thread per keep-alive connection, requests serialized and
 /// signed before the clock starts, blocking socket calls.
+/// `store` "postgres": the daemon's store is a PostgreSQL database (a throwaway server with
+/// fsync on, `StoreTesting`), as one host of a fleet; the anchor stays the state directory's.
 enum WebhookBenchmark {
-    static func run(cli: String, requests: Int, concurrency: Int, rounds: Int) {
+    static func run(cli: String, requests: Int, concurrency: Int, rounds: Int, store: String = "sqlite") {
         let dir = NSTemporaryDirectory() + "coven-bench-webhook-\(UUID().uuidString.prefix(8))"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         chmod(dir, 0o711)
@@ -29,6 +32,19 @@ enum WebhookBenchmark {
                                            attributes: [.posixPermissions: 0o600])
         } catch { print("key generation failed: \(error)"); return }
         _ = FileManager.default.createFile(atPath: dir + "/secret", contents: Data(secret), attributes: [.posixPermissions: 0o600])
+        var storeSection = ""
+        var server: PostgresTestServer?
+        defer { server?.stop() }
+        if store == "postgres" {
+            do {
+                let pg = PostgresTestServer(options: .init(fast: false))
+                try pg.start()
+                server = pg
+                _ = FileManager.default.createFile(atPath: dir + "/db-url", contents: Data(try pg.createDatabase().utf8),
+                                                   attributes: [.posixPermissions: 0o600])
+            } catch { print("cannot start PostgreSQL: \(error)"); return }
+            storeSection = #", "store": {"kind": "postgres", "url_file": "\#(dir)/db-url", "host_id": "bench"}"#
+        }
         let port = 20000 + Int.random(in: 0..<20000)
         // Tasks are accepted durably; the one worker then fails them fast (nothing to clone),
         // with a long backoff so the background stays quiet during the measurement.
@@ -39,7 +55,7 @@ enum WebhookBenchmark {
          "http": {"max_connections_per_client": \(max(64, concurrency * 2))},
          "worker": {"runtime": ["/bin/true"], "concurrency": 1, "max_retries": 0, "timeout": "5s", "grace": "1s"},
          "sandbox": {"network": "none"},
-         "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "cody"}]}
+         "familiars": [{"id": "cody", "display_name": "Cody", "bot_username": "cody"}]\(storeSection)}
         """
         _ = FileManager.default.createFile(atPath: dir + "/config.json", contents: Data(config.utf8))
 
@@ -104,8 +120,8 @@ enum WebhookBenchmark {
             for (k, v) in pings.statuses { statuses[k, default: 0] += v }
         }
 
-        print("webhook ingestion: real `serve` process, \(concurrency) keep-alive connections, \(requests) requests per variant, "
-              + "\(rounds) rounds (medians)")
+        print("webhook ingestion: real `serve` process (store: \(store)), \(concurrency) keep-alive connections, "
+              + "\(requests) requests per variant, \(rounds) rounds (medians)")
         print(Bench.pad("", 44) + Bench.pad("per second", 12, left: true) + Bench.pad("vs fsync", 10, left: true)
               + Bench.pad("p50", 12, left: true) + Bench.pad("p99", 12, left: true))
         func rate(_ x: Double) -> String { Bench.pad(String(format: "%.0f", x), 12, left: true) }

@@ -4,7 +4,7 @@ import Sandbox
 // coven-bench: side-by-side benchmarks, medians and ratios in one run.
 //   coven-bench launch [--iterations N] [--cli PATH]
 //   coven-bench egress [--iterations N] [--megabytes M] [--runs R] [--tunnels T]
-//   coven-bench webhook [--requests N] [--concurrency C] [--rounds R] [--cli PATH]
+//   coven-bench webhook [--requests N] [--concurrency C] [--rounds R] [--cli PATH] [--store sqlite|postgres]
 //   coven-bench claim [--queued N,M] [--installations I] [--claims C] [--rounds R] [--engine sqlite|postgres [--explain]]
 //   coven-bench fleet [--tasks N] [--threads T] [--installations I] [--deliveries D] [--writers W] [--rounds R] [--pool P] [--only claim|ingest]
 //   coven-bench idle [--sandboxes N] [--seconds S] [--runs R]
@@ -32,7 +32,8 @@ case "webhook":
     WebhookBenchmark.run(cli: option("--cli", Bench.sibling("coven-supervisor")),
                          requests: Int(option("--requests", "3000")) ?? 3000,
                          concurrency: Int(option("--concurrency", "64")) ?? 64,
-                         rounds: Int(option("--rounds", "5")) ?? 5)
+                         rounds: Int(option("--rounds", "5")) ?? 5,
+                         store: option("--store", "sqlite"))
 case "claim":
     ClaimBenchmark.run(queued: option("--queued", "1000,100000").split(separator: ",").compactMap { Int($0) },
                        installations: Int(option("--installations", "20")) ?? 20,
