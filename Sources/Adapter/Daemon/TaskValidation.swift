@@ -30,6 +30,6 @@ public enum TaskValidation {
         // (TaskSupervisor.refusal); everything else about it is checked here as for v2.
         var briefed = spec
         if spec.kind.isReview && spec.contractVersion < 2 { briefed.contractVersion = 2 }
-        do { _ = try SessionBrief(task: briefed, workspaceRoot: "/workspace").jsonData() } catch { throw .brief(error) }
+        do { try SessionBrief(task: briefed, workspaceRoot: "/workspace").validate() } catch { throw .brief(error) }
     }
 }

@@ -79,6 +79,15 @@ public struct SessionBrief: Sendable, Equatable, Codable {
             + "at the head commit; findings elsewhere are not published. Change nothing and push nothing."
     }
 
+    /// Checks the brief against the embedded schema of its contract version, without
+    /// writing it out (what accepting a task needs: `jsonData` writes it for an attempt).
+    public func validate() throws(BriefError) {
+        let value: JSONValue
+        do { value = try JSONValueEncoder().encode(self) } catch { throw .encoding(String(describing: error)) }
+        let errors = ContractSchemas.briefValidator(version: Int(contractVersion) ?? 1).validate(value: value)
+        if !errors.isEmpty { throw .schemaViolation(version: contractVersion, errors) }
+    }
+
     /// The brief as JSON (sorted keys, no escaped slashes), checked against the
     /// embedded schema of its contract version before it is returned.
     public func jsonData() throws(BriefError) -> Data {
