@@ -19,7 +19,6 @@ package final class PostgresBackend: StoreBackend {
     /// Held only for `subscribe`'s own connection: the pool never hands it out.
     private let conninfo: String
 
-    package var description: String { "postgres" }
     package var dialect: SQLDialect { .postgres }
 
     /// How many times a transaction the server aborted (serialization, deadlock) is run again.
@@ -80,12 +79,6 @@ package final class PostgresBackend: StoreBackend {
 
     package func isHealthy() -> Bool {
         (try? reading { conn in try conn.scalar("SELECT 1") == .int(1) }) ?? false
-    }
-
-    package func serverTime() throws -> Date? {
-        try reading { conn in
-            try conn.query("SELECT extract(epoch FROM clock_timestamp())::float8 AS t", []).first?.date("t")
-        }
     }
 
     package func subscribe(_ handler: @escaping @Sendable (String, String) -> Void) throws -> (any StoreSubscription)? {

@@ -56,8 +56,7 @@ extension PostgresBackend {
                 let spec = try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
                 let attempt = try store.markClaimed(
                     conn, taskID: id, attemptsSoFar: row.int("attempts") ?? 0, installationKey: ikey,
-                    installationID: row.int("installation_id"),
-                    turn: try conn.scalar("SELECT nextval('claim_turns')"), now: now)
+                    installationID: row.int("installation_id"), now: now)
                 return ClaimedTask(spec: spec, attempt: attempt)
             }
             return nil

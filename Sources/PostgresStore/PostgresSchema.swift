@@ -107,8 +107,7 @@ extension PostgresBackend {
 
         CREATE TABLE publication_refs (
             task_id       TEXT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
-            check_run_id  BIGINT,
-            comment_id    BIGINT
+            check_run_id  BIGINT
         );
         """),
     ]

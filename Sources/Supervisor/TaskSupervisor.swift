@@ -135,7 +135,7 @@ public final class TaskSupervisor: @unchecked Sendable {
     }
 
     /// News from another host sharing the store (a `StoreChannel` notification).
-    public func storeNotified(channel: String, payload: String) {
+    func storeNotified(channel: String, payload: String) {
         switch channel {
         case StoreChannel.queue: wake()
         case StoreChannel.outbox: publication.wake()

@@ -75,7 +75,7 @@ final class StoreMigrationTests: XCTestCase {
         let outbox = { (s: TaskStore) in try s.pendingPublications().map { p in "\(p.event) tries \(p.tries)" } }
         XCTAssertEqual(try outbox(pg), try outbox(sqlite))
         XCTAssertEqual(try outbox(pg).count, 3)
-        XCTAssertEqual(try pg.publicationRefs(taskID: "t1"), PublicationRefs(checkRunID: 4242))
+        XCTAssertEqual(try pg.checkRunID(taskID: "t1"), 4242)
         XCTAssertEqual(try pg.usage(on: nil), try sqlite.usage(on: nil))
         XCTAssertEqual(try pg.counts(), try sqlite.counts())
         XCTAssertEqual(try sqlite.storedSchemaVersion(), TaskStore.schemaVersion, "the source is still a store")

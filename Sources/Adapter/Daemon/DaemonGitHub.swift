@@ -36,7 +36,7 @@ extension Daemon {
                                                      log("check_run_not_kept", ["task": taskID, "error": "\(error)"])
                                                  }
                                              },
-                                             checkRunLookup: { taskID in try? store.publicationRefs(taskID: taskID).checkRunID },
+                                             checkRunLookup: { taskID in try? store.checkRunID(taskID: taskID) },
                                              onPublished: { event, fields in log(event, fields) },
                                              reviewPolicy: { task in
                                                  familiars.first { $0.id == task.familiar.id }?.review
@@ -57,7 +57,7 @@ enum CheckRunIndex {
         if let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for (taskID, v) in obj {
                 guard let id = (v as? NSNumber)?.int64Value, (try? store.taskExists(id: taskID)) == true,
-                      (try? store.publicationRefs(taskID: taskID).checkRunID) ?? nil == nil else { continue }
+                      (try? store.checkRunID(taskID: taskID)) == nil else { continue }
                 if (try? store.setCheckRun(id, taskID: taskID)) != nil { imported += 1 }
             }
         }

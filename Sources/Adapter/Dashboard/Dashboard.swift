@@ -231,7 +231,7 @@ public final class Dashboard: Sendable {
             links.items.append(("pull request #\(n)", "\(repo)/pull/\(n)"))
         case .fixIssue(let n, _, _), .respondToMention(let n, _): links.items.append(("#\(n)", "\(repo)/issues/\(n)"))
         }
-        if linksCheckRuns, let run = try? store.publicationRefs(taskID: spec.id).checkRunID {
+        if linksCheckRuns, let run = try? store.checkRunID(taskID: spec.id) {
             links.items.append(("Check Run", "\(repo)/runs/\(run)"))
         }
         if let branch = d.record.result?.branch {

@@ -14,6 +14,8 @@ package struct SQLDialect: Sendable {
     /// Takes a transaction-long lock on a key, or nil when the engine has one writer
     /// anyway. Parameter: the key text.
     package var keyLockSQL: String?
+    /// The next claim turn number, an expression inside the claim's own statement.
+    package var nextTurnSQL: String
 
     package static let sqlite = SQLDialect(
         name: "sqlite",
@@ -22,7 +24,8 @@ package struct SQLDialect: Sendable {
             VALUES (?, ?, ?, ?, ?)
             """,
         jsonText: { column, path in "json_extract(\(column), '$.\(path.joined(separator: "."))')" },
-        forUpdate: "", keyLockSQL: nil)
+        forUpdate: "", keyLockSQL: nil,
+        nextTurnSQL: "(SELECT COALESCE(MAX(last_claim), 0) + 1 FROM installation_turns)")
 
     package static let postgres = SQLDialect(
         name: "postgres",
@@ -33,5 +36,7 @@ package struct SQLDialect: Sendable {
                 tries = 0, last_error = NULL
             """,
         jsonText: { column, path in "(\(column)::jsonb #>> '{\(path.joined(separator: ","))}')" },
-        forUpdate: " FOR UPDATE", keyLockSQL: "SELECT pg_advisory_xact_lock(hashtext(?))")
+        forUpdate: " FOR UPDATE", keyLockSQL: "SELECT pg_advisory_xact_lock(hashtext(?))",
+        // A sequence: hosts claiming at once never wait for each other here.
+        nextTurnSQL: "nextval('claim_turns')")
 }

@@ -32,7 +32,6 @@ package final class SQLiteBackend: StoreBackend {
     let committer: GroupCommitter
     let checkpointer: Checkpointer
 
-    package var description: String { "sqlite \(path)" }
     package var dialect: SQLDialect { .sqlite }
     package var hostID: String { "local" }
     package var leaseDuration: TimeInterval? { nil }
@@ -131,8 +130,6 @@ package final class SQLiteBackend: StoreBackend {
     }
 
     package func subscribe(_ handler: @escaping @Sendable (String, String) -> Void) -> (any StoreSubscription)? { nil }
-
-    package func serverTime() -> Date? { nil }
 
     /// On the connection that writes.
     package func isHealthy() -> Bool {

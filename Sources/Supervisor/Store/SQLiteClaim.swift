@@ -44,10 +44,7 @@ extension SQLiteBackend {
                 ? candidate.spec : try TaskStore.decode(TaskSpec.self, row.string("spec"), "spec of task \(id)")
             let attempt = try store.markClaimed(
                 conn, taskID: id, attemptsSoFar: row.int("attempts") ?? 0, installationKey: pick.int("ikey") ?? -1,
-                installationID: row.int("installation_id"),
-                turn: SQLValue.int((try conn.scalar("SELECT COALESCE(MAX(last_claim), 0) + 1 FROM installation_turns")
-                    .intValue) ?? 1),
-                now: now)
+                installationID: row.int("installation_id"), now: now)
             return ClaimedTask(spec: spec, attempt: attempt)
         }
     }

@@ -162,12 +162,11 @@ extension SQLiteBackend {
         -- A publication a host is delivering: no other host takes it before then.
         ALTER TABLE publications ADD COLUMN claimed_until REAL;
         ALTER TABLE publications ADD COLUMN claimed_by TEXT;        -- that host's heartbeat renews the claim
-        -- The GitHub objects a task's publications created (was <state>/check-runs.json),
-        -- so whichever host publishes next updates them.
+        -- The Check Run a task's publications created (was <state>/check-runs.json), so
+        -- whichever host publishes next updates it.
         CREATE TABLE publication_refs (
             task_id       TEXT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
-            check_run_id  INTEGER,
-            comment_id    INTEGER
+            check_run_id  INTEGER
         );
         """),
     ]

@@ -4,8 +4,6 @@ import Foundation
 /// engines cannot share, the claim. Everything else `TaskStore` does is written once
 /// against `SQLConnection`.
 package protocol StoreBackend: Sendable {
-    /// Which engine, and where, for logs and `doctor`: never a credential.
-    var description: String { get }
     var dialect: SQLDialect { get }
     /// The id this host's attempts are held under.
     var hostID: String { get }
@@ -27,8 +25,6 @@ package protocol StoreBackend: Sendable {
     /// Calls `handler(channel, payload)` for every `StoreChannel` notification another
     /// host sends, until cancelled; nil when no other host can send any (SQLite).
     func subscribe(_ handler: @escaping @Sendable (String, String) -> Void) throws -> (any StoreSubscription)?
-    /// The database server's clock, for `doctor` (nil: the database is a local file).
-    func serverTime() throws -> Date?
 }
 
 /// A running `StoreBackend.subscribe`.

@@ -29,28 +29,11 @@ public struct LeaseRenewal: Sendable, Equatable {
     public var cancelRequested: Set<String> = []
 }
 
-/// The GitHub objects a task's publications created: any host that publishes the task's
-/// next event updates them instead of creating second ones.
-public struct PublicationRefs: Sendable, Equatable {
-    public var checkRunID: Int64?
-    public var commentID: Int64?
-    public init(checkRunID: Int64? = nil, commentID: Int64? = nil) { self.checkRunID = checkRunID; self.commentID = commentID }
-}
-
 extension TaskStore {
     /// Notifications from the other hosts sharing the store (nil: none can send any).
     func subscribe(_ handler: @escaping @Sendable (_ channel: String, _ payload: String) -> Void) throws
         -> (any StoreSubscription)? {
         try backend.subscribe(handler)
-    }
-
-    /// The database server's clock (nil for a local file), and this host's at the same
-    /// moment (the midpoint of the round trip).
-    public func clockSkew() throws -> TimeInterval? {
-        let before = Date()
-        guard let server = try backend.serverTime() else { return nil }
-        let mid = before.addingTimeInterval(Date().timeIntervalSince(before) / 2)
-        return mid.timeIntervalSince(server)
     }
 
     /// Why a finish of `attempt` changed nothing: the task is unknown, the attempt was
@@ -142,18 +125,17 @@ extension TaskStore {
         }
     }
 
-    // MARK: - Publication refs
+    // MARK: - Check Run ids
 
-    /// The Check Run and status comment created for a task, if any.
-    public func publicationRefs(taskID: String) throws -> PublicationRefs {
+    /// The Check Run created for a task, if any: whichever host publishes the task's next
+    /// event updates it instead of creating a second.
+    public func checkRunID(taskID: String) throws -> Int64? {
         try reading { conn in
-            guard let r = try conn.query("SELECT check_run_id, comment_id FROM publication_refs WHERE task_id = ?", [taskID]).first
-            else { return PublicationRefs() }
-            return PublicationRefs(checkRunID: r.int("check_run_id"), commentID: r.int("comment_id"))
+            try conn.query("SELECT check_run_id FROM publication_refs WHERE task_id = ?", [taskID]).first?.int("check_run_id")
         }
     }
 
-    /// Keeps the Check Run id of a task (a later event, from any host, updates that run).
+    /// Keeps the Check Run id of a task.
     public func setCheckRun(_ id: Int64, taskID: String) throws {
         try write { conn, _ in
             try conn.run("""
@@ -163,18 +145,6 @@ extension TaskStore {
         }
     }
 
-    /// Keeps the status comment id of a task.
-    public func setStatusComment(_ id: Int64, taskID: String) throws {
-        try write { conn, _ in
-            try conn.run("""
-                INSERT INTO publication_refs (task_id, comment_id) VALUES (?, ?)
-                ON CONFLICT (task_id) DO UPDATE SET comment_id = excluded.comment_id
-                """, [taskID, id])
-        }
-    }
-}
-
-extension TaskStore {
     /// Running attempts per host across the whole store, for `/metrics` (a single host's
     /// store has one: "local").
     public func runningAttemptsByHost() throws -> [String: Int] {

@@ -49,9 +49,6 @@ public final class TaskStore: Sendable {
     /// The SQLite file, or nil when the store is not SQLite.
     public var path: String? { (backend as? SQLiteBackend)?.path }
 
-    /// Which engine, and where (never a credential): "sqlite /var/lib/…/coven.db", "postgres".
-    public var engineDescription: String { backend.description }
-
     /// Whether other hosts share this store (a fleet): leases, cross-host wake-ups.
     public var isShared: Bool { backend.leaseDuration != nil }
 
@@ -366,7 +363,7 @@ public final class TaskStore: Sendable {
     /// installation's turn moves to the back, and its `started` publication is queued.
     /// The attempt number is the claim's epoch: a finish for any other number is refused.
     package func markClaimed(_ conn: any SQLConnection, taskID id: String, attemptsSoFar: Int64, installationKey: Int64,
-                             installationID: Int64?, turn: any SQLBindable, now: Date) throws -> Int {
+                             installationID: Int64?, now: Date) throws -> Int {
         let attempt = Int(attemptsSoFar) + 1
         try conn.run("UPDATE tasks SET state = 'running', attempts = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
                      [attempt, now, id])
@@ -375,9 +372,9 @@ public final class TaskStore: Sendable {
             VALUES (?, ?, 'running', ?, ?, ?)
             """, [id, attempt, now, backend.hostID, backend.leaseDuration.map { now.addingTimeInterval($0) }])
         try conn.run("""
-            INSERT INTO installation_turns (installation_key, last_claim) VALUES (?, ?)
+            INSERT INTO installation_turns (installation_key, last_claim) VALUES (?, \(conn.dialect.nextTurnSQL))
             ON CONFLICT (installation_key) DO UPDATE SET last_claim = excluded.last_claim
-            """, [installationKey, turn])
+            """, [installationKey])
         try TaskStore.enqueue(conn, id, "started", attempt: attempt, now: now)
         if let installationID {
             try TaskStore.addUsage(conn, installation: installationID, day: UsageDay.string(now), attempts: 1)
