@@ -8,6 +8,8 @@ echo "== sandbox launch =="
 echo
 echo "== webhook ingestion =="
 "$BIN/coven-bench" webhook --requests "${BENCH_REQUESTS:-3000}" --concurrency "${BENCH_CONCURRENCY:-64}" --rounds "${BENCH_WEBHOOK_ROUNDS:-5}" --cli "$BIN/coven-supervisor"
+echo "== daemon memory =="
+"$BIN/coven-bench" memory --settle "${BENCH_MEMORY_SETTLE:-10}" --burst "${BENCH_MEMORY_BURST:-20}" --after "${BENCH_MEMORY_AFTER:-60}" --cli "$BIN/coven-supervisor"
 echo "== webhook ingestion, the daemon's store on PostgreSQL (one host of a fleet) =="
 "$BIN/coven-bench" webhook --store postgres --requests "${BENCH_REQUESTS:-3000}" --concurrency "${BENCH_CONCURRENCY:-64}" --rounds "${BENCH_WEBHOOK_ROUNDS:-3}" --cli "$BIN/coven-supervisor"
 echo

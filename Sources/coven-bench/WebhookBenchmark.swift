@@ -20,7 +20,18 @@ import Glibc
 /// `store` "postgres": the daemon's store is a PostgreSQL database (a throwaway server with
 /// fsync on, `StoreTesting`), as one host of a fleet; the anchor stays the state directory's.
 enum WebhookBenchmark {
-    static func run(cli: String, requests: Int, concurrency: Int, rounds: Int, store: String = "sqlite") {
+    /// A `serve` process for a benchmark to load.
+    struct Daemon {
+        var port: Int
+        var pid: pid_t
+        var secret: [UInt8]
+        var directory: String
+    }
+
+    /// Starts `serve` (a GitHub-mode configuration, webhooks on) in a scratch directory,
+    /// waits until it answers, runs `body`, then stops it. False when it could not start.
+    @discardableResult
+    static func withDaemon(cli: String, concurrency: Int, store: String = "sqlite", _ body: (Daemon) -> Void) -> Bool {
         let dir = NSTemporaryDirectory() + "coven-bench-webhook-\(UUID().uuidString.prefix(8))"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         chmod(dir, 0o711)
@@ -30,7 +41,7 @@ enum WebhookBenchmark {
             let key = try RSAPrivateKey.generate(bits: 2048)
             _ = FileManager.default.createFile(atPath: dir + "/app.pem", contents: Data(try key.exportPrivateKeyPEM()),
                                            attributes: [.posixPermissions: 0o600])
-        } catch { print("key generation failed: \(error)"); return }
+        } catch { print("key generation failed: \(error)"); return false }
         _ = FileManager.default.createFile(atPath: dir + "/secret", contents: Data(secret), attributes: [.posixPermissions: 0o600])
         var storeSection = ""
         var server: PostgresTestServer?
@@ -42,7 +53,7 @@ enum WebhookBenchmark {
                 server = pg
                 _ = FileManager.default.createFile(atPath: dir + "/db-url", contents: Data(try pg.createDatabase().utf8),
                                                    attributes: [.posixPermissions: 0o600])
-            } catch { print("cannot start PostgreSQL: \(error)"); return }
+            } catch { print("cannot start PostgreSQL: \(error)"); return false }
             storeSection = #", "store": {"kind": "postgres", "url_file": "\#(dir)/db-url", "host_id": "bench"}"#
         }
         let port = 20000 + Int.random(in: 0..<20000)
@@ -63,9 +74,9 @@ enum WebhookBenchmark {
         daemon.executableURL = URL(fileURLWithPath: cli)
         daemon.arguments = ["serve", "--config", dir + "/config.json"]
         daemon.standardOutput = FileHandle.nullDevice
-        FileManager.default.createFile(atPath: dir + "/daemon.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/daemon.log", contents: nil)
         daemon.standardError = FileHandle(forWritingAtPath: dir + "/daemon.log")
-        do { try daemon.run() } catch { print("cannot start \(cli): \(error)"); return }
+        do { try daemon.run() } catch { print("cannot start \(cli): \(error)"); return false }
         defer { daemon.terminate(); daemon.waitUntilExit() }
 
         let base = "http://127.0.0.1:\(port)"
@@ -77,25 +88,29 @@ enum WebhookBenchmark {
         }
         guard up else {
             print("daemon did not come up: " + ((try? String(contentsOfFile: dir + "/daemon.log", encoding: .utf8)) ?? ""))
-            return
+            return false
         }
+        body(Daemon(port: port, pid: daemon.processIdentifier, secret: secret, directory: dir))
+        return true
+    }
+
+    static func run(cli: String, requests: Int, concurrency: Int, rounds: Int, store: String = "sqlite") {
+        withDaemon(cli: cli, concurrency: concurrency, store: store) { d in
+            measure(d, requests: requests, concurrency: concurrency, rounds: rounds, store: store)
+        }
+    }
+
+    static func measure(_ d: Daemon, requests: Int, concurrency: Int, rounds: Int, store: String) {
+        let (port, dir) = (d.port, d.directory)
         usleep(500_000)
-        let idleRSS = rss(daemon.processIdentifier)
+        let idleRSS = rss(d.pid)
 
         var issue = 1000
         func taskRequests(_ n: Int) -> [[UInt8]] {
-            (0..<n).map { _ in
-                issue += 1
-                return request(port: port, event: "issues", delivery: "bench-\(issue)-\(UUID().uuidString)",
-                               body: payload(issue: issue), secret: secret)
-            }
+            defer { issue += n }
+            return Self.taskRequests(d, issues: issue..<(issue + n))
         }
-        func pingRequests(_ n: Int) -> [[UInt8]] {
-            (0..<n).map { i in
-                request(port: port, event: "ping", delivery: "ping-\(i)-\(UUID().uuidString)",
-                        body: #"{"zen":"Keep it logically awesome.","hook_id":\#(i)}"#, secret: secret)
-            }
-        }
+        func pingRequests(_ n: Int) -> [[UInt8]] { Self.pingRequests(d, count: n) }
         // Warm-up: the connections, the first task, the first pages of the database.
         _ = load(port: port, requests: taskRequests(200), concurrency: concurrency)
         _ = load(port: port, requests: pingRequests(200), concurrency: concurrency)
@@ -108,9 +123,9 @@ enum WebhookBenchmark {
         for _ in 0..<rounds {
             let anchor = fsyncRate(directory: stateDir, seconds: 1)
             let tasks = load(port: port, requests: taskRequests(requests), concurrency: concurrency)
-            peakRSS = max(peakRSS, rss(daemon.processIdentifier))
+            peakRSS = max(peakRSS, rss(d.pid))
             let pings = load(port: port, requests: pingRequests(requests), concurrency: concurrency)
-            peakRSS = max(peakRSS, rss(daemon.processIdentifier))
+            peakRSS = max(peakRSS, rss(d.pid))
             fsyncRates.append(anchor)
             taskRates.append(tasks.rate); pingRates.append(pings.rate)
             ratios.append(tasks.rate / anchor)
@@ -286,6 +301,22 @@ enum WebhookBenchmark {
                 return i
             }
             return nil
+        }
+    }
+
+    /// Signed `issues.assigned` deliveries, one task each (a distinct issue number each).
+    static func taskRequests(_ d: Daemon, issues: Range<Int>) -> [[UInt8]] {
+        issues.map { issue in
+            request(port: d.port, event: "issues", delivery: "bench-\(issue)-\(UUID().uuidString)",
+                    body: payload(issue: issue), secret: d.secret)
+        }
+    }
+
+    /// Signed `ping` deliveries.
+    static func pingRequests(_ d: Daemon, count: Int) -> [[UInt8]] {
+        (0..<count).map { i in
+            request(port: d.port, event: "ping", delivery: "ping-\(i)-\(UUID().uuidString)",
+                    body: #"{"zen":"Keep it logically awesome.","hook_id":\#(i)}"#, secret: d.secret)
         }
     }
 

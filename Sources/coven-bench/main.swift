@@ -8,6 +8,7 @@ import Sandbox
 //   coven-bench claim [--queued N,M] [--installations I] [--claims C] [--rounds R] [--engine sqlite|postgres [--explain]]
 //   coven-bench fleet [--tasks N] [--threads T] [--installations I] [--deliveries D] [--writers W] [--rounds R] [--pool P] [--only claim|ingest]
 //   coven-bench idle [--sandboxes N] [--seconds S] [--runs R]
+//   coven-bench memory [--settle S] [--burst S] [--after S] [--concurrency C] [--cli PATH]
 
 let args = Array(CommandLine.arguments.dropFirst())
 let what = args.first ?? "launch"
@@ -34,6 +35,12 @@ case "webhook":
                          concurrency: Int(option("--concurrency", "64")) ?? 64,
                          rounds: Int(option("--rounds", "5")) ?? 5,
                          store: option("--store", "sqlite"))
+case "memory":
+    MemoryBenchmark.run(cli: option("--cli", Bench.sibling("coven-supervisor")),
+                        concurrency: Int(option("--concurrency", "64")) ?? 64,
+                        settle: Double(option("--settle", "10")) ?? 10,
+                        burst: Double(option("--burst", "20")) ?? 20,
+                        after: Double(option("--after", "60")) ?? 60)
 case "claim":
     ClaimBenchmark.run(queued: option("--queued", "1000,100000").split(separator: ",").compactMap { Int($0) },
                        installations: Int(option("--installations", "20")) ?? 20,

@@ -101,7 +101,11 @@ enum ServeCommand {
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
 
+        let trimmer = IdleMemoryTrimmer(log: log.event)
+        trimmer.start()
+
         stop.wait()
+        trimmer.stop()
         daemon.stop()
         withExtendedLifetime(sources) {}
         return 0
