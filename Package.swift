@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "coven-supervisor", targets: ["coven-supervisor"]),
         .executable(name: "coven-supervisor-daemon", targets: ["coven-supervisor-daemon"]),
         .executable(name: "coven-askpass", targets: ["coven-askpass"]),
+        .executable(name: "coven-sandbox-zygote", targets: ["coven-sandbox-zygote"]),
     ],
     targets: [
         // System libraries (Debian -dev packages, installed by `make deps`).
@@ -38,6 +39,11 @@ let package = Package(
         // helper must run inside sandboxes that only see /usr and /lib.
         .executableTarget(name: "coven-askpass", path: "Sources/coven-askpass",
                           linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+        // The launcher process (see CSandbox/zygote.c): sandboxes are cloned from its small
+        // address space, not the daemon's. A static executable: no dynamic loader or shared
+        // libraries mapped, so each clone copies as little as possible.
+        .executableTarget(name: "coven-sandbox-zygote", dependencies: ["CSandbox"], path: "Sources/coven-sandbox-zygote",
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-static-executable"])]),
 
         .target(name: "Sandbox", dependencies: ["CSandbox", "CSeccomp"], path: "Sources/Sandbox"),
         .target(name: "Supervisor", dependencies: ["Sandbox", "CSQLite"], path: "Sources/Supervisor"),

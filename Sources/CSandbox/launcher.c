@@ -6,6 +6,7 @@
  * syscall), so no sandbox inherits the daemon's groups.
  */
 #include "internal.h"
+#include "zygote.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +24,11 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int lifeline[2] = { -1, -1 };
 
-/* The one request in flight (launches are serialized; a clone takes well under a millisecond). */
+/* The one request in flight (launches are serialized; a clone takes well under a millisecond).
+   A request is a launch, or (req_call) a function that must run on this thread: starting
+   the launcher process, whose parent thread must never exit either. */
+static int (*req_call)(void *);
+static void *req_arg;
 static const struct cs_plan *req_plan;
 static struct cs_child *req_out;
 static struct cs_error_record *req_err;
@@ -49,6 +54,8 @@ static int netns_pool_target;          /* set by cs_set_netns_pool; 0 = off */
 #define NETNS_REFILL_QUIET_NS (50 * 1000000L)
 static struct timespec last_launch;    /* CLOCK_MONOTONIC */
 static int host_netns_fd = -1;
+
+void cs_set_lifeline_fd(int fd) { lifeline[0] = fd; }
 
 static int make_pooled_netns(void) {
     if (host_netns_fd < 0) return -1;
@@ -79,6 +86,28 @@ static void refill_netns_pool_once(void) {
     netns_pool[netns_pool_count++] = fd;
 }
 
+void cs_pool_init(void) {
+    if (geteuid() == 0 && host_netns_fd < 0) host_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+}
+
+void cs_pool_set_target(int count) {
+    netns_pool_target = (geteuid() == 0 && count > 0) ? (count > NETNS_POOL_MAX ? NETNS_POOL_MAX : count) : 0;
+}
+
+int cs_pool_count(void) { return netns_pool_count; }
+
+void cs_pool_note_launch(void) { clock_gettime(CLOCK_MONOTONIC, &last_launch); }
+
+long cs_pool_refill_due_ns(void) {
+    if (netns_pool_count >= netns_pool_target) return -1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - last_launch.tv_sec) * 1000000000L + (now.tv_nsec - last_launch.tv_nsec);
+    return elapsed >= NETNS_REFILL_QUIET_NS ? 0 : NETNS_REFILL_QUIET_NS - elapsed;
+}
+
+void cs_pool_refill_one(void) { refill_netns_pool_once(); }
+
 static int write_text(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -98,17 +127,17 @@ static int fail(struct cs_error_record *err, int stage, const char *detail, int 
     return -1;
 }
 
-static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err);
+static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err, int as_sibling, pid_t *reap);
 
-static int do_launch(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err) {
-    if (!(p->clone_flags & CLONE_NEWNET) || netns_pool_count == 0) return do_launch_plan(p, out, err);
+int cs_launch_here(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err, int as_sibling, pid_t *reap) {
+    if (!(p->clone_flags & CLONE_NEWNET) || netns_pool_count == 0) return do_launch_plan(p, out, err, as_sibling, reap);
     /* Enter a pre-made namespace, clone into it, come back. */
     int fd = netns_pool[--netns_pool_count];
-    if (setns(fd, CLONE_NEWNET) != 0) { close(fd); return do_launch_plan(p, out, err); }
+    if (setns(fd, CLONE_NEWNET) != 0) { close(fd); return do_launch_plan(p, out, err, as_sibling, reap); }
     struct cs_plan local = *p;
     local.clone_flags &= ~CLONE_NEWNET;
     local.net_loopback = 0;
-    int r = do_launch_plan(&local, out, err);
+    int r = do_launch_plan(&local, out, err, as_sibling, reap);
     int e = errno;
     close(fd);
     if (setns(host_netns_fd, CLONE_NEWNET) != 0) netns_pool_target = 0;   /* never launch from a stray namespace */
@@ -125,6 +154,10 @@ struct clone_args_v2 {
  * E2BIG or EINVAL will not change, so it is not tried again. */
 static int clone_into_cgroup_refused;
 
+#ifndef CLONE_PARENT
+#define CLONE_PARENT 0x00008000
+#endif
+
 static pid_t clone3_into(uint64_t flags, int cgroup_fd) {
     struct clone_args_v2 args;
     memset(&args, 0, sizeof args);
@@ -134,7 +167,10 @@ static pid_t clone3_into(uint64_t flags, int cgroup_fd) {
     return (pid_t)syscall(SYS_clone3, &args, sizeof args);
 }
 
-static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err) {
+static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct cs_error_record *err, int as_sibling, pid_t *reap) {
+    /* A sibling (the launcher process's sandboxes) is the daemon's child: it reaps it, gets
+       its rusage, and its death signal follows the daemon's launcher thread. */
+    unsigned long parent = as_sibling ? CLONE_PARENT : 0;
     int syncp[2], setupp[2], statusp[2];
     if (pipe2(syncp, O_CLOEXEC) < 0) return fail(err, CS_STAGE_LAUNCHER, "pipe", errno);
     if (pipe2(setupp, O_CLOEXEC) < 0) { int e = errno; close(syncp[0]); close(syncp[1]); return fail(err, CS_STAGE_LAUNCHER, "pipe", e); }
@@ -149,7 +185,7 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct 
         entry = CS_CGROUP_ENTRY_PID_WRITE;
         if (!clone_into_cgroup_refused) {
             /* Born in its cgroup: no migration, so no threadgroup lock (an RCU grace period). */
-            pid = clone3_into((uint64_t)(unsigned int)p->clone_flags, p->cgroup_dir_fd);
+            pid = clone3_into((uint64_t)(unsigned int)p->clone_flags | parent, p->cgroup_dir_fd);
             if (pid == 0) cs_init_main(p, syncp[0], setupp[1], statusp[1], lifeline[0]);
             if (pid > 0) entry = CS_CGROUP_ENTRY_CLONE3;
             else if (errno == ENOSYS || errno == E2BIG || errno == EINVAL) clone_into_cgroup_refused = 1;
@@ -158,7 +194,7 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct 
     /* Any other refusal (EPERM, EACCES, ENOSPC, EAGAIN…) may be the cgroup's or the namespaces':
      * the plain clone and the cgroup.procs write below then fail at the step that is at fault. */
     if (pid < 0) {
-        pid = (pid_t)syscall(SYS_clone, (unsigned long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0);
+        pid = (pid_t)syscall(SYS_clone, (unsigned long)(p->clone_flags | SIGCHLD) | parent, 0, 0, 0, 0);
         if (pid == 0) {
             /* Child: from here on only async-signal-safe code. */
             cs_init_main(p, syncp[0], setupp[1], statusp[1], lifeline[0]);
@@ -208,7 +244,7 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct 
     out->pid = pid;
     out->cloned_into_cgroup = entry == CS_CGROUP_ENTRY_CLONE3;
     out->cgroup_entry = entry;
-    out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    out->pidfd = as_sibling ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
     if (out->pidfd >= 0) fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
     out->setup_fd = setupp[0];
     out->status_fd = statusp[0];
@@ -217,7 +253,8 @@ static int do_launch_plan(const struct cs_plan *p, struct cs_child *out, struct 
 
 bail:
     kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    if (as_sibling) *reap = pid;
+    else waitpid(pid, NULL, 0);
     close(syncp[1]); close(setupp[0]); close(statusp[0]);
     if (mntns >= 0) close(mntns);
     return fail(err, stage, step, e);
@@ -298,7 +335,7 @@ static void *launcher_main(void *arg) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    if (geteuid() == 0) host_netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    cs_pool_init();
     exclude_newly_loaded_libraries();
     pthread_mutex_lock(&lock);
     for (;;) {
@@ -322,8 +359,15 @@ static void *launcher_main(void *arg) {
             pthread_cond_wait(&cond, &lock);
         }
         req_pending = 0;
+        if (req_call) {
+            req_result = req_call(req_arg);
+            req_errno = errno;
+            req_done = 1;
+            pthread_cond_broadcast(&cond);
+            continue;
+        }
         exclude_newly_loaded_libraries();
-        req_result = do_launch(req_plan, req_out, req_err);
+        req_result = cs_launch_here(req_plan, req_out, req_err, 0, NULL);
         req_errno = errno;
         clock_gettime(CLOCK_MONOTONIC, &last_launch);
         req_done = 1;
@@ -351,14 +395,45 @@ static void start_launcher(void) {
     if (r != 0) start_failed = r;
 }
 
+/* Runs fn(arg) on the launcher thread; its result and errno. */
+int cs_on_launcher_thread(int (*fn)(void *), void *arg) {
+    pthread_once(&once, start_launcher);
+    if (start_failed) { errno = start_failed; return -1; }
+    pthread_mutex_lock(&serial);
+    pthread_mutex_lock(&lock);
+    req_call = fn; req_arg = arg;
+    req_done = 0; req_pending = 1;
+    pthread_cond_broadcast(&cond);
+    while (!req_done) pthread_cond_wait(&cond, &lock);
+    req_call = NULL;
+    int result = req_result, e = req_errno;
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&serial);
+    errno = e;
+    return result;
+}
+
+int cs_lifeline_read_fd(void) {
+    pthread_once(&once, start_launcher);
+    return lifeline[0];
+}
+
 int cs_launch(const struct cs_plan *plan, struct cs_child *out, struct cs_error_record *err) {
     pthread_once(&once, start_launcher);
     if (start_failed) return fail(err, CS_STAGE_LAUNCHER, "start launcher thread", start_failed);
     out->pid = -1; out->pidfd = -1; out->setup_fd = -1; out->status_fd = -1; out->mntns_fd = -1;
     out->cloned_into_cgroup = 0; out->cgroup_entry = CS_CGROUP_ENTRY_NONE;
     pthread_mutex_lock(&serial);
+    int handled = 0;
+    int zr = cs_zygote_launch(plan, out, err, &handled);
+    if (handled) {
+        int e = errno;
+        pthread_mutex_unlock(&serial);
+        errno = e;
+        return zr;
+    }
     pthread_mutex_lock(&lock);
-    req_plan = plan; req_out = out; req_err = err;
+    req_call = NULL; req_plan = plan; req_out = out; req_err = err;
     req_done = 0; req_pending = 1;
     pthread_cond_broadcast(&cond);
     while (!req_done) pthread_cond_wait(&cond, &lock);
@@ -371,15 +446,23 @@ int cs_launch(const struct cs_plan *plan, struct cs_child *out, struct cs_error_
 
 void cs_set_netns_pool(int count) {
     pthread_once(&once, start_launcher);
+    pthread_mutex_lock(&serial);
+    /* The pool lives where the clones happen: in the launcher process while it runs. */
+    int taken = cs_zygote_set_pool(count);
     pthread_mutex_lock(&lock);
-    netns_pool_target = (geteuid() == 0 && count > 0) ? (count > NETNS_POOL_MAX ? NETNS_POOL_MAX : count) : 0;
+    cs_pool_set_target(taken ? 0 : count);
     pthread_cond_broadcast(&cond);
     pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&serial);
 }
 
 int cs_netns_pool_ready(void) {
+    pthread_mutex_lock(&serial);
+    int n = cs_zygote_pool_ready();
+    pthread_mutex_unlock(&serial);
+    if (n >= 0) return n;
     pthread_mutex_lock(&lock);
-    int n = netns_pool_count;
+    n = netns_pool_count;
     pthread_mutex_unlock(&lock);
     return n;
 }

@@ -226,6 +226,36 @@ public enum Sandbox {
         cs_set_netns_pool(Int32(clamping: count))
     }
 
+    /// Starts the launcher process (`coven-sandbox-zygote`, CSandbox/zygote.c): from then
+    /// on sandboxes are cloned from its small address space instead of this process's (no
+    /// copy of a daemon-sized address space per launch, no copy-on-write faults after it);
+    /// they are still this process's children. Idempotent. For long-lived processes (the
+    /// daemon); launches stay in-process while it is not running.
+    public static func startLauncherProcess(path: String = defaultLauncherProcessPath()) throws(SandboxError) {
+        guard access(path, X_OK) == 0 else {
+            throw SandboxError(stage: .launcher, errno: errno, message: "launcher process \(path): \(String(cString: strerror(errno)))")
+        }
+        let rc = path.withCString { cs_zygote_start($0) }
+        guard rc == 0 else {
+            throw SandboxError(stage: .launcher, errno: errno, message: "launcher process \(path) did not start: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// `coven-sandbox-zygote` next to the running executable (or the test runner), or
+    /// $COVEN_SANDBOX_ZYGOTE.
+    public static func defaultLauncherProcessPath() -> String {
+        if let env = ProcessInfo.processInfo.environment["COVEN_SANDBOX_ZYGOTE"], !env.isEmpty { return env }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("coven-sandbox-zygote").path
+    }
+
+    /// True while launches go through the launcher process.
+    public static var launchesThroughLauncherProcess: Bool { cs_zygote_active() != 0 }
+
+    /// Sends launches to the launcher process (the default once started) or keeps them in
+    /// this process: for benchmarks that compare the two.
+    public static func useLauncherProcess(_ on: Bool) { cs_zygote_enable(on ? 1 : 0) }
+
     /// Blocks SIGTERM, SIGINT, SIGHUP and SIGQUIT for this thread and the threads it starts
     /// from now on, and returns a signalfd that receives them, for `run(forwardSignalsFrom:)`.
     /// Call first thing in a foreground command, before any thread exists. -1 on failure.

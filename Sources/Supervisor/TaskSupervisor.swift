@@ -108,6 +108,12 @@ public final class TaskSupervisor: @unchecked Sendable {
             log("attempt_interrupted", ["task": r.taskID, "attempt": r.interruptedAttempt.map(String.init) ?? "-", "state": r.state.rawValue])
         }
         publication.start()
+        // Sandboxes are cloned from the small launcher process, not from this address space.
+        do {
+            try Sandbox.startLauncherProcess()
+        } catch {
+            log("launcher_process_unavailable", ["error": error.message, "effect": "sandboxes are cloned from the daemon itself"])
+        }
         if runner.config.network != .host {
             Sandbox.keepNetworkNamespacesReady(min(max(settings.globalConcurrency, 1), 4))
         }

@@ -32,16 +32,39 @@ enum LaunchBenchmark {
         }
         // Cold: every launch creates its network namespace. (The pool below refills only after
         // 50 ms of quiet, which the ~15 ms since its last launch never are.)
-        variants.append(("Sandbox API (in-process)", inProcess))
-        // As the daemon runs it: with a pre-made network namespace ready. Before each round's
-        // launch the pool is given its quiet time to refill, untimed and with nothing else
-        // running, so its background work never lands in any variant's measurement.
+        // Each in-process variant says where the clone happens: in this process, or in the
+        // launcher process (coven-sandbox-zygote), as the daemon launches.
         var ready: [String: () -> Void] = [:]
+        let cold = "Sandbox API (in-process)"
+        ready[cold] = { Sandbox.useLauncherProcess(false) }
+        variants.append((cold, inProcess))
+        // With a pre-made network namespace ready. Before each round's launch the pool is given
+        // its quiet time to refill, untimed and with nothing else running, so its background
+        // work never lands in any variant's measurement. (Setting the target where the clone
+        // happens leaves the other pool empty, so the cold variant stays cold.)
+        let launcherProcess = (try? Sandbox.startLauncherProcess()) != nil
+        if !launcherProcess { print("note: the launcher process (coven-sandbox-zygote) did not start; its row is omitted") }
         if geteuid() == 0 {
-            Sandbox.keepNetworkNamespacesReady(1)
             let pooled = "Sandbox API (in-process, pool)"
-            ready[pooled] = { while !Sandbox.networkNamespaceReady { usleep(2_000) } }
+            ready[pooled] = {
+                Sandbox.useLauncherProcess(false)
+                Sandbox.keepNetworkNamespacesReady(1)
+                while !Sandbox.networkNamespaceReady { usleep(2_000) }
+            }
             variants.append((pooled, inProcess))
+            if launcherProcess {
+                let zygote = "Sandbox API (launcher process, pool)"
+                ready[zygote] = {
+                    Sandbox.useLauncherProcess(true)
+                    Sandbox.keepNetworkNamespacesReady(1)
+                    while !Sandbox.networkNamespaceReady { usleep(2_000) }
+                }
+                variants.append((zygote, inProcess))
+            }
+        } else if launcherProcess {
+            let zygote = "Sandbox API (launcher process)"
+            ready[zygote] = { Sandbox.useLauncherProcess(true) }
+            variants.append((zygote, inProcess))
         }
 
         // Warm-up, then interleaved rounds.
@@ -56,11 +79,11 @@ enum LaunchBenchmark {
 
         let bwrapMedian = variants.firstIndex { $0.0.hasPrefix("bwrap") }.map { Bench.median(samples[$0]) }
         print("launch-to-exit latency of /bin/true, \(iterations) interleaved rounds, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print(Bench.pad("variant", 34) + Bench.pad("median", 12, left: true) + Bench.pad("p90", 12, left: true) + Bench.pad("vs bwrap", 10, left: true))
+        print(Bench.pad("variant", 38) + Bench.pad("median", 12, left: true) + Bench.pad("p90", 12, left: true) + Bench.pad("vs bwrap", 10, left: true))
         for (i, v) in variants.enumerated() {
             let med = Bench.median(samples[i])
             let ratio = bwrapMedian.map { String(format: "%8.2fx", med / $0) } ?? "       -"
-            print(Bench.pad(v.0, 34) + Bench.pad(Bench.ms(med), 12, left: true)
+            print(Bench.pad(v.0, 38) + Bench.pad(Bench.ms(med), 12, left: true)
                   + Bench.pad(Bench.ms(Bench.percentile(samples[i], 0.9)), 12, left: true) + Bench.pad(ratio, 10, left: true))
         }
     }

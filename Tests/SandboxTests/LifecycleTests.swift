@@ -173,6 +173,9 @@ final class LifecycleTests: XCTestCase {
     }
 
     func testInitCarriesNoCopyOfTheDaemonsOtherLibraries() throws {
+        // The in-process launch path (a launcher process may have been started by an earlier test).
+        Sandbox.useLauncherProcess(false)
+        defer { Sandbox.useLauncherProcess(true) }
         // Init is a copy of this process; only libc and the loader are marked for copying
         // (MADV_DONTFORK on the rest keeps clone and exit cheap).
         // /proc files report size 0: read them to the end, not by their stat size.
@@ -195,6 +198,9 @@ final class LifecycleTests: XCTestCase {
     }
 
     func testALibraryLoadedAfterTheFirstLaunchIsNotCopiedIntoInit() throws {
+        // The in-process launch path (a launcher process may have been started by an earlier test).
+        Sandbox.useLauncherProcess(false)
+        defer { Sandbox.useLauncherProcess(true) }
         // NSS modules and the like are loaded by the daemon long after its first sandbox.
         S.run("true")
         let late = "libnss_hesiod.so.2"

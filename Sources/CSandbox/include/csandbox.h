@@ -209,6 +209,20 @@ void cs_set_netns_pool(int count);
 /* How many are ready now (for tests). */
 int cs_netns_pool_ready(void);
 
+/* The launcher process (zygote.c): a small executable (coven-sandbox-zygote) started
+ * once, that clones every sandbox from its own small address space instead of the
+ * caller's, for long-lived processes that launch many sandboxes (the daemon). Start it
+ * once; cs_launch then goes through it, and in-process whenever it is not running (or a
+ * plan is too large for one message). 0, or -1 with errno (ENOEXEC: it did not start). */
+int cs_zygote_start(const char *path);
+/* Send launches to the launcher process (1, the default once started) or keep them in
+ * this process (0): for benchmarks that compare the two. */
+void cs_zygote_enable(int on);
+/* 1 while launches go through a running launcher process. */
+int cs_zygote_active(void);
+/* The launcher process's main: its socket is fd 3, the daemon's lifeline fd 4. */
+int cs_zygote_main(void);
+
 /* Helpers for the Swift side. */
 /* pipe2 with O_CLOEXEC (and O_NONBLOCK on both ends when nonblock). */
 int cs_pipe(int fds[2], int nonblock);
