@@ -116,9 +116,12 @@ public enum SandboxCommand {
             // so a killed or interrupted run still tears down and cleans up. Blocked before
             // any thread exists, so that every thread inherits the mask.
             let signals = Sandbox.forwardedSignals()
-            // What earlier runs killed with SIGKILL left: cgroups, socket directories (a readdir each).
+            // What earlier runs killed with SIGKILL left: cgroups, and (a proxy run only, as it
+            // reads all of /tmp, which can hold thousands of entries) socket directories.
             Cgroups.removeStale()
-            EgressSocketSweep.removeStale(in: spec.egressSocketParent ?? NSTemporaryDirectory())
+            if spec.network == .proxy {
+                EgressSocketSweep.removeStale(in: spec.egressSocketParent ?? NSTemporaryDirectory())
+            }
             let result = Sandbox.run(spec, identities: uidRange.map { HostIdentityPool(range: $0) } ?? .shared,
                                      forwardSignalsFrom: signals)
             Sandbox.finishCleanup()

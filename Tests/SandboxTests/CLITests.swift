@@ -230,7 +230,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.err.contains("--uid-range"), "the error does not say how to widen the range: \(r.err)")
     }
 
-    func testSandboxExecRemovesEgressDirectoriesOfKilledRuns() throws {
+    func testProxySandboxExecRemovesEgressDirectoriesOfKilledRuns() throws {
         let tmp = try S.scratchDirectory("egress-tmp")
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         let gone = Process()
@@ -241,7 +241,8 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(mkdir(stale, 0o711), 0)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["sandbox", "exec", "--", "true"]
+        // Only a proxy run sweeps (the sweep reads all of $TMPDIR; the other modes make no socket directory).
+        p.arguments = ["sandbox", "exec", "--network", "proxy", "--", "true"]
         p.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
