@@ -16,7 +16,11 @@ enum Bench {
 
     /// Runs argv to completion with stdio on /dev/null; returns the exit status.
     @discardableResult
-    static func spawnWait(_ argv: [String]) -> Int32 {
+    static func spawnWait(_ argv: [String]) -> Int32 { spawnWaitCPU(argv).status }
+
+    /// Spawns and reaps `argv`: its wait status and the CPU time (user + system) of it and of
+    /// every descendant it reaped (wait4's rusage).
+    static func spawnWaitCPU(_ argv: [String]) -> (status: Int32, cpu: Double) {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -28,10 +32,12 @@ enum Bench {
         var pid: pid_t = 0
         let env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
         defer { for p in env { free(p) } }
-        guard posix_spawn(&pid, argv[0], &actions, nil, &cargs, env) == 0 else { return -1 }
+        guard posix_spawn(&pid, argv[0], &actions, nil, &cargs, env) == 0 else { return (-1, 0) }
         var st: Int32 = 0
-        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
-        return st
+        var ru = rusage()
+        while wait4(pid, &st, 0, &ru) < 0 && errno == EINTR {}
+        let cpu = Double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + Double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6
+        return (st, cpu)
     }
 
     /// Seconds taken by `body`.

@@ -86,6 +86,26 @@ enum LaunchBenchmark {
             print(Bench.pad(v.0, 38) + Bench.pad(Bench.ms(med), 12, left: true)
                   + Bench.pad(Bench.ms(Bench.percentile(samples[i], 0.9)), 12, left: true) + Bench.pad(ratio, 10, left: true))
         }
+        if let bwrap = Bench.which("bwrap"), FileManager.default.isExecutableFile(atPath: cli) {
+            print()
+            cpu(iterations: max(iterations / 2, 20), bwrap: bwrap, cli: cli)
+        }
+    }
+
+    /// CPU time (user + system, the process and what it reaped) of bwrap and of `sandbox exec`,
+    /// interleaved; medians and the ratio.
+    static func cpu(iterations: Int, bwrap: String, cli: String) {
+        let bw = [bwrap, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true"]
+        let ours = [cli, "sandbox", "exec", "--", "/bin/true"]
+        var a: [Double] = [], b: [Double] = []
+        for _ in 0..<iterations {
+            a.append(Bench.spawnWaitCPU(bw).cpu)
+            b.append(Bench.spawnWaitCPU(ours).cpu)
+        }
+        print("CPU time per run (user + system, with what it reaped), \(iterations) interleaved rounds")
+        print(Bench.pad("bwrap --unshare-all", 38) + Bench.pad(Bench.ms(Bench.median(a)), 12, left: true) + Bench.pad("1.00x", 22, left: true))
+        print(Bench.pad("coven-supervisor sandbox exec", 38) + Bench.pad(Bench.ms(Bench.median(b)), 12, left: true)
+              + Bench.pad(String(format: "%.2fx", Bench.median(b) / Bench.median(a)), 22, left: true))
     }
 
     /// Where a launch spends its time: cgroup create/destroy, launch, wait.
