@@ -27,10 +27,10 @@ finish() {
 trap finish EXIT
 
 # Binaries on tmpfs, world-readable: the unprivileged layouts can run them wherever the
-# checkout lives. The test runner finds the CLI, daemon and askpass next to itself.
+# checkout lives. The test runner finds the CLI, daemon, askpass and launcher process next to itself.
 BIN=/tmp/bin
 mkdir -p $BIN
-for f in coven-supervisor coven-supervisor-daemon coven-askpass coven-supervisorPackageTests.xctest; do
+for f in coven-supervisor coven-supervisor-daemon coven-askpass coven-sandbox-zygote coven-supervisorPackageTests.xctest; do
   cp "$REPO/.build/debug/$f" $BIN/ || echo "guest: missing $REPO/.build/debug/$f"
 done
 chmod 0755 $BIN $BIN/*
