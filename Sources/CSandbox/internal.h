@@ -45,6 +45,12 @@ int cs_send_listener(int sock, int listener);
  * init) before the command starts. Fails the set-up with CS_STAGE_EGRESS_RELAY. */
 void cs_start_egress_relay(const struct cs_plan *p, int setup_fd);
 
+/* One message with up to 16 descriptors attached (SCM_RIGHTS); sending is async-signal-safe.
+ * Receive: the message's length (0 at EOF; -1 on error, or EMSGSIZE when it or its fds were
+ * truncated) and at most maxfds fds (close-on-exec; more are closed). */
+int cs_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+ssize_t cs_receive_with_fds(int sock, void *buf, size_t cap, int *fds, int *nfds, int maxfds, int flags);
+
 /* Close every descriptor >= 3 except those listed. */
 void cs_close_fds_except(const int *keep, int nkeep);
 

@@ -162,7 +162,9 @@ static pid_t clone3_into(uint64_t flags, int cgroup_fd) {
     struct clone_args_v2 args;
     memset(&args, 0, sizeof args);
     args.flags = flags | CS_CLONE_INTO_CGROUP;
-    args.exit_signal = SIGCHLD;
+    /* clone3 refuses an exit signal with CLONE_PARENT (EINVAL): the child then takes the
+       caller's own, SIGCHLD for the launcher process. */
+    args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
     args.cgroup = (uint64_t)cgroup_fd;
     return (pid_t)syscall(SYS_clone3, &args, sizeof args);
 }

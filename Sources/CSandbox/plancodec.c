@@ -64,6 +64,10 @@ int cs_plan_pack(const struct cs_plan *plan, char **out, size_t *len, int *fds, 
     struct packer pk = { NULL, 0, 0, fds, 0, 0 };
     size_t head = put(&pk, NULL, sizeof(struct cs_zygote_request));
     struct cs_plan p = *plan;
+    /* Every pointer is replaced below; one left out would travel as a daemon address. */
+    p.mounts = NULL;
+    p.seccomp_filter = NULL;
+    p.cgroup_join_fds = NULL;
     int argc = 0, envc = 0;
     while (plan->argv && plan->argv[argc]) argc++;
     while (plan->envp && plan->envp[envc]) envc++;

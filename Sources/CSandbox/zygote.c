@@ -33,59 +33,6 @@ static int zygote_sock = -1;
 static pid_t zygote_pid = -1;
 static int zygote_enabled = 1;
 
-static int send_message(int sock, const void *buf, size_t len, const int *fds, int nfds) {
-    struct iovec iov = { (void *)buf, len };
-    union { char buf[CMSG_SPACE(sizeof(int) * CS_ZYGOTE_MAX_FDS)]; struct cmsghdr align; } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (nfds > 0) {
-        memset(&control, 0, sizeof control);
-        msg.msg_control = control.buf;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-    }
-    ssize_t n;
-    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
-    return n == (ssize_t)len ? 0 : -1;
-}
-
-/* One message: its length (0 at EOF, -1 on error or truncation) and up to CS_ZYGOTE_MAX_FDS fds. */
-static ssize_t receive_message(int sock, void *buf, size_t cap, int *fds, int *nfds) {
-    struct iovec iov = { buf, cap };
-    union { char buf[CMSG_SPACE(sizeof(int) * CS_ZYGOTE_MAX_FDS)]; struct cmsghdr align; } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    ssize_t n;
-    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
-    *nfds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + sizeof(int) * (size_t)i, sizeof fd);
-            if (*nfds < CS_ZYGOTE_MAX_FDS) fds[(*nfds)++] = fd; else close(fd);
-        }
-    }
-    if (n > 0 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-        for (int i = 0; i < *nfds; i++) close(fds[i]);
-        *nfds = 0;
-        errno = EMSGSIZE;
-        return -1;
-    }
-    return n;
-}
-
 /* The zygote is gone (or answers nonsense): launches go back in-process for good. */
 static void zygote_lost(void) {
     if (zygote_sock >= 0) close(zygote_sock);
@@ -136,7 +83,7 @@ static int spawn_zygote(void *arg) {
     struct pollfd pfd = { zygote_sock, POLLIN, 0 };
     char ready[8];
     int nfds, fds[CS_ZYGOTE_MAX_FDS];
-    if (poll(&pfd, 1, 5000) != 1 || receive_message(zygote_sock, ready, sizeof ready, fds, &nfds) != 1 || ready[0] != 'R') {
+    if (poll(&pfd, 1, 5000) != 1 || cs_receive_with_fds(zygote_sock, ready, sizeof ready, fds, &nfds, CS_ZYGOTE_MAX_FDS, 0) != 1 || ready[0] != 'R') {
         zygote_lost();
         errno = ENOEXEC;
         return -1;
@@ -154,8 +101,8 @@ int cs_zygote_active(void) { return zygote_enabled && zygote_sock >= 0; }
 
 static int zygote_request(const struct cs_zygote_request *req, struct cs_zygote_reply *reply) {
     int fds[CS_ZYGOTE_MAX_FDS], nfds;
-    if (send_message(zygote_sock, req, sizeof *req, NULL, 0) != 0
-        || receive_message(zygote_sock, reply, sizeof *reply, fds, &nfds) != (ssize_t)sizeof *reply) {
+    if (cs_send_with_fds(zygote_sock, req, sizeof *req, NULL, 0) != 0
+        || cs_receive_with_fds(zygote_sock, reply, sizeof *reply, fds, &nfds, CS_ZYGOTE_MAX_FDS, 0) != (ssize_t)sizeof *reply) {
         zygote_lost();
         return -1;
     }
@@ -191,7 +138,7 @@ int cs_zygote_launch(const struct cs_plan *plan, struct cs_child *out, struct cs
     size_t len;
     int fds[CS_ZYGOTE_MAX_FDS], nfds;
     if (cs_plan_pack(plan, &msg, &len, fds, &nfds) != 0) return -1;   /* too big: in-process */
-    int sent = send_message(zygote_sock, msg, len, fds, nfds);
+    int sent = cs_send_with_fds(zygote_sock, msg, len, fds, nfds);
     int send_errno = errno;
     free(msg);
     if (sent != 0) {
@@ -200,7 +147,7 @@ int cs_zygote_launch(const struct cs_plan *plan, struct cs_child *out, struct cs
     }
     struct cs_zygote_reply reply;
     int got[CS_ZYGOTE_MAX_FDS], ngot;
-    ssize_t n = receive_message(zygote_sock, &reply, sizeof reply, got, &ngot);
+    ssize_t n = cs_receive_with_fds(zygote_sock, &reply, sizeof reply, got, &ngot, CS_ZYGOTE_MAX_FDS, 0);
     if (n != (ssize_t)sizeof reply) {
         for (int i = 0; i < (n > 0 ? ngot : 0); i++) close(got[i]);
         zygote_lost();   /* it may have cloned already; with the zygote gone its sync pipe ends and the child exits */
@@ -266,7 +213,7 @@ static void answer_launch(int sock, ssize_t n, int *fds, int nfds) {
             if (child.mntns_fd >= 0) { out[nout++] = child.mntns_fd; reply.has_mntns = 1; }
         }
     }
-    if (send_message(sock, &reply, sizeof reply, out, nout) != 0) _exit(1);
+    if (cs_send_with_fds(sock, &reply, sizeof reply, out, nout) != 0) _exit(1);
     for (int i = 0; i < nout; i++) close(out[i]);
     for (int i = 0; i < nfds; i++) close(fds[i]);
 }
@@ -282,7 +229,7 @@ int cs_zygote_main(void) {
     cs_set_lifeline_fd(fcntl(ZYGOTE_LIFELINE_FD, F_GETFD) >= 0 ? ZYGOTE_LIFELINE_FD : -1);
     if (poll(&lifeline, 1, 0) > 0 && (lifeline.revents & (POLLHUP | POLLERR))) return 1;
     cs_pool_init();
-    if (send_message(sock, "R", 1, NULL, 0) != 0) return 1;
+    if (cs_send_with_fds(sock, "R", 1, NULL, 0) != 0) return 1;
     for (;;) {
         long due = cs_pool_refill_due_ns();
         if (due == 0) {
@@ -294,7 +241,7 @@ int cs_zygote_main(void) {
         if (r < 0 && errno != EINTR) return 1;
         if (r <= 0) continue;
         int fds[CS_ZYGOTE_MAX_FDS], nfds;
-        ssize_t n = receive_message(sock, request_buffer, sizeof request_buffer, fds, &nfds);
+        ssize_t n = cs_receive_with_fds(sock, request_buffer, sizeof request_buffer, fds, &nfds, CS_ZYGOTE_MAX_FDS, 0);
         if (n == 0) return 0;                       /* the daemon closed it: done */
         if (n < 0 && errno != EMSGSIZE) return 1;
         struct cs_zygote_reply reply;
@@ -304,7 +251,7 @@ int cs_zygote_main(void) {
             for (int i = 0; i < nfds; i++) close(fds[i]);
             reply.result = -1;
             reply.err_no = EPROTO;
-            if (send_message(sock, &reply, sizeof reply, NULL, 0) != 0) return 1;
+            if (cs_send_with_fds(sock, &reply, sizeof reply, NULL, 0) != 0) return 1;
             continue;
         }
         switch (req->kind) {
@@ -322,6 +269,6 @@ int cs_zygote_main(void) {
         }
         for (int i = 0; i < nfds; i++) close(fds[i]);
         reply.pool_ready = cs_pool_count();
-        if (send_message(sock, &reply, sizeof reply, NULL, 0) != 0) return 1;
+        if (cs_send_with_fds(sock, &reply, sizeof reply, NULL, 0) != 0) return 1;
     }
 }

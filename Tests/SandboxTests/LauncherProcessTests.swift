@@ -31,6 +31,26 @@ final class LauncherProcessTests: XCTestCase {
         XCTAssertEqual(r.report.exitClass, .exited(code: 3))
     }
 
+    /// A v2 plan: a cgroup directory fd, no v1 `tasks` fds (their pointer must not travel
+    /// as an address of this process). Run on this host's hybrid unified hierarchy.
+    func testV2SandboxIsBornInItsCgroupThroughTheLauncherProcess() throws {
+        let host = try CgroupTests.hybridV2Host()
+        var spec = SandboxSpec(command: ["/bin/sleep", "30"])
+        spec.limits = ResourceLimits()          // the hybrid hierarchy has no controllers
+        spec.grace = .milliseconds(200)
+        var made: SandboxCgroup?
+        let source = Sandbox.CgroupSource(support: host.support) { name, limits in
+            let cg = SandboxCgroup(name: name, backend: try CgroupV2.create(parent: host.v2Parent!, name: name, limits: limits,
+                                                                            features: host.v2Features))
+            made = cg
+            return cg
+        }
+        let h = try Sandbox.launch(spec, identities: .shared, cgroups: source)
+        defer { h.cancel(); _ = h.wait() }
+        XCTAssertTrue(h.bornInCgroup, "the launcher process did not clone the sandbox into its v2 cgroup")
+        XCTAssertTrue(made?.pids().contains(h.hostPID) ?? false, "the sandbox's init is not in its v2 cgroup")
+    }
+
     func testSandboxIsAChildOfThisProcess() throws {
         let h = try Sandbox.launch(S.spec("sleep 5"))
         defer { h.cancel(); _ = h.wait() }

@@ -72,6 +72,13 @@ public enum Doctor {
         } else {
             out.append(Check(.fail, "askpass", "\(askpass) is missing: attempts cannot authenticate git (build coven-askpass, or set COVEN_ASKPASS)"))
         }
+        let launcher = Sandbox.defaultLauncherProcessPath()
+        if FileManager.default.isExecutableFile(atPath: launcher) {
+            out.append(Check(.ok, "launcher process", "\(launcher) is there: sandboxes are cloned from its small address space"))
+        } else {
+            out.append(Check(.warn, "launcher process", "\(launcher) is missing: serve clones sandboxes from itself "
+                             + "(slower launches, same isolation; install coven-sandbox-zygote beside the daemon, or set COVEN_SANDBOX_ZYGOTE)"))
+        }
         return out
     }
 
